@@ -1,0 +1,95 @@
+"""Options and look-ups shared by the commands that work on an existing run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from teambot.errors import UsageError
+
+workspace_option = click.option(
+    "--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Directory holding runs (default: .agent-tracking under the current directory).",
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")
+
+
+def workspace_dir(option: Path | None) -> Path:
+    from teambot.paths import DEFAULT_WORKSPACE
+
+    return option if option is not None else Path.cwd() / DEFAULT_WORKSPACE
+
+
+def list_runs(workspace: Path) -> list[str]:
+    """Features in the workspace that have a state file, sorted."""
+    if not workspace.is_dir():
+        return []
+    return sorted(p.parent.name for p in workspace.glob("*/state.json"))
+
+
+def pick_feature(workspace: Path, feature: str | None, *, unfinished_only: bool) -> str:
+    """FEATURE as given, or the one run (unfinished one, for resume) in the workspace."""
+    from teambot.store.file import read_state
+    from teambot.store.models import RunStatus
+
+    runs = list_runs(workspace)
+    if feature is not None:
+        if feature not in runs:
+            hint = f"runs in {workspace}: {', '.join(runs)}" if runs else f"start one with `teambot run OBJECTIVE` (workspace {workspace})"
+            raise UsageError(f"no run named '{feature}' in {workspace}", hint=hint)
+        return feature
+    if not runs:
+        raise UsageError(f"no runs in {workspace}", hint="start one with `teambot run OBJECTIVE`, or pass --workspace")
+    if not unfinished_only:
+        if len(runs) == 1:
+            return runs[0]
+        raise UsageError(f"{len(runs)} runs in {workspace}: {', '.join(runs)}", hint="name one: teambot status FEATURE")
+    candidates = []
+    for name in runs:
+        state = read_state(_paths(workspace, name))
+        if state is not None and state.run.status != RunStatus.COMPLETED:
+            candidates.append((name, state.run.status.value))
+    if len(candidates) == 1:
+        return candidates[0][0]
+    if not candidates:
+        if len(runs) == 1:
+            return runs[0]  # resume will say it is complete
+        raise UsageError(f"no unfinished run in {workspace} (complete: {', '.join(runs)})", hint="name one to check it: teambot resume FEATURE")
+    listing = ", ".join(f"{n} ({s})" for n, s in candidates)
+    raise UsageError(f"{len(candidates)} unfinished runs in {workspace}: {listing}", hint="name the one to resume: teambot resume FEATURE")
+
+
+def drive_run(store, state, workflow, obj, paths, project_dir, quiet, options, *, resumed, before=None) -> int:
+    """Open the event log and the console around `drive` (shared with resume)."""
+    import sys
+
+    from teambot.console import make_console
+    from teambot.events import EventLog
+    from teambot.session import drive
+
+    for warning in workflow.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    events = EventLog(paths.events)
+    try:
+        if before is not None:  # resume's reconciliation, reported before the live view starts
+            before(events, lambda message: print(message, flush=True))
+        graph = workflow.graph
+        console = make_console(
+            quiet=quiet, order=graph.order,
+            agents={n: workflow.config.stages[n].work_agent for n in graph.order},
+            groups={n: graph.group_of(n) for n in graph.order},
+            statuses={n: state.stages[n].status for n in graph.order},
+        )
+        events.listeners.append(console.on_event)
+        with console:
+            return drive(store=store, state=state, workflow=workflow, objective=obj, paths=paths, events=events,
+                         project_dir=project_dir, options=options, resumed=resumed, say=console.say)
+    finally:
+        events.close()
+
+
+def _paths(workspace: Path, feature: str):
+    from teambot.paths import RunPaths
+
+    return RunPaths(workspace, feature)

@@ -1,0 +1,92 @@
+"""Entry point: the click group, the one error boundary, and the command registry.
+
+Command modules import only click at module level; heavy modules (pydantic, rich,
+transitions) load inside the command that needs them, so `teambot --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import click
+
+from teambot import __version__
+from teambot.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, TeambotError
+
+# A command that knows its run directory sets this, so a crash log lands beside the run.
+crash_dir: Path | None = None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="teambot")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Run a team of AI coding agents through a staged workflow that never loses work."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register() -> None:
+    from teambot.cli import graph, init, rerun, resume, run, status, validate
+
+    for module in (init, run, resume, status, rerun, validate, graph):
+        cli.add_command(module.command)
+
+
+def _print_error(err: TeambotError) -> None:
+    click.echo(f"error: {err.message}", err=True)
+    if isinstance(err, ConfigError):
+        for problem in err.problems:
+            click.echo(f"  {problem}", err=True)
+    if err.hint:
+        click.echo(f"hint: {err.hint}", err=True)
+
+
+def _write_crash_log() -> Path:
+    base = crash_dir if crash_dir is not None and crash_dir.is_dir() else Path(tempfile.gettempdir())
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = base / f"teambot-crash-{stamp}-{os.getpid()}.log"
+    path.write_text(f"teambot {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}", encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; every error is turned into one message here."""
+    _register()
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        result = cli.main(args=argv, prog_name="teambot", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_BAD_INPUT if exc.exit_code == 2 else int(exc.exit_code)
+    except TeambotError as err:
+        if debug:
+            traceback.print_exc()
+        _print_error(err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the boundary: anything unexpected becomes one line + a log
+        if debug:
+            traceback.print_exc()
+        try:
+            log = _write_crash_log()
+            where = f"; details in {log}"
+        except OSError:
+            where = ""
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc}{where}", err=True)
+        click.echo("hint: this is a teambot bug; please report it with the log (rerun with --debug to see the traceback)", err=True)
+        return EXIT_FAILED
+    return int(result or 0)

@@ -1,0 +1,56 @@
+"""`teambot rerun STAGE [FEATURE]`: mark a stage and everything downstream to run again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from teambot.cli.common import workspace_option
+
+
+@click.command("rerun")
+@click.argument("stage")
+@click.argument("feature", required=False)
+@workspace_option
+def command(stage: str, feature: str | None, workspace: Path | None) -> int:
+    """Mark STAGE and everything downstream pending; `teambot resume` then runs them."""
+    import difflib
+
+    from teambot.cli.common import pick_feature, workspace_dir
+    from teambot.config import load_workflow
+    from teambot.errors import UsageError
+    from teambot.events import EventLog
+    from teambot.paths import RunPaths
+    from teambot.session import reset_stages
+    from teambot.store.file import FileStateStore
+    from teambot.store.models import RunStatus
+
+    ws = workspace_dir(workspace).resolve()
+    name = pick_feature(ws, feature, unfinished_only=False)
+    paths = RunPaths(ws, name)
+    store = FileStateStore(paths)
+    try:
+        state = store.load()
+        if state is None:
+            raise UsageError(f"no run named '{name}' in {ws}")
+        workflow = load_workflow(Path(state.run.stages_path), project_dir=Path.cwd())
+        if stage not in workflow.graph.deps:
+            close = difflib.get_close_matches(stage, workflow.graph.order, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"stages: {', '.join(workflow.graph.order)}"
+            raise UsageError(f"no stage named '{stage}' in {workflow.path}", hint=hint)
+        targets = [n for n in workflow.graph.order if n in workflow.graph.downstream([stage]) and n in state.stages]
+        events = EventLog(paths.events)
+        try:
+            changed = reset_stages(store, state, targets, events, f"teambot rerun {stage}")
+        finally:
+            events.close()
+        if state.run.status in (RunStatus.COMPLETED, RunStatus.FAILED) and changed:
+            state.run.status = RunStatus.INTERRUPTED
+        state.run.owner = None
+        store.commit_run(state.run)
+        click.echo(f"marked to run again: {', '.join(targets)}")
+        click.echo(f"next: teambot resume {name}")
+        return 0
+    finally:
+        store.close()

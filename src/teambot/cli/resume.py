@@ -1,0 +1,95 @@
+"""`teambot resume [FEATURE]`: rerun only the stages that have not finished."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from teambot.cli.common import drive_run, quiet_option, workspace_option
+
+
+@click.command("resume")
+@click.argument("feature", required=False)
+@click.option("--rerun-stale", is_flag=True, help="Also rerun finished stages whose definition changed (and everything downstream).")
+@click.option("--max-hours", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True, help="Total hours the run may take, counting earlier processes.")
+@click.option("--stages", "stages", type=click.Path(path_type=Path), default=None, help="stages.yaml to use (default: the one the run started with).")
+@click.option("--runtime", default=None, help="Runtime doing the agent work (default: the run's).")
+@click.option("--max-concurrency", type=click.IntRange(1, 64), default=3, show_default=True, help="Stages running at once.")
+@click.option("--on-failure", type=click.Choice(["stop", "continue"]), default="stop", show_default=True)
+@workspace_option
+@quiet_option
+def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Path | None, runtime: str | None,
+            max_concurrency: int, on_failure: str, workspace: Path | None, quiet: bool) -> int:
+    """Continue a run: finished stages are kept, unfinished ones run again."""
+    from teambot.cli import main as cli_main
+    from teambot.cli.common import pick_feature, workspace_dir
+    from teambot.config import load_workflow
+    from teambot.errors import ConfigError, UsageError
+    from teambot.lifecycle import StageStatus
+    from teambot.objective import load_objective
+    from teambot.paths import RunPaths
+    from teambot.runtimes.registry import RUNTIME_NAMES
+    from teambot.session import FINISHED, DriveOptions, add_missing_stages, recover_dead_owner, reset_stages, stale_stages
+    from teambot.store.file import FileStateStore
+    from teambot.store.models import RunStatus
+
+    project_dir = Path.cwd()
+    ws = workspace_dir(workspace).resolve()
+    name = pick_feature(ws, feature, unfinished_only=True)
+    paths = RunPaths(ws, name)
+    store = FileStateStore(paths)  # exits 3 if another process owns the run
+    try:
+        state = store.load()
+        if state is None:
+            raise UsageError(f"no run named '{name}' in {ws}")
+        cli_main.crash_dir = paths.root
+        run = state.run
+        stages_path = stages if stages is not None else Path(run.stages_path)
+        if not stages_path.exists():
+            raise ConfigError(f"the run's stages file {stages_path} no longer exists", hint="pass the workflow to use: teambot resume --stages PATH")
+        workflow = load_workflow(stages_path, project_dir=project_dir)
+        runtime = runtime or run.runtime
+        if runtime not in RUNTIME_NAMES:
+            raise UsageError(f"unknown runtime {runtime!r}", hint=f"choose one of: {', '.join(RUNTIME_NAMES)}")
+        objective_path = Path(run.objective_path)
+        notes: list[str] = []
+        if not objective_path.is_file():
+            notes.append(f"note: objective {objective_path} is gone; using the copy saved with the run")
+            objective_path = paths.objective_copy
+        obj = load_objective(objective_path)
+        if obj.sha256 != run.objective_sha256:
+            notes.append(f"note: objective {objective_path} changed since the run started; unfinished stages use the new text")
+
+        def reconcile(events, say) -> None:
+            for note in notes:
+                say(note)
+            recover_dead_owner(store, state, events, say)
+            added = add_missing_stages(store, state, workflow)
+            if added:
+                say(f"new stages: {', '.join(added)}")
+            stale = stale_stages(workflow, state.stages)
+            if stale and rerun_stale:
+                rerun = [n for n in workflow.graph.order if n in workflow.graph.downstream(stale)]
+                reset_stages(store, state, rerun, events, "definition changed (--rerun-stale)")
+                say(f"rerunning stale stages and their downstream: {', '.join(rerun)}")
+            elif stale:
+                say(f"stale (definition changed since they ran; kept): {', '.join(stale)}. Use --rerun-stale to run them again.")
+            unfinished = [n for n in workflow.graph.order if state.stages[n].status in (StageStatus.FAILED, StageStatus.INTERRUPTED)]
+            reset_stages(store, state, unfinished, events, "resume")
+
+        todo = [n for n in workflow.graph.order if n not in state.stages or state.stages[n].status not in FINISHED]
+        stale_now = stale_stages(workflow, state.stages)
+        if not todo and not (rerun_stale and stale_now):
+            if run.status != RunStatus.COMPLETED:
+                run.status = RunStatus.COMPLETED
+                run.error = None
+                store.commit_run(run)
+            click.echo(f"run '{name}' is already complete; nothing to resume.")
+            if stale_now:
+                click.echo(f"stale: {', '.join(stale_now)} (use --rerun-stale to run them again)")
+            return 0
+        options = DriveOptions(runtime=runtime, max_concurrency=max_concurrency, max_hours=max_hours, on_failure=on_failure)
+        return drive_run(store, state, workflow, obj, paths, project_dir, quiet, options, resumed=True, before=reconcile)
+    finally:
+        store.close()

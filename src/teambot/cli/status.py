@@ -1,0 +1,137 @@
+"""`teambot status [FEATURE] [--json]`: what a run has done, read without disturbing it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from teambot.cli.common import workspace_option
+
+
+@click.command("status")
+@click.argument("feature", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@workspace_option
+def command(feature: str | None, as_json: bool, workspace: Path | None) -> int:
+    """Show a run's stages, their status, agent, attempts and timing."""
+    from teambot.cli.common import list_runs, workspace_dir
+    from teambot.errors import UsageError
+
+    ws = workspace_dir(workspace).resolve()
+    runs = list_runs(ws)
+    if feature is None and len(runs) > 1:
+        summaries = [_summary(ws, name) for name in runs]
+        if as_json:
+            click.echo(json.dumps({"runs": summaries}, indent=2))
+        else:
+            for s in summaries:
+                click.echo(f"{s['feature']:<30} {s['status']:<12} {s['succeeded']}/{s['total']} stages  updated {s['updated_at']}")
+            click.echo("name one for details: teambot status FEATURE")
+        return 0
+    from teambot.cli.common import pick_feature
+
+    name = pick_feature(ws, feature, unfinished_only=False)
+    report = build_report(ws, name)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+    if not report["stages"]:
+        raise UsageError(f"run '{name}' has no stages")
+    return 0
+
+
+def _summary(ws: Path, name: str) -> dict:
+    report = build_report(ws, name)
+    done = sum(1 for s in report["stages"] if s["status"] == "succeeded")
+    return {"feature": name, "status": report["status"], "succeeded": done, "total": len(report["stages"]), "updated_at": report["updated_at"]}
+
+
+def build_report(ws: Path, name: str) -> dict:
+    """The status of one run as plain data (the --json contract)."""
+    from teambot.config import load_workflow
+    from teambot.errors import ConfigError
+    from teambot.paths import RunPaths
+    from teambot.session import stale_stages
+    from teambot.store.file import read_state
+
+    paths = RunPaths(ws, name)
+    state = read_state(paths)
+    run = state.run
+    notes = []
+    order = list(state.stages)
+    stale: list[str] = []
+    try:
+        workflow = load_workflow(Path(run.stages_path), project_dir=Path.cwd())
+        order = list(workflow.graph.order) + [n for n in state.stages if n not in workflow.graph.deps]
+        stale = stale_stages(workflow, state.stages)
+    except ConfigError as err:
+        notes.append(f"stages file: {err.message}")
+    status = run.status.value
+    if status == "running" and not _owner_alive(paths):
+        status = "interrupted"
+        notes.append("the process running this run is gone (killed or crashed); continue with `teambot resume`")
+    stages = []
+    prompt_total = completion_total = 0
+    for stage_name in order:
+        record = state.stages.get(stage_name)
+        if record is None:
+            stages.append({"name": stage_name, "status": "pending", "attempts": 0, "started_at": None, "finished_at": None,
+                           "agent": None, "error": None, "stale": False, "usage": None})
+            continue
+        usage = record.usage.model_dump() if record.usage else None
+        if record.usage:
+            prompt_total += record.usage.prompt_tokens
+            completion_total += record.usage.completion_tokens
+        stages.append({
+            "name": stage_name, "status": record.status.value, "attempts": record.attempts,
+            "started_at": record.started_at, "finished_at": record.finished_at, "agent": record.agent,
+            "error": record.error, "stale": stage_name in stale, "usage": usage,
+            "artifacts": record.artifacts,
+        })
+    return {
+        "feature": name, "status": status, "error": run.error, "run_dir": str(paths.root),
+        "objective": run.objective_path, "stages_file": run.stages_path, "runtime": run.runtime,
+        "created_at": run.created_at, "updated_at": run.updated_at, "elapsed_seconds": round(run.elapsed_seconds, 3),
+        "owner": run.owner.model_dump() if run.owner else None, "stale": stale,
+        "usage": {"prompt_tokens": prompt_total, "completion_tokens": completion_total}, "notes": notes,
+        "stages": stages,
+    }
+
+
+def _owner_alive(paths) -> bool:
+    """True if some process holds the run's lock (the OS drops it when the owner dies)."""
+    from filelock import FileLock, Timeout
+
+    if not paths.lock.exists():
+        return False
+    lock = FileLock(str(paths.lock), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def _print_report(report: dict) -> None:
+    click.echo(f"run {report['feature']}: {report['status']}  ({report['elapsed_seconds']:.1f} s, runtime {report['runtime']})")
+    if report["error"]:
+        click.echo(f"  error: {report['error']}")
+    click.echo("")
+    for stage in report["stages"]:
+        when = stage["finished_at"] or stage["started_at"] or ""
+        extra = " [stale]" if stage["stale"] else ""
+        tokens = f"  tokens {stage['usage']['prompt_tokens']}+{stage['usage']['completion_tokens']}" if stage["usage"] else ""
+        click.echo(f"  {stage['name']:<24} {stage['status']:<12} {stage['agent'] or '-':<10} attempts {stage['attempts']}  {when}{tokens}{extra}")
+        if stage["error"] and stage["status"] != "succeeded":
+            click.echo(f"      {stage['error']}")
+    usage = report["usage"]
+    if usage["prompt_tokens"] or usage["completion_tokens"]:
+        click.echo(f"\n  tokens: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion")
+    for note in report["notes"]:
+        click.echo(f"note: {note}")
+    if report["stale"]:
+        click.echo(f"note: stale stages (definition changed since they ran): {', '.join(report['stale'])}; `teambot resume --rerun-stale` runs them again")

@@ -1,0 +1,7 @@
+"""stages.yaml: pydantic models, loading with locations, validation, the default workflow."""
+
+from __future__ import annotations
+
+from teambot.config.loader import Workflow, load_workflow, resolve_stages_path
+
+__all__ = ["Workflow", "load_workflow", "resolve_stages_path"]

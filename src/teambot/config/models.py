@@ -1,0 +1,67 @@
+"""Pydantic models for stages.yaml. Unknown keys are errors (extra="forbid")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+STAGE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+# Fields that only place a stage in the graph. Changing them regroups the workflow but does
+# not change the stage's work, so they stay out of the fingerprint (finished work is kept).
+_PLACEMENT_FIELDS = frozenset({"depends_on"})
+
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class StageConfig(_Strict):
+    """One stage of the workflow. Fields from upstream teambot plus depends_on/timeout/retries."""
+
+    name: str | None = None
+    description: str = ""
+    work_agent: str | None = None
+    review_agent: str | None = None
+    allowed_personas: list[str] = Field(default_factory=list)
+    artifacts: list[NonEmptyStr] = Field(default_factory=list)
+    exit_criteria: list[str] = Field(default_factory=list)
+    optional: bool = False
+    is_review_stage: bool = False
+    is_acceptance_test_stage: bool = False
+    requires_acceptance_tests_passed: bool = False
+    parallel_agents: list[str] | None = None
+    prompt_template: str | None = None
+    include_objective: bool = True
+    depends_on: list[str] | None = None
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    retries: Annotated[int, Field(ge=0, le=20)] = 0
+
+    def fingerprint(self) -> str:
+        """sha256 of the definition fields that change the stage's work (not its placement)."""
+        data = self.model_dump(mode="json", exclude=set(_PLACEMENT_FIELDS))
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class GroupConfig(_Strict):
+    """A parallel group: members start after `after`; `before` waits for all of them."""
+
+    after: str | None = None
+    stages: list[str]
+    before: str | None = None
+
+
+class StagesFile(_Strict):
+    """The whole stages.yaml document."""
+
+    stages: dict[str, StageConfig]
+    stage_order: list[str]
+    parallel_groups: dict[str, GroupConfig] = Field(default_factory=dict)
+    work_to_review_mapping: dict[str, str] = Field(default_factory=dict)

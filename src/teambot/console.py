@@ -1,0 +1,139 @@
+"""What the user sees while a run goes: the only module that imports rich.
+
+It learns about progress only from events. On a TTY a live table shows every stage with
+status, agent and elapsed time, and the stages running at once side by side; otherwise
+(CI, pipes) one timestamped line per event; `--quiet` keeps only the final summary.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+
+from teambot.events import Event
+
+_ICON = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "interrupted": "■", "skipped": "↷"}
+_STYLE = {"running": "bold yellow", "succeeded": "green", "failed": "bold red", "interrupted": "magenta", "skipped": "dim"}
+
+
+class PlainConsole:
+    """Timestamped lines on stdout, for pipes and CI."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+
+    def say(self, message: str) -> None:
+        print(message, flush=True)
+
+    def on_event(self, event: Event) -> None:
+        if self.quiet:
+            return
+        line = describe(event)
+        if line:
+            stamp = datetime.fromtimestamp(event.ts).strftime("%H:%M:%S")
+            print(f"[{stamp}] {line}", flush=True)
+
+    def __enter__(self) -> PlainConsole:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def describe(event: Event) -> str | None:
+    d = event.details
+    match event.type:
+        case "run_started" | "run_resumed":
+            verb = "started" if event.type == "run_started" else "resumed"
+            return f"run {d.get('feature')} {verb} (runtime {d.get('runtime')}, max concurrency {d.get('max_concurrency')})"
+        case "stage_started":
+            return f"{event.stage} started ({d.get('agent') or 'no agent'}, attempt {d.get('attempt')})"
+        case "stage_succeeded":
+            return f"{event.stage} succeeded"
+        case "stage_failed":
+            return f"{event.stage} FAILED: {d.get('error')}"
+        case "stage_retrying":
+            return f"{event.stage} failed ({d.get('error')}); retrying in {d.get('wait_seconds')} s"
+        case "stage_interrupted":
+            return f"{event.stage} interrupted ({d.get('reason')})"
+        case "stage_reset":
+            return f"{event.stage} will run again ({d.get('reason')})"
+        case "parallel_group_started":
+            return f"parallel group {d.get('group')} started: {' ∥ '.join(d.get('stages', []))}"
+        case "parallel_group_completed":
+            return f"parallel group {d.get('group')} completed"
+        case "agent_attempt_failed" | "agent_waiting":
+            return f"{event.stage}: {d.get('message') or d}"
+    return None
+
+
+class LiveConsole:
+    """A rich live table, refreshed from events and a clock."""
+
+    def __init__(self, order: list[str], agents: dict[str, str | None], groups: dict[str, str | None], statuses: dict[str, str]) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(stderr=False)
+        self.order = order
+        self.agents = agents
+        self.groups = groups
+        self.status = dict(statuses)
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+        self.notes: list[str] = []
+        self.live = Live(self, console=self.console, refresh_per_second=4, transient=False)
+
+    def __enter__(self) -> LiveConsole:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+    def say(self, message: str) -> None:
+        self.console.print(message)
+
+    def on_event(self, event: Event) -> None:
+        name = event.stage
+        now = time.monotonic()
+        if event.type == "stage_started" and name:
+            self.status[name] = "running"
+            self.started[name] = now
+            self.ended.pop(name, None)
+        elif event.type in ("stage_succeeded", "stage_failed", "stage_interrupted") and name:
+            self.status[name] = event.type.removeprefix("stage_")
+            self.ended[name] = now
+        elif event.type == "stage_retrying" and name:
+            self.status[name] = "pending"
+        line = describe(event)
+        if line and event.type in ("stage_failed", "stage_retrying", "run_started", "run_resumed"):
+            self.notes = (self.notes + [line])[-4:]
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=None, pad_edge=False, expand=False)
+        for column in ("", "stage", "group", "agent", "status", "time"):
+            table.add_column(column)
+        now = time.monotonic()
+        for name in self.order:
+            status = self.status.get(name, "pending")
+            took = ""
+            if name in self.started:
+                took = f"{self.ended.get(name, now) - self.started[name]:.1f}s"
+            table.add_row(_ICON.get(status, "?"), name, self.groups.get(name) or "", self.agents.get(name) or "",
+                          Text(status, style=_STYLE.get(status, "")), took)
+        running = [n for n in self.order if self.status.get(n) == "running"]
+        parts = [table, Text("running now: " + ("  ∥  ".join(running) if running else "-"), style="bold")]
+        parts += [Text(note, style="dim") for note in self.notes]
+        return Group(*parts)
+
+
+def make_console(*, quiet: bool, order, agents, groups, statuses):
+    if not quiet and sys.stdout.isatty():
+        return LiveConsole(list(order), dict(agents), dict(groups), {k: str(v) for k, v in statuses.items()})
+    return PlainConsole(quiet=quiet)

@@ -1,0 +1,73 @@
+"""Errors that carry the CLI's exit codes. Imports nothing from teambot (no import loops)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_LOCKED = 3
+EXIT_INTERRUPTED = 130
+
+
+class TeambotError(Exception):
+    """A known error: the CLI prints `message` (and `hint`) on one line each, no traceback."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(TeambotError):
+    """Bad command-line usage (unknown feature, ambiguous resume, ...)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(TeambotError):
+    """stages.yaml or teambot.yaml is invalid; `problems` lists every problem found."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, problems: list[str] | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.problems = list(problems or [])
+
+
+class ObjectiveError(TeambotError):
+    """The objective file is missing, empty or unreadable."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class StateError(TeambotError):
+    """state.json is corrupt, unreadable or from a newer teambot."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class LockedError(TeambotError):
+    """Another live process owns the run."""
+
+    exit_code = EXIT_LOCKED
+
+
+class AgentError(Exception):
+    """A stage's agent failed. A result, not a crash: the executor records the stage `failed`.
+
+    `retryable` tells the executor whether another attempt may help.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class AgentTimeout(AgentError):
+    """The agent did not finish within the stage's timeout."""

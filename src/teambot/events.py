@@ -1,0 +1,89 @@
+"""events.jsonl: an append-only record of what happened, one JSON object per line.
+
+Each event is {"ts", "type", "stage", "details"}; types are past-tense facts. The log
+is a record for people and tools, not the source of truth (state.json is), so lines are
+flushed but not fsynced one by one. A reader skips a torn last line left by a crash, and
+the writer starts a fresh line after one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+EVENT_TYPES = frozenset(
+    {
+        "run_started", "run_resumed", "run_completed", "run_failed", "run_interrupted",
+        "stage_started", "stage_succeeded", "stage_failed", "stage_interrupted", "stage_retrying",
+        "stage_skipped", "stage_reset", "parallel_group_started", "parallel_group_completed",
+        "agent_attempt_failed", "agent_waiting",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    ts: float
+    type: str
+    stage: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"ts": self.ts, "type": self.type, "stage": self.stage, "details": self.details}, ensure_ascii=False)
+
+
+Listener = Callable[[Event], None]
+
+
+class EventLog:
+    """Appends events to a file (or nowhere, when path is None) and tells listeners."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.listeners: list[Listener] = []
+        self._fh = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            needs_newline = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
+            self._fh = path.open("a", encoding="utf-8")
+            if needs_newline:  # a crash tore the last line; keep ours whole
+                self._fh.write("\n")
+
+    def emit(self, type: str, stage: str | None = None, **details: Any) -> Event:
+        if type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type!r}")  # a bug: events are a contract
+        event = Event(ts=time.time(), type=type, stage=stage, details=details)
+        if self._fh is not None:
+            self._fh.write(event.to_json() + "\n")
+            self._fh.flush()
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, 2)
+        return fh.read(1) == b"\n"
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    """Every whole event in the file; lines that do not parse (a torn tail) are skipped."""
+    if not path.exists():
+        return
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                raw = json.loads(line)
+                yield Event(ts=raw["ts"], type=raw["type"], stage=raw.get("stage"), details=raw.get("details") or {})
+            except (ValueError, KeyError, TypeError):
+                continue

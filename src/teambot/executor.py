@@ -1,0 +1,292 @@
+"""ParallelStageExecutor: an asyncio worker pool over the stage DAG.
+
+A stage starts as soon as every dependency has succeeded (no waves), bounded by
+max_concurrency and one running stage per agent. Durability order for each attempt:
+commit `running` (with the attempt), call the runtime, write outputs, then commit
+`succeeded`. A failed stage is a result: siblings keep running and are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from teambot.config.loader import Workflow
+from teambot.errors import AgentError, AgentTimeout
+from teambot.events import EventLog
+from teambot.fsutil import atomic_write, sha256_file
+from teambot.lifecycle import StageLifecycle, StageStatus
+from teambot.objective import Objective
+from teambot.paths import RunPaths
+from teambot.prompts import render_prompt
+from teambot.runtimes.base import AgentRuntime, StageRequest
+from teambot.scheduler import Scheduler
+from teambot.store.base import StateStore
+from teambot.store.models import RunRecord, StageRecord, now_iso
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10.0
+
+
+class StopReason(StrEnum):
+    NONE = ""
+    FAILURE = "failure"
+    INTERRUPTED = "interrupted"
+    TIME_LIMIT = "time_limit"
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    max_concurrency: int = 3
+    on_failure: str = "stop"  # or "continue": keep starting stages that do not depend on a failed one
+    time_budget: float | None = None  # seconds this process may still run (max-hours minus elapsed)
+    retry_backoff: float = 1.0  # first retry waits this long, doubling each time
+    durable: bool = True
+
+
+@dataclass
+class Outcome:
+    stop: StopReason
+    failed: dict[str, str] = field(default_factory=dict)  # stage -> error
+    pending: list[str] = field(default_factory=list)
+
+    @property
+    def completed(self) -> bool:
+        return self.stop is StopReason.NONE and not self.failed and not self.pending
+
+
+class ParallelStageExecutor:
+    """Runs every pending stage of one run to a final status, committing each transition."""
+
+    def __init__(
+        self,
+        *,
+        workflow: Workflow,
+        records: dict[str, StageRecord],
+        run: RunRecord,
+        store: StateStore,
+        events: EventLog,
+        runtime: AgentRuntime,
+        paths: RunPaths,
+        objective: Objective,
+        project_dir,
+        options: ExecutorOptions,
+        personas: Callable[[str | None], str | None] | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.graph = workflow.graph
+        self.stages = workflow.config.stages
+        self.records = records
+        self.run_record = run
+        self.store = store
+        self.events = events
+        self.runtime = runtime
+        self.paths = paths
+        self.objective = objective
+        self.project_dir = project_dir
+        self.options = options
+        self.personas = personas
+        self.lifecycles = {n: StageLifecycle(n, records[n].status) for n in self.graph.order}
+        self._stop = StopReason.NONE
+        self._running: dict[asyncio.Task[StageStatus], str] = {}
+        self._groups_started: set[str] = set()
+        self._started_at = time.monotonic()
+        self._elapsed_base = run.elapsed_seconds
+        self._last_heartbeat = time.monotonic()
+
+    # -- control -----------------------------------------------------------------------
+    def request_stop(self, reason: StopReason) -> None:
+        """Start nothing new and cancel running stages (they are committed `interrupted`)."""
+        if self._stop in (StopReason.NONE, StopReason.FAILURE):
+            self._stop = reason
+        for task in self._running:
+            task.cancel()
+
+    def elapsed(self) -> float:
+        return self._elapsed_base + (time.monotonic() - self._started_at)
+
+    # -- main loop -----------------------------------------------------------------------
+    async def run(self) -> Outcome:
+        agents = {n: self.stages[n].work_agent for n in self.graph.order}
+        statuses = {n: lc.status for n, lc in self.lifecycles.items()}
+        scheduler = Scheduler(self.graph, agents, statuses)
+        failed: dict[str, str] = {}
+        busy: dict[str, str] = {}  # agent -> stage
+        deadline = None if self.options.time_budget is None else time.monotonic() + self.options.time_budget
+        try:
+            while True:
+                if self._stop is StopReason.NONE:
+                    capacity = self.options.max_concurrency - len(self._running)
+                    for name in scheduler.take(capacity, busy):
+                        self._start(name, busy, agents)
+                if not self._running:
+                    break
+                wait = HEARTBEAT_SECONDS if deadline is None else max(0.0, min(HEARTBEAT_SECONDS, deadline - time.monotonic()))
+                done, _ = await asyncio.wait(self._running, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                if deadline is not None and time.monotonic() >= deadline and self._stop is not StopReason.TIME_LIMIT:
+                    self.request_stop(StopReason.TIME_LIMIT)
+                for task in done:
+                    name = self._running.pop(task)
+                    agent = agents[name]
+                    if agent is not None and busy.get(agent) == name:
+                        del busy[agent]
+                    status = task.result() if not task.cancelled() else StageStatus.INTERRUPTED
+                    if status == StageStatus.SUCCEEDED:
+                        scheduler.finished(name)
+                        self._maybe_group_completed(name)
+                    elif status == StageStatus.FAILED:
+                        failed[name] = self.records[name].error or "failed"
+                        if self.options.on_failure == "stop":
+                            if self._stop is StopReason.NONE:
+                                self._stop = StopReason.FAILURE
+                self._heartbeat()
+        finally:
+            for lifecycle in self.lifecycles.values():
+                lifecycle.release()
+        pending = [n for n in self.graph.order if self.records[n].status not in (StageStatus.SUCCEEDED, StageStatus.SKIPPED)]
+        pending = [n for n in pending if n not in failed]
+        return Outcome(stop=self._stop, failed=failed, pending=pending)
+
+    def _start(self, name: str, busy: dict[str, str], agents: dict[str, str | None]) -> None:
+        agent = agents[name]
+        if agent is not None:
+            busy[agent] = name
+        group = self.graph.group_of(name)
+        if group is not None and group not in self._groups_started:
+            self._groups_started.add(group)
+            self.events.emit("parallel_group_started", None, group=group, stages=list(self.graph.groups[group]))
+        task = asyncio.get_running_loop().create_task(self._run_stage(name), name=f"stage:{name}")
+        self._running[task] = name
+
+    def _maybe_group_completed(self, name: str) -> None:
+        group = self.graph.group_of(name)
+        if group is None:
+            return
+        members = self.graph.groups[group]
+        if all(self.records[m].status == StageStatus.SUCCEEDED for m in members if m in self.records):
+            self.events.emit("parallel_group_completed", None, group=group, stages=list(members))
+
+    def _heartbeat(self) -> None:
+        """Keep the run record's elapsed time fresh so a kill loses at most a few seconds."""
+        now = time.monotonic()
+        if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
+            self._last_heartbeat = now
+            self.run_record.elapsed_seconds = self.elapsed()
+            self.run_record.updated_at = now_iso()
+            self.store.commit_run(self.run_record)
+
+    # -- one stage -----------------------------------------------------------------------
+    def _commit(self, name: str, **changes) -> None:
+        record = self.records[name].model_copy(update=changes)
+        self.records[name] = self.store.commit_stage(record)
+
+    async def _run_stage(self, name: str) -> StageStatus:
+        stage = self.stages[name]
+        lifecycle = self.lifecycles[name]
+        retries = stage.retries
+        while True:
+            lifecycle.start()
+            attempt = self.records[name].attempts + 1
+            self._commit(name, status=lifecycle.status, attempts=attempt, started_at=now_iso(), finished_at=None,
+                         agent=stage.work_agent, error=None, pgid=None)
+            self.events.emit("stage_started", name, agent=stage.work_agent, attempt=attempt)
+            try:
+                outputs = await self._attempt(name, attempt)
+            except asyncio.CancelledError:
+                lifecycle.interrupt()
+                self._commit(name, status=lifecycle.status, finished_at=now_iso(), error="interrupted", pgid=None)
+                self.events.emit("stage_interrupted", name, reason=str(self._stop or "cancelled"))
+                raise
+            except AgentError as exc:
+                error, retryable = exc.message, exc.retryable
+            except Exception as exc:  # a runtime bug must not lose the run: record it as a failure
+                error, retryable = f"unexpected {type(exc).__name__}: {exc}", False
+                self._log_traceback(name)
+            else:
+                lifecycle.succeed()
+                self._commit(name, status=lifecycle.status, finished_at=now_iso(), pgid=None, **outputs)
+                self.events.emit("stage_succeeded", name, attempt=attempt, artifacts=sorted(self.records[name].artifacts))
+                return StageStatus.SUCCEEDED
+            lifecycle.fail()
+            self._commit(name, status=lifecycle.status, finished_at=now_iso(), error=error, pgid=None)
+            if retryable and retries > 0 and self._stop is StopReason.NONE:
+                retries -= 1
+                wait = self.options.retry_backoff * (2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+                self.events.emit("stage_retrying", name, attempt=attempt, error=error, wait_seconds=round(wait, 3))
+                lifecycle.retry()
+                self._commit(name, status=lifecycle.status)
+                await asyncio.sleep(wait)
+                continue
+            self.events.emit("stage_failed", name, attempt=attempt, error=error)
+            return StageStatus.FAILED
+
+    async def _attempt(self, name: str, attempt: int) -> dict:
+        """One call of the runtime; returns the record fields to commit with `succeeded`."""
+        stage = self.stages[name]
+        if stage.work_agent is None and not stage.artifacts:
+            # a sync point such as COMPLETE: nothing for an agent to do
+            return self._write_output(name, f"# {name}\n\nAll upstream stages finished.\n", {})
+        upstream = self._upstream_artifacts(name)
+        persona = self.personas(stage.work_agent) if self.personas else None
+        prompt = render_prompt(name, stage, self.objective, upstream, self.project_dir, persona=persona)
+        atomic_write(self.paths.prompt(name), prompt, durable=False)
+        for artifact in stage.artifacts:
+            self.paths.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)
+        request = StageRequest(
+            feature=self.paths.feature, stage=name, agent=stage.work_agent, prompt=prompt,
+            artifacts_dir=self.paths.artifacts, artifacts=tuple(stage.artifacts), upstream_artifacts=tuple(upstream),
+            run_dir=self.paths.root, project_dir=self.project_dir, timeout=stage.timeout, log_path=self.paths.log(name),
+            attempt=attempt, objective_title=self.objective.title, description=stage.description,
+            on_spawn=lambda pgid: self._commit(name, pgid=pgid),
+        )
+        try:
+            result = await asyncio.wait_for(self.runtime.run(request), timeout=stage.timeout)
+        except TimeoutError:
+            raise AgentTimeout(f"timed out after {stage.timeout:g} s (stage timeout)") from None
+        hashes: dict[str, str] = {}
+        for artifact in stage.artifacts:
+            path = self.paths.artifact(artifact)
+            if not path.is_file() or path.stat().st_size == 0:
+                raise AgentError(f"declared artifact {artifact} was not produced", retryable=True)
+            hashes[artifact] = sha256_file(path)
+        return self._write_output(name, result.output, hashes, usage=result.usage)
+
+    def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:
+        """Write the output file now; the record pointing to it is committed after (never before)."""
+        data = output.encode("utf-8", errors="replace")
+        atomic_write(self.paths.output(name), data, durable=self.options.durable)
+        return {"artifacts": hashes, "output_sha256": hashlib.sha256(data).hexdigest(),
+                "fingerprint": self.stages[name].fingerprint(), "usage": usage}
+
+    def _upstream_artifacts(self, name: str):
+        ancestors: set[str] = set()
+        todo = list(self.graph.deps[name])
+        while todo:
+            dep = todo.pop()
+            if dep not in ancestors:
+                ancestors.add(dep)
+                todo.extend(self.graph.deps[dep])
+        found = []
+        for stage_name in self.graph.order:
+            if stage_name in ancestors:
+                for artifact in self.stages[stage_name].artifacts:
+                    path = self.paths.artifact(artifact)
+                    if path.is_file():
+                        found.append(path)
+        return found
+
+    def _log_traceback(self, name: str) -> None:
+        try:
+            self.paths.logs.mkdir(parents=True, exist_ok=True)
+            with self.paths.log(name).open("a", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc())
+        except OSError:
+            log.exception("could not write the log of %s", name)

@@ -1,0 +1,83 @@
+"""Each stage's lifecycle as a `transitions` state machine.
+
+One plain synchronous Machine serves every stage (add_model per stage). auto_transitions
+is off, so there is no `to_<state>()` escape hatch: an illegal move raises MachineError,
+which is a bug, never a silent state edit. The agent call lives in the executor, not in
+a callback.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from functools import lru_cache
+
+from transitions import Machine, MachineError
+
+__all__ = ["MachineError", "StageLifecycle", "StageStatus"]
+
+# transitions logs every callback at INFO; it is noise in a user's terminal.
+logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+class StageStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+
+S = StageStatus
+_TRANSITIONS = [
+    {"trigger": "start", "source": S.PENDING, "dest": S.RUNNING},
+    {"trigger": "succeed", "source": S.RUNNING, "dest": S.SUCCEEDED},
+    {"trigger": "fail", "source": S.RUNNING, "dest": S.FAILED},
+    {"trigger": "interrupt", "source": S.RUNNING, "dest": S.INTERRUPTED},
+    {"trigger": "skip", "source": S.PENDING, "dest": S.SKIPPED},
+    # another attempt within the same run, while retries remain
+    {"trigger": "retry", "source": S.FAILED, "dest": S.PENDING},
+    # resume (unfinished stages) and rerun / --rerun-stale (finished ones)
+    {"trigger": "reset", "source": [S.RUNNING, S.FAILED, S.INTERRUPTED, S.SUCCEEDED, S.SKIPPED], "dest": S.PENDING},
+]
+
+
+class StageLifecycle:
+    """The lifecycle of one stage. Trigger methods are attached by the shared machine."""
+
+    state: StageStatus
+
+    def __init__(self, name: str, status: StageStatus = StageStatus.PENDING) -> None:
+        self.name = name
+        _machine().add_model(self, initial=StageStatus(status))
+
+    @property
+    def status(self) -> StageStatus:
+        return self.state
+
+    # Stubs so type checkers know the triggers; model_override=True replaces them.
+    def start(self) -> bool: ...
+    def succeed(self) -> bool: ...
+    def fail(self) -> bool: ...
+    def interrupt(self) -> bool: ...
+    def skip(self) -> bool: ...
+    def retry(self) -> bool: ...
+    def reset(self) -> bool: ...
+
+    def release(self) -> None:
+        """Detach from the shared machine (long-lived processes build many lifecycles)."""
+        _machine().remove_model(self)
+
+
+@lru_cache(maxsize=1)
+def _machine() -> Machine:
+    return Machine(
+        model=None,
+        states=StageStatus,
+        transitions=_TRANSITIONS,
+        initial=StageStatus.PENDING,
+        auto_transitions=False,
+        model_override=True,
+        send_event=False,
+    )

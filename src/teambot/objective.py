@@ -1,0 +1,99 @@
+"""Objective markdown → Objective: title, sections, success criteria, feature name."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from teambot.errors import ObjectiveError
+from teambot.paths import FEATURE_RE, slugify
+
+MAX_OBJECTIVE_BYTES = 1 << 20
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
+_CHECKBOX = re.compile(r"^\s*[-*]\s+\[[ xX]\]\s+(.*\S)\s*$")
+
+
+@dataclass(frozen=True)
+class Objective:
+    path: Path
+    text: str
+    sha256: str
+    title: str
+    sections: dict[str, str]  # "Goals", "Success Criteria", "Constraints", "Context", ...
+    success_criteria: tuple[str, ...]
+    front_feature: str | None
+
+    def feature_name(self, override: str | None = None) -> str:
+        """--feature, else front matter `feature:`, else a slug of the file name."""
+        name = override or self.front_feature or slugify(self.path.stem)
+        if not FEATURE_RE.match(name):
+            raise ObjectiveError(
+                f"feature name {name!r} is not allowed",
+                hint="use lower-case letters, digits, '.', '_' and '-' (at most 80 characters), e.g. --feature add-login",
+            )
+        return name
+
+
+def load_objective(path: Path) -> Objective:
+    """Read and parse an objective file; a missing, empty or non-UTF-8 file is an ObjectiveError."""
+    try:
+        if path.is_dir():
+            raise ObjectiveError(f"objective {path} is a directory, not a markdown file")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ObjectiveError(f"objective file {path} does not exist", hint="pass the path of a markdown objective, e.g. `teambot init` writes objective.md") from None
+    except OSError as exc:
+        raise ObjectiveError(f"cannot read objective {path}: {exc.strerror}") from None
+    if len(raw) > MAX_OBJECTIVE_BYTES:
+        raise ObjectiveError(f"objective {path} is {len(raw)} bytes; the limit is {MAX_OBJECTIVE_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ObjectiveError(f"objective {path} is not UTF-8 text (bad byte at offset {exc.start})", hint="save the file as UTF-8") from None
+    if not text.strip():
+        raise ObjectiveError(f"objective {path} is empty", hint="write at least a `# Title` and a `## Goals` section")
+    front_feature, body = _front_matter(path, text)
+    title, sections = _sections(body)
+    criteria = tuple(m.group(1) for line in sections.get("Success Criteria", "").splitlines() if (m := _CHECKBOX.match(line)))
+    return Objective(
+        path=path,
+        text=text,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        title=title or slugify(path.stem),
+        sections=sections,
+        success_criteria=criteria,
+        front_feature=front_feature,
+    )
+
+
+def _front_matter(path: Path, text: str) -> tuple[str | None, str]:
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return None, text
+    import yaml
+
+    try:
+        data = yaml.safe_load(match.group(1)) if len(match.group(1)) < 65536 else None
+    except yaml.YAMLError as exc:
+        raise ObjectiveError(f"objective {path}: front matter is not valid YAML: {exc}") from None
+    feature = data.get("feature") if isinstance(data, dict) else None
+    if feature is not None and not isinstance(feature, str):
+        raise ObjectiveError(f"objective {path}: front matter `feature` must be a string")
+    return feature, text[match.end():]
+
+
+def _sections(body: str) -> tuple[str | None, dict[str, str]]:
+    title: str | None = None
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in body.splitlines():
+        if line.startswith("# ") and title is None:
+            title = line[2:].strip()
+            current = None
+        elif line.startswith("## "):
+            current = sections.setdefault(line[3:].strip(), [])
+        elif current is not None:
+            current.append(line)
+    return title, {k: "\n".join(v).strip() for k, v in sections.items()}

@@ -1,0 +1,57 @@
+"""The runtime seam: a stage request goes in, output text and artifacts come out.
+
+Cancellation is asyncio cancellation: the executor cancels the task running `run()`, and
+the runtime cleans up (ends its processes, closes connections) before re-raising
+CancelledError. A failed agent raises an AgentError subclass; it is a result, not a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from teambot.store.models import TokenUsage
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    """Everything a runtime needs to do one attempt of one stage."""
+
+    feature: str
+    stage: str
+    agent: str | None
+    prompt: str
+    artifacts_dir: Path
+    artifacts: tuple[str, ...]  # declared artifact names, relative to artifacts_dir
+    upstream_artifacts: tuple[Path, ...]  # artifacts of the stages this one depends on
+    run_dir: Path
+    project_dir: Path
+    timeout: float | None
+    log_path: Path
+    attempt: int = 1
+    objective_title: str = ""
+    description: str = ""
+    # A runtime that starts an OS process group reports its id here, so the executor can
+    # record it (resume ends a group left alive by a killed teambot).
+    on_spawn: Callable[[int], None] | None = None
+
+
+@dataclass
+class StageResult:
+    """What an attempt produced. `artifacts` maps declared names to files the agent wrote."""
+
+    output: str
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    usage: TokenUsage | None = None
+
+
+class AgentRuntime(Protocol):
+    name: str
+
+    async def run(self, request: StageRequest) -> StageResult:
+        """Do the stage's work. Raises AgentError on failure; honours cancellation."""
+
+    async def aclose(self) -> None:
+        """Release shared resources (HTTP clients, ...) at the end of a run."""

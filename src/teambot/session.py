@@ -1,0 +1,205 @@
+"""One process driving one run: open the store, reconcile state with stages.yaml, execute, finish.
+
+`run` creates the state; `resume` loads it. Both then go through `drive`, which owns the
+signal handling, the executor and the run's final status and summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from teambot.config.loader import Workflow
+from teambot.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from teambot.events import EventLog
+from teambot.executor import ExecutorOptions, Outcome, ParallelStageExecutor, StopReason
+from teambot.lifecycle import StageLifecycle, StageStatus
+from teambot.objective import Objective
+from teambot.paths import RunPaths
+from teambot.processes import kill_all, kill_group
+from teambot.store.file import FileStateStore, make_owner
+from teambot.store.models import RunRecord, RunState, RunStatus, StageRecord, now_iso
+
+FINISHED = (StageStatus.SUCCEEDED, StageStatus.SKIPPED)
+
+
+@dataclass(frozen=True)
+class DriveOptions:
+    runtime: str = "demo"
+    max_concurrency: int = 3
+    max_hours: float = 8.0
+    on_failure: str = "stop"
+    rerun_stale: bool = False
+    durable: bool = True
+
+
+def stale_stages(workflow: Workflow, stages: dict[str, StageRecord]) -> list[str]:
+    """Succeeded stages whose definition changed since they ran."""
+    return [
+        name
+        for name in workflow.graph.order
+        if name in stages
+        and stages[name].status == StageStatus.SUCCEEDED
+        and stages[name].fingerprint is not None
+        and stages[name].fingerprint != workflow.config.stages[name].fingerprint()
+    ]
+
+
+def reset_stages(store, state: RunState, names, events: EventLog | None, reason: str) -> list[str]:
+    """Move the given stages back to pending (lifecycle `reset`), committing each one."""
+    done = []
+    for name in names:
+        record = state.stages[name]
+        if record.status == StageStatus.PENDING:
+            continue
+        lifecycle = StageLifecycle(name, record.status)
+        lifecycle.reset()
+        state.stages[name] = store.commit_stage(record.model_copy(update={"status": lifecycle.status, "error": None, "pgid": None}))
+        lifecycle.release()
+        if events is not None:
+            events.emit("stage_reset", name, reason=reason, previous=record.status.value)
+        done.append(name)
+    return done
+
+
+def recover_dead_owner(store, state: RunState, events: EventLog, say) -> None:
+    """Stages left `running` by a process that died: end any agent group still alive, mark interrupted."""
+    owner = state.run.owner
+    for name, record in list(state.stages.items()):
+        if record.status != StageStatus.RUNNING:
+            continue
+        if record.pgid is not None and kill_group(record.pgid, 0):
+            say(f"stage {name}: agent process group {record.pgid} from the dead run is still alive; ending it")
+            kill_group(record.pgid, signal.SIGTERM)
+            kill_group(record.pgid, signal.SIGKILL)
+        lifecycle = StageLifecycle(name, record.status)
+        lifecycle.interrupt()
+        who = f"pid {owner.pid}" if owner else "an earlier process"
+        state.stages[name] = store.commit_stage(
+            record.model_copy(update={"status": lifecycle.status, "error": f"interrupted: teambot ({who}) stopped while it ran", "pgid": None})
+        )
+        lifecycle.release()
+        events.emit("stage_interrupted", name, reason="previous process died")
+
+
+def add_missing_stages(store, state: RunState, workflow: Workflow) -> list[str]:
+    added = []
+    for name in workflow.graph.order:
+        if name not in state.stages:
+            state.stages[name] = store.commit_stage(StageRecord(name=name, agent=workflow.config.stages[name].work_agent))
+            added.append(name)
+    return added
+
+
+def drive(
+    *,
+    store: FileStateStore,
+    state: RunState,
+    workflow: Workflow,
+    objective: Objective,
+    paths: RunPaths,
+    events: EventLog,
+    project_dir: Path,
+    options: DriveOptions,
+    resumed: bool,
+    say,
+) -> int:
+    """Run every unfinished stage; return the exit code. The caller holds the store's lock."""
+    from teambot.runtimes import make_runtime
+
+    run = state.run
+    run.owner = make_owner()
+    run.status = RunStatus.RUNNING
+    run.error = None
+    run.updated_at = now_iso()
+    run.stages_path = str(workflow.path)
+    run.stages_sha256 = workflow.sha256
+    run.runtime = options.runtime
+    store.commit_run(run)
+    events.emit("run_resumed" if resumed else "run_started", None, feature=paths.feature, pid=os.getpid(),
+                runtime=options.runtime, max_concurrency=options.max_concurrency)
+
+    budget = options.max_hours * 3600.0 - run.elapsed_seconds
+    if budget <= 0:
+        return _finish_time_limit(store, run, events, options, say)
+
+    runtime = make_runtime(options.runtime)
+    executor = ParallelStageExecutor(
+        workflow=workflow, records=state.stages, run=run, store=store, events=events, runtime=runtime,
+        paths=paths, objective=objective, project_dir=project_dir,
+        options=ExecutorOptions(max_concurrency=options.max_concurrency, on_failure=options.on_failure,
+                                time_budget=budget, durable=options.durable),
+    )
+    outcome = asyncio.run(_execute(executor, runtime))
+    run.elapsed_seconds = executor.elapsed()
+    run.updated_at = now_iso()
+    return _finish(store, run, events, outcome, options, say)
+
+
+async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
+    loop = asyncio.get_running_loop()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            executor.request_stop(StopReason.INTERRUPTED)
+        else:
+            # A second Ctrl-C stops at once. Every commit so far is atomic, and stages still
+            # `running` on disk are recovered by the next resume like after a crash.
+            kill_all(signal.SIGKILL)
+            os._exit(EXIT_INTERRUPTED)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await executor.run()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await runtime.aclose()
+
+
+def _finish_time_limit(store, run: RunRecord, events: EventLog, options: DriveOptions, say) -> int:
+    run.status = RunStatus.FAILED
+    run.error = f"time limit of {options.max_hours:g} h reached ({run.elapsed_seconds / 3600:.2f} h used)"
+    store.commit_run(run)
+    events.emit("run_failed", None, reason="time_limit", error=run.error)
+    say(f"run failed: {run.error}")
+    say(f"  to continue, allow more time: teambot resume {run.feature} --max-hours N")
+    return EXIT_FAILED
+
+
+def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: DriveOptions, say) -> int:
+    if outcome.stop is StopReason.TIME_LIMIT:
+        return _finish_time_limit(store, run, events, options, say)
+    if outcome.stop is StopReason.INTERRUPTED:
+        run.status = RunStatus.INTERRUPTED
+        store.commit_run(run)
+        events.emit("run_interrupted", None, pending=outcome.pending)
+        say(f"run interrupted; finished stages are kept. Continue with: teambot resume {run.feature}")
+        return EXIT_INTERRUPTED
+    if outcome.completed:
+        run.status = RunStatus.COMPLETED
+        store.commit_run(run)
+        events.emit("run_completed", None, elapsed_seconds=round(run.elapsed_seconds, 3))
+        say(f"run completed: {run.feature} ({run.elapsed_seconds:.1f} s)")
+        return EXIT_OK
+    run.status = RunStatus.FAILED
+    if outcome.failed:
+        run.error = "; ".join(f"{name}: {error}" for name, error in outcome.failed.items())
+    else:
+        run.error = "stages could not start: " + ", ".join(outcome.pending)
+    store.commit_run(run)
+    events.emit("run_failed", None, failed=outcome.failed, pending=outcome.pending)
+    say(f"run failed: {len(outcome.failed)} stage(s) failed")
+    for name, error in outcome.failed.items():
+        say(f"  {name}: {error}")
+    if outcome.pending:
+        say(f"  not run: {', '.join(outcome.pending)}")
+    say(f"  fix the cause, then: teambot resume {run.feature}")
+    return EXIT_FAILED

@@ -1,0 +1,26 @@
+"""The StateStore seam: a handful of methods every store implements (see tests/store)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from teambot.store.models import RunRecord, RunState, StageRecord
+
+
+class StateStore(Protocol):
+    """Persistence for one run. One writer at a time; every commit is atomic and durable.
+
+    The store assigns each committed StageRecord a new, increasing `seq`.
+    """
+
+    def load(self) -> RunState | None:
+        """The committed state, or None if the run has never been saved."""
+
+    def commit_stage(self, record: StageRecord) -> StageRecord:
+        """Record one stage's new record (every lifecycle transition); returns it with its seq."""
+
+    def commit_run(self, run: RunRecord, stages: dict[str, StageRecord] | None = None) -> None:
+        """Record the run record with every stage record so far (`stages` replaces them: a new run)."""
+
+    def close(self) -> None:
+        """Release the store (and its lock, for stores that hold one)."""

@@ -1,0 +1,136 @@
+"""The file store: `state.json` plus per-stage commits, under a lock held for the whole run.
+
+Layout (see .agent-tracking/design/state-store.md):
+- state.json      schema_version, the run record and every stage record (a snapshot);
+- stages/<S>.json the newest record of stage S committed since the last snapshot.
+Each file is replaced atomically (temp, fsync, rename, dir fsync). Loading takes each
+stage's record with the highest `seq`, so a crash between any two writes leaves a
+consistent state. Per-transition cost stays constant however many stages the run has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from teambot.errors import LockedError, StateError
+from teambot.fsutil import atomic_write
+from teambot.paths import RunPaths
+from teambot.store.models import SCHEMA_VERSION, Owner, RunRecord, RunState, StageRecord, now_iso
+
+_MOVE_ASIDE = "teambot never overwrites it: move the run directory aside (or restore the file from a backup) and start again"
+
+
+def _read_json(path: Path) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise StateError(f"{path} is corrupt: not UTF-8 text", hint=_MOVE_ASIDE) from None
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
+        raise StateError(f"{path} is corrupt ({what}: {exc.msg} at line {exc.lineno} column {exc.colno})", hint=_MOVE_ASIDE) from None
+
+
+def read_state(paths: RunPaths) -> RunState | None:
+    """The committed state of a run (without taking its lock), or None if there is none."""
+    if not paths.state.exists():
+        return None
+    data = _read_json(paths.state)
+    if not isinstance(data, dict):
+        raise StateError(f"{paths.state} is corrupt: top level is not an object", hint=_MOVE_ASIDE)
+    version = data.get("schema_version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise StateError(
+            f"{paths.state} was written by a newer teambot (state schema {version}; this teambot reads up to {SCHEMA_VERSION})",
+            hint="upgrade teambot (pip install -U teambot) to continue this run",
+        )
+    try:
+        state = RunState.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise StateError(f"{paths.state} is corrupt: {where}: {first['msg']}", hint=_MOVE_ASIDE) from None
+    if paths.stage_records.is_dir():
+        for entry in paths.stage_records.glob("*.json"):
+            raw = _read_json(entry)
+            try:
+                record = StageRecord.model_validate(raw)
+            except ValidationError as exc:
+                raise StateError(f"{entry} is corrupt: {exc.errors()[0]['msg']}", hint=_MOVE_ASIDE) from None
+            known = state.stages.get(record.name)
+            if known is None or record.seq > known.seq:
+                state.stages[record.name] = record
+    return state
+
+
+class FileStateStore:
+    """The StateStore of one run directory. Opening it takes the run's lock or raises LockedError."""
+
+    def __init__(self, paths: RunPaths, *, durable: bool = True) -> None:
+        from filelock import FileLock, Timeout  # lazy: keeps CLI start-up light
+
+        self.paths = paths
+        self.durable = durable
+        paths.root.mkdir(parents=True, exist_ok=True)
+        # Lock a separate file, never the one we replace; the OS drops it when we die.
+        self._lock = FileLock(str(paths.lock), timeout=0)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise LockedError(self._owner_message(), hint="wait for it to finish, or stop it (Ctrl-C / kill PID) and run `teambot resume`") from None
+        self._run: RunRecord | None = None
+        self._stages: dict[str, StageRecord] = {}
+        self._seq = 0
+
+    def _owner_message(self) -> str:
+        owner = None
+        try:
+            state = read_state(self.paths)
+            owner = state.run.owner if state else None
+        except StateError:
+            pass
+        if owner is None:
+            return f"run '{self.paths.feature}' is locked by another teambot process"
+        return f"run '{self.paths.feature}' is in use by another teambot process: pid {owner.pid} on {owner.host}, since {owner.since}"
+
+    def load(self) -> RunState | None:
+        state = read_state(self.paths)
+        if state is not None:
+            self._run = state.run
+            self._stages = dict(state.stages)
+            self._seq = max((r.seq for r in state.stages.values()), default=0)
+        return state.model_copy(deep=True) if state else None
+
+    def commit_stage(self, record: StageRecord) -> StageRecord:
+        self._seq += 1
+        saved = record.model_copy(update={"seq": self._seq})
+        self.paths.stage_records.mkdir(exist_ok=True)
+        atomic_write(self.paths.stage_records / f"{saved.name}.json", saved.model_dump_json(), durable=self.durable)
+        self._stages[saved.name] = saved
+        return saved
+
+    def commit_run(self, run: RunRecord, stages: dict[str, StageRecord] | None = None) -> None:
+        if stages is not None:
+            self._stages = dict(stages)
+        self._run = run
+        state = RunState(schema_version=SCHEMA_VERSION, run=run, stages=self._stages)
+        atomic_write(self.paths.state, state.model_dump_json(indent=2), durable=self.durable)
+        # Everything in stages/ is now in the snapshot, which wins on equal seq.
+        if self.paths.stage_records.is_dir():
+            for entry in self.paths.stage_records.glob("*.json"):
+                entry.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._lock.release()
+
+
+def make_owner() -> Owner:
+    return Owner(pid=os.getpid(), host=socket.gethostname(), since=now_iso())
