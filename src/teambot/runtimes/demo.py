@@ -1,7 +1,8 @@
 """The offline, deterministic demo runtime.
 
 It writes each declared artifact as plausible markdown derived from the objective and the
-upstream artifacts. Knobs (environment): TEAMBOT_DEMO_DELAY seconds per stage (float) and
+upstream artifacts. Knobs (environment): TEAMBOT_DEMO_DELAY seconds per stage (float),
+TEAMBOT_DEMO_DELAY_<STAGE> the same for one stage (overrides the first), and
 TEAMBOT_DEMO_FAIL, comma-separated stage names that fail.
 """
 
@@ -25,8 +26,9 @@ class DemoRuntime:
         self.fail = _env_fail() if fail is None else fail
 
     async def run(self, request: StageRequest) -> StageResult:
-        if self.delay > 0:
-            await asyncio.sleep(self.delay)
+        delay = _env_delay(f"TEAMBOT_DEMO_DELAY_{request.stage}", self.delay)
+        if delay > 0:
+            await asyncio.sleep(delay)
         if request.stage in self.fail:
             raise AgentError(f"demo failure requested for {request.stage} (TEAMBOT_DEMO_FAIL)", retryable=False)
         produced: dict[str, Path] = {}
@@ -67,12 +69,14 @@ def _first_heading(path: Path) -> str:
     return "(no heading)"
 
 
-def _env_delay() -> float:
-    raw = os.environ.get("TEAMBOT_DEMO_DELAY", "0") or "0"
+def _env_delay(name: str = "TEAMBOT_DEMO_DELAY", default: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
     try:
         value = float(raw)
     except ValueError:
-        raise UsageError(f"TEAMBOT_DEMO_DELAY={raw!r} is not a number of seconds", hint="set it to a float such as 0.5") from None
+        raise UsageError(f"{name}={raw!r} is not a number of seconds", hint="set it to a float such as 0.5") from None
     return max(value, 0.0)
 
 

@@ -1,0 +1,78 @@
+"""Helpers for tests that drive the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_STAGES = REPO / "src" / "teambot" / "data" / "stages.yaml"
+EXAMPLE_OBJECTIVE = REPO / "examples" / "objective.md"
+
+
+def teambot(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `python -m teambot ARGS` in `cwd` and return the finished process (text output)."""
+    return subprocess.run(
+        [sys.executable, "-m", "teambot", *args], cwd=cwd, env=cli_env(env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start_teambot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start `python -m teambot ARGS` without waiting (for kill and signal tests)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "teambot", *args], cwd=cwd, env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMBOT_")}
+    env.update(extra or {})
+    return env
+
+
+def events(run_dir: Path) -> list[dict]:
+    path = run_dir / "events.jsonl"
+    out = []
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a torn last line after kill -9
+    return out
+
+
+def started(run_dir: Path) -> list[str]:
+    """Stage names in the order their attempts started, from events.jsonl."""
+    return [e["stage"] for e in events(run_dir) if e["type"] == "stage_started"]
+
+
+def state(run_dir: Path) -> dict:
+    return json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
+
+
+def status_json(cwd: Path, feature: str | None = None) -> dict:
+    proc = teambot("status", *([feature] if feature else []), "--json", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def count_events(run_dir: Path, type_: str) -> int:
+    path = run_dir / "events.jsonl"
+    if not path.exists():
+        return 0
+    return path.read_text(encoding="utf-8", errors="replace").count(f'"type": "{type_}"')
