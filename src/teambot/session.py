@@ -110,6 +110,7 @@ def drive(
     """Run every unfinished stage; return the exit code. The caller holds the store's lock."""
     from teambot.runtimes import make_runtime
 
+    runtime = make_runtime(options.runtime)  # bad runtime settings fail before any state changes
     run = state.run
     run.owner = make_owner()
     run.status = RunStatus.RUNNING
@@ -126,7 +127,6 @@ def drive(
     if budget <= 0:
         return _finish_time_limit(store, run, events, options, say)
 
-    runtime = make_runtime(options.runtime)
     executor = ParallelStageExecutor(
         workflow=workflow, records=state.stages, run=run, store=store, events=events, runtime=runtime,
         paths=paths, objective=objective, project_dir=project_dir,

@@ -35,7 +35,8 @@ def _read_json(path: Path) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        what = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
+        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        what = "truncated" if truncated else "not valid JSON"
         raise StateError(f"{path} is corrupt ({what}: {exc.msg} at line {exc.lineno} column {exc.colno})", hint=_MOVE_ASIDE) from None
 
 

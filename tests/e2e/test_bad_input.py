@@ -1,0 +1,92 @@
+"""End to end: bad input gets one clear message, the contract's exit code and no traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import teambot
+
+
+def _assert_clean(proc, code: int, *needles: str) -> None:
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+def test_missing_objective(project: Path) -> None:
+    """A missing objective file exits 2 naming it."""
+    _assert_clean(teambot("run", "nope.md", cwd=project), 2, "nope.md", "does not exist")
+
+
+def test_empty_objective(project: Path) -> None:
+    """An empty objective exits 2 and nothing is created."""
+    (project / "empty.md").write_text("  \n")
+    _assert_clean(teambot("run", "empty.md", cwd=project), 2, "empty.md", "empty")
+    assert not (project / ".agent-tracking").exists()
+
+
+def test_non_utf8_objective(project: Path) -> None:
+    """A non-UTF-8 objective exits 2 saying so."""
+    (project / "latin.md").write_bytes(b"# Caf\xe9\n")
+    _assert_clean(teambot("run", "latin.md", cwd=project), 2, "latin.md", "UTF-8")
+
+
+def test_objective_directory(project: Path) -> None:
+    """A directory given as objective exits 2."""
+    (project / "dir.md").mkdir()
+    _assert_clean(teambot("run", "dir.md", cwd=project), 2, "directory")
+
+
+def test_bad_feature_name(project: Path) -> None:
+    """A feature name that could leave the workspace is refused."""
+    _assert_clean(teambot("run", "objective.md", "--feature", "../../etc", cwd=project), 2, "../../etc")
+    assert not (project.parent / "etc").exists()
+
+
+def test_feature_from_front_matter_and_file_name(project: Path) -> None:
+    """The feature comes from front matter, else from the objective's file name."""
+    (project / "Add Login Page.md").write_text("# Login\n\n## Goals\n- log in\n")
+    proc = teambot("run", "Add Login Page.md", "-q", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert (project / ".agent-tracking" / "add-login-page" / "state.json").exists()
+
+
+def test_unknown_runtime(project: Path) -> None:
+    """An unknown --runtime exits 2 listing the choices."""
+    _assert_clean(teambot("run", "objective.md", "--runtime", "gpt9", cwd=project), 2, "gpt9", "demo")
+
+
+@pytest.mark.parametrize("content, needle", [(b'{"schema_version": 1, "run"', "truncated"), (b"garbage", "not valid JSON"),
+                                             (json.dumps({"schema_version": 7, "run": {}}).encode(), "newer teambot")])
+def test_corrupt_state_file(project: Path, run_dir: Path, content: bytes, needle: str) -> None:
+    """status and resume on a corrupt state.json exit 2 with the reason, and never rewrite it."""
+    assert teambot("run", "objective.md", "-q", cwd=project, env={"TEAMBOT_DEMO_FAIL": "SPEC"}).returncode == 1
+    (run_dir / "state.json").write_bytes(content)
+    _assert_clean(teambot("status", "todo-cli", cwd=project), 2, "state.json", needle)
+    _assert_clean(teambot("resume", "todo-cli", cwd=project), 2, "state.json", needle)
+    assert (run_dir / "state.json").read_bytes() == content
+
+
+def test_resume_unknown_feature(project: Path) -> None:
+    """Resuming a feature that has no run exits 2."""
+    _assert_clean(teambot("resume", "ghost", cwd=project), 2, "ghost")
+
+
+def test_status_with_no_runs(tmp_path: Path) -> None:
+    """status in a directory without runs exits 2 with a hint."""
+    _assert_clean(teambot("status", cwd=tmp_path), 2, "no runs", "teambot run")
+
+
+def test_bad_demo_delay(project: Path) -> None:
+    """A non-numeric TEAMBOT_DEMO_DELAY is bad input, exit 2."""
+    _assert_clean(teambot("run", "objective.md", cwd=project, env={"TEAMBOT_DEMO_DELAY": "soon"}), 2, "TEAMBOT_DEMO_DELAY")
+
+
+def test_usage_errors_exit_2(project: Path) -> None:
+    """Click usage errors (bad option value) exit 2."""
+    proc = teambot("run", "objective.md", "--max-concurrency", "0", cwd=project)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
