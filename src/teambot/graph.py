@@ -16,6 +16,7 @@ class StageGraph:
     order: tuple[str, ...]
     deps: Mapping[str, frozenset[str]]
     groups: Mapping[str, tuple[str, ...]]
+    group_index: Mapping[str, str]  # member -> its group
 
     def dependents(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {name: set() for name in self.order}
@@ -38,10 +39,7 @@ class StageGraph:
         return seen
 
     def group_of(self, name: str) -> str | None:
-        for group, members in self.groups.items():
-            if name in members:
-                return group
-        return None
+        return self.group_index.get(name)
 
 
 def implied_edges(config: StagesFile) -> dict[str, set[str]]:
@@ -112,4 +110,5 @@ def build_graph(config: StagesFile) -> StageGraph:
         order=tuple(deps),
         deps=MappingProxyType({k: frozenset(v) for k, v in deps.items()}),
         groups=MappingProxyType({g: tuple(grp.stages) for g, grp in config.parallel_groups.items()}),
+        group_index=MappingProxyType({m: g for g, grp in config.parallel_groups.items() for m in grp.stages}),
     )

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from teambot.config.loader import Workflow, load_workflow, resolve_stages_path
+from teambot.config.loader import DEFAULT_STAGES, Workflow, load_workflow, resolve_stages_path
 
-__all__ = ["Workflow", "load_workflow", "resolve_stages_path"]
+__all__ = ["DEFAULT_STAGES", "Workflow", "load_workflow", "resolve_stages_path"]

@@ -7,13 +7,13 @@ import json
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 STAGE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
-# Fields that only place a stage in the graph. Changing them regroups the workflow but does
-# not change the stage's work, so they stay out of the fingerprint (finished work is kept).
-_PLACEMENT_FIELDS = frozenset({"depends_on"})
+# Fields that place a stage in the graph or set how it is retried; changing them does not
+# change the stage's work, so they stay out of the fingerprint (finished work is kept).
+_NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries"})
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 
@@ -40,12 +40,21 @@ class StageConfig(_Strict):
     prompt_template: str | None = None
     include_objective: bool = True
     depends_on: list[str] | None = None
-    timeout: Annotated[float, Field(gt=0)] | None = None
+    timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     retries: Annotated[int, Field(ge=0, le=20)] = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: object) -> object:
+        """`artifacts: null` (hand-edited upstream files) means the field's default, not an error."""
+        if isinstance(data, dict):
+            defaults = {"description", "allowed_personas", "artifacts", "exit_criteria", "retries"}
+            return {k: v for k, v in data.items() if not (v is None and k in defaults)}
+        return data
 
     def fingerprint(self) -> str:
         """sha256 of the definition fields that change the stage's work (not its placement)."""
-        data = self.model_dump(mode="json", exclude=set(_PLACEMENT_FIELDS))
+        data = self.model_dump(mode="json", exclude=set(_NOT_WORK_FIELDS))
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

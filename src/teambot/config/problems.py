@@ -1,0 +1,147 @@
+"""Problems found in a stages file: where they are, what is wrong, and how they are printed."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pydantic import ValidationError
+
+Key = str | int
+KeyPath = tuple[Key, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: the key path it concerns (`stages.SPEC.work_agent`) and the reason.
+
+    `line`/`column` (1-based) are set when the problem has its own position (YAML syntax,
+    duplicate keys); otherwise the position is looked up from `path` when printing.
+    """
+
+    path: KeyPath
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+
+class Positions:
+    """Where each key path of the document is written: path -> (line, column), 1-based."""
+
+    def __init__(self, marks: Mapping[KeyPath, tuple[int, int]] | None = None) -> None:
+        self._marks = dict(marks or {})
+
+    def find(self, path: KeyPath) -> tuple[int, int] | None:
+        """The position of `path`, else of its nearest ancestor that exists in the file."""
+        for end in range(len(path), 0, -1):
+            mark = self._marks.get(path[:end])
+            if mark is not None:
+                return mark
+        return None
+
+
+def dotted(path: Iterable[Key]) -> str:
+    """`("stages", "SPEC", "artifacts", 0)` -> `stages.SPEC.artifacts[0]`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def render(problems: Iterable[Problem], filename: str, positions: Positions) -> list[str]:
+    """`file:line:col: path: reason` lines, in file order (problems with no position last)."""
+    located: list[tuple[tuple[int, int], str]] = []
+    for problem in problems:
+        mark = (problem.line, problem.column or 1) if problem.line else positions.find(problem.path)
+        where = f"{filename}:{mark[0]}:{mark[1]}" if mark else filename
+        what = f"{dotted(problem.path)}: " if problem.path else ""
+        located.append((mark or (1 << 30, 0), f"{where}: {what}{problem.message}"))
+    located.sort(key=lambda item: item[0])  # stable: same position keeps the order found
+    return [text for _, text in located]
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for a close match, else ``."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def describe(value: object) -> str:
+    """What a YAML value is, for `expected ..., got ...` messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        short = value if len(value) <= 40 else value[:37] + "..."
+        return f"a string ({short!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, _dt.date):
+        return f"a date ({value.isoformat()}); quote it to use it as text"
+    return f"a {type(value).__name__}"
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping of fields",
+    "model_attributes_type": "a mapping of fields",
+}
+
+
+def _type_message(kind: str, value: Any) -> str:
+    message = f"expected {_EXPECTED[kind]}, got {describe(value)}"
+    # YAML 1.1 reads yes/no/on/off and bare numbers as booleans and numbers.
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        message += "; put it in quotes to use it as text"
+    elif kind in ("bool_type", "int_type", "float_type") and isinstance(value, str):
+        message += "; remove the quotes"
+    return message
+
+
+def from_pydantic(exc: ValidationError, prefix: KeyPath, fields: Iterable[str]) -> list[Problem]:
+    """One Problem per pydantic error, with its path under `prefix` and a plain reason."""
+    fields = list(fields)
+    problems: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(part for part in err["loc"] if part != "[key]")
+        kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+        if kind == "extra_forbidden":
+            message = "unknown field" + did_you_mean(loc[-1] if loc else "", fields)
+        elif kind == "missing":
+            message = "missing required field"
+        elif kind == "invalid_key":
+            message = f"field names must be strings, got {describe(value)}"
+        elif kind in _EXPECTED:
+            message = _type_message(kind, value)
+        elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+            words = {"greater_than": "greater than", "greater_than_equal": "at least",
+                     "less_than": "less than", "less_than_equal": "at most"}[kind]
+            limit = next(iter(ctx.values()), "?")
+            if isinstance(limit, float) and limit.is_integer():
+                limit = int(limit)
+            message = f"must be {words} {limit}, got {describe(value)}"
+        elif kind == "string_too_short":
+            message = "must not be empty"
+        else:
+            message = f"{err['msg']}, got {describe(value)}"
+        problems.append(Problem(prefix + loc, message))
+    return problems

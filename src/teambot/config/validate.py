@@ -1,0 +1,200 @@
+"""Meaning checks for a stages file: references, group placement, cycles, artifacts, templates.
+
+Runs on whatever `structure.check_structure` could read, so a file with type errors still
+gets its reference and cycle problems reported in the same pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from teambot.config.models import GroupConfig, StagesFile
+from teambot.config.problems import Problem, did_you_mean
+from teambot.config.structure import Parts
+from teambot.graph import find_cycle, implied_edges
+
+MAX_CYCLES = 10  # enough to show a tangle without flooding the screen
+
+
+def check_workflow(parts: Parts, project_dir: Path, *, check_templates: bool = True) -> tuple[list[Problem], list[Problem]]:
+    """(problems, warnings) for the parts of a stages file."""
+    problems: list[Problem] = []
+    problems += _stage_fields(parts)
+    problems += _order(parts)
+    problems += _groups(parts)
+    problems += _references(parts)
+    problems += _cycles(parts)
+    if check_templates:
+        problems += _templates(parts, project_dir)
+    return problems, _warnings(parts)
+
+
+def _unknown(name: str, parts: Parts, what: str = "stage") -> str:
+    return f"'{name}' is not a defined {what}" + did_you_mean(name, parts.stages)
+
+
+def artifact_problem(name: str) -> str | None:
+    """Why `name` cannot be an artifact path (relative, inside the artifacts dir), or None."""
+    if "\\" in name or "\x00" in name:
+        return "must not contain backslashes or NUL characters"
+    path = PurePosixPath(name)
+    if path.is_absolute() or name.startswith("~") or (len(name) > 1 and name[1] == ":"):
+        return "must be a relative path inside the artifacts directory"
+    if ".." in path.parts:
+        return "must not contain '..' (it would leave the artifacts directory)"
+    if name.endswith("/") or path.name in ("", "."):
+        return "must name a file, not a directory"
+    return None
+
+
+def _stage_fields(parts: Parts) -> list[Problem]:
+    problems = []
+    for name, stage in parts.stages.items():
+        for i, artifact in enumerate(stage.artifacts):
+            reason = artifact_problem(artifact)
+            if reason:
+                problems.append(Problem(("stages", name, "artifacts", i), f"artifact {artifact!r} {reason}"))
+    return problems
+
+
+def _order(parts: Parts) -> list[Problem]:
+    if parts.order is None:
+        return []
+    problems, seen = [], set()
+    for i, name in enumerate(parts.order):
+        if name in seen:
+            problems.append(Problem(("stage_order", i), f"'{name}' is listed more than once"))
+        elif name not in parts.stages:
+            problems.append(Problem(("stage_order", i), _unknown(name, parts)))
+        seen.add(name)
+    for name in parts.stages:
+        if name not in seen:
+            problems.append(Problem(("stages", name), "not listed in stage_order (every stage must have a place in it)"))
+    return problems
+
+
+def _groups(parts: Parts) -> list[Problem]:
+    problems: list[Problem] = []
+    owner: dict[str, str] = {}
+    position = {name: i for i, name in reversed(list(enumerate(parts.order or [])))}
+    for gname, group in parts.groups.items():
+        here = ("parallel_groups", gname)
+        if not group.stages and gname not in parts.loose_groups:
+            problems.append(Problem(here + ("stages",), "the group has no stages"))
+        for i, member in enumerate(group.stages):
+            path = here + ("stages", i)
+            if member not in parts.stages:
+                problems.append(Problem(path, _unknown(member, parts)))
+            elif owner.get(member) == gname:
+                problems.append(Problem(path, f"'{member}' is listed twice in this group"))
+            elif member in owner:
+                problems.append(Problem(path, f"'{member}' is already in group '{owner[member]}'; "
+                                              "a stage can be in only one parallel group"))
+            owner.setdefault(member, gname)
+        for end in ("after", "before"):
+            name = getattr(group, end)
+            if name is None:
+                continue
+            if name not in parts.stages:
+                problems.append(Problem(here + (end,), _unknown(name, parts)))
+            elif name in group.stages:
+                problems.append(Problem(here + (end,), f"'{name}' is both the group's {end} stage and one of its members"))
+            else:
+                problems += _placement(here, end, name, group, position)
+    return problems
+
+
+def _placement(here: tuple, end: str, name: str, group: GroupConfig, position: dict[str, int]) -> list[Problem]:
+    """`after` must precede every member in stage_order, `before` must follow every member."""
+    if name not in position:
+        return []
+    if end == "after":
+        wrong = [m for m in dict.fromkeys(group.stages) if m in position and position[m] < position[name]]
+        rule = "must come before every member in stage_order"
+        side = "before"
+    else:
+        wrong = [m for m in dict.fromkeys(group.stages) if m in position and position[m] > position[name]]
+        rule = "must come after every member in stage_order"
+        side = "after"
+    if not wrong:
+        return []
+    listed = ", ".join(f"'{m}'" for m in wrong)
+    return [Problem(here + (end,), f"{end} stage '{name}' {rule}, but {listed} "
+                                   f"{'comes' if len(wrong) == 1 else 'come'} {side} it")]
+
+
+def _references(parts: Parts) -> list[Problem]:
+    problems = []
+    for name, stage in parts.stages.items():
+        for i, dep in enumerate(stage.depends_on or []):
+            path = ("stages", name, "depends_on", i)
+            if dep == name:
+                problems.append(Problem(path, f"'{name}' depends on itself"))
+            elif dep not in parts.stages:
+                problems.append(Problem(path, _unknown(dep, parts)))
+    for work, review in parts.review_map.items():
+        path = ("work_to_review_mapping", work)
+        if work not in parts.stages:
+            problems.append(Problem(path, "work stage " + _unknown(work, parts)))
+        if review not in parts.stages:
+            problems.append(Problem(path, "review stage " + _unknown(review, parts)))
+    return problems
+
+
+def _cycles(parts: Parts) -> list[Problem]:
+    config = StagesFile(stages=parts.stages, stage_order=parts.order or [], parallel_groups=parts.groups)
+    deps = implied_edges(config)
+    for name, edges in deps.items():
+        edges.discard(name)  # self-dependency is reported by _references
+    problems = []
+    for _ in range(MAX_CYCLES):
+        cycle = find_cycle(deps)
+        if cycle is None:
+            break
+        explicit = next((s for s in cycle if parts.stages[s].depends_on is not None), None)
+        path = ("stages", explicit, "depends_on") if explicit else ("stages", cycle[0])
+        problems.append(Problem(path, "dependency cycle: " + " -> ".join(cycle) + " (each stage waits for the next)"))
+        deps[cycle[0]].discard(cycle[1])  # break it and look for another
+    return problems
+
+
+def _templates(parts: Parts, project_dir: Path) -> list[Problem]:
+    problems = []
+    for name, stage in parts.stages.items():
+        if not stage.prompt_template:
+            continue
+        where = Path(stage.prompt_template)  # as prompts.assemble resolves it: no ~ expansion
+        where = where if where.is_absolute() else project_dir / where
+        try:
+            state = None if where.is_file() else "is not a file" if where.exists() else "not found"
+        except OSError as exc:  # e.g. a name too long for the file system
+            state = f"cannot be read ({exc.strerror})"
+        if state:
+            problems.append(Problem(("stages", name, "prompt_template"),
+                                    f"prompt template {stage.prompt_template} {state} (looked for {where})"))
+    return problems
+
+
+def _warnings(parts: Parts) -> list[Problem]:
+    warnings = []
+    for gname, group in parts.groups.items():
+        by_agent: dict[str, list[str]] = {}
+        by_artifact: dict[str, list[str]] = {}
+        for member in dict.fromkeys(group.stages):
+            stage = parts.stages.get(member)
+            if stage is None:
+                continue
+            if stage.work_agent:
+                by_agent.setdefault(stage.work_agent, []).append(member)
+            for artifact in stage.artifacts:
+                by_artifact.setdefault(artifact, []).append(member)
+        here = ("parallel_groups", gname)
+        for agent, members in by_agent.items():
+            if len(members) > 1:
+                warnings.append(Problem(here, f"{' and '.join(members)} have the same work_agent '{agent}'; "
+                                              "they will run one after the other (one session per agent)"))
+        for artifact, members in by_artifact.items():
+            if len(members) > 1:
+                warnings.append(Problem(here, f"{' and '.join(members)} both declare artifact '{artifact}'; "
+                                              "running side by side, one will overwrite the other"))
+    return warnings
