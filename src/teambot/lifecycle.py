@@ -16,8 +16,9 @@ from transitions import Machine, MachineError
 
 __all__ = ["MachineError", "StageLifecycle", "StageStatus"]
 
-# transitions logs every callback at INFO; it is noise in a user's terminal.
-logging.getLogger("transitions").setLevel(logging.WARNING)
+# transitions logs every callback at INFO, and with model_override a WARNING per skipped
+# convenience method (is_<state>, may_<trigger>) for every stage: noise, and measurable cost.
+logging.getLogger("transitions").setLevel(logging.ERROR)
 
 
 class StageStatus(StrEnum):
