@@ -42,8 +42,9 @@ Listener = Callable[[Event], None]
 class EventLog:
     """Appends events to a file (or nowhere, when path is None) and tells listeners."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, redact: Callable[[str], str] = str) -> None:
         self.path = path
+        self.redact = redact  # secrets never reach the file
         self.listeners: list[Listener] = []
         self._fh = None
         if path is not None:
@@ -58,7 +59,7 @@ class EventLog:
             raise ValueError(f"unknown event type {type!r}")  # a bug: events are a contract
         event = Event(ts=time.time(), type=type, stage=stage, details=details)
         if self._fh is not None:
-            self._fh.write(event.to_json() + "\n")
+            self._fh.write(self.redact(event.to_json()) + "\n")
             self._fh.flush()
         for listener in self.listeners:
             listener(event)

@@ -80,6 +80,7 @@ class ParallelStageExecutor:
         project_dir,
         options: ExecutorOptions,
         personas: Callable[[str | None], str | None] | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.workflow = workflow
         self.graph = workflow.graph
@@ -94,7 +95,9 @@ class ParallelStageExecutor:
         self.project_dir = project_dir
         self.options = options
         self.personas = personas
+        self.redact = redact  # applied to everything this executor writes (secrets → ***)
         self.lifecycles = {n: StageLifecycle(n, records[n].status) for n in self.graph.order}
+        self._lineage = artifact_lineage(workflow)
         self._stop = StopReason.NONE
         self._running: dict[asyncio.Task[StageStatus], str] = {}
         self._groups_started: set[str] = set()
@@ -206,9 +209,9 @@ class ParallelStageExecutor:
                 self.events.emit("stage_interrupted", name, reason=str(self._stop or "cancelled"))
                 raise
             except AgentError as exc:
-                error, retryable = exc.message, exc.retryable
+                error, retryable = self.redact(exc.message), exc.retryable
             except Exception as exc:  # a runtime bug must not lose the run: record it as a failure
-                error, retryable = f"unexpected {type(exc).__name__}: {exc}", False
+                error, retryable = self.redact(f"unexpected {type(exc).__name__}: {exc}"), False
                 self._log_traceback(name)
             else:
                 lifecycle.succeed()
@@ -237,15 +240,16 @@ class ParallelStageExecutor:
         upstream = self._upstream_artifacts(name)
         persona = self.personas(stage.work_agent) if self.personas else None
         prompt = render_prompt(name, stage, self.objective, upstream, self.project_dir, persona=persona)
-        atomic_write(self.paths.prompt(name), prompt, durable=False)
+        atomic_write(self.paths.prompt(name), self.redact(prompt.text), durable=False)
         for artifact in stage.artifacts:
             self.paths.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)
         request = StageRequest(
-            feature=self.paths.feature, stage=name, agent=stage.work_agent, prompt=prompt,
+            feature=self.paths.feature, stage=name, agent=stage.work_agent, prompt=prompt.text,
             artifacts_dir=self.paths.artifacts, artifacts=tuple(stage.artifacts), upstream_artifacts=tuple(upstream),
             run_dir=self.paths.root, project_dir=self.project_dir, timeout=stage.timeout, log_path=self.paths.log(name),
             attempt=attempt, objective_title=self.objective.title, description=stage.description,
             on_spawn=lambda pgid: self._commit(name, pgid=pgid),
+            system_prompt=prompt.system, user_prompt=prompt.user,
         )
         try:
             result = await asyncio.wait_for(self.runtime.run(request), timeout=stage.timeout)
@@ -261,27 +265,13 @@ class ParallelStageExecutor:
 
     def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:
         """Write the output file now; the record pointing to it is committed after (never before)."""
-        data = output.encode("utf-8", errors="replace")
+        data = self.redact(output).encode("utf-8", errors="replace")
         atomic_write(self.paths.output(name), data, durable=self.options.durable)
         return {"artifacts": hashes, "output_sha256": hashlib.sha256(data).hexdigest(),
                 "fingerprint": self.stages[name].fingerprint(), "usage": usage}
 
-    def _upstream_artifacts(self, name: str):
-        ancestors: set[str] = set()
-        todo = list(self.graph.deps[name])
-        while todo:
-            dep = todo.pop()
-            if dep not in ancestors:
-                ancestors.add(dep)
-                todo.extend(self.graph.deps[dep])
-        found = []
-        for stage_name in self.graph.order:
-            if stage_name in ancestors:
-                for artifact in self.stages[stage_name].artifacts:
-                    path = self.paths.artifact(artifact)
-                    if path.is_file():
-                        found.append(path)
-        return found
+    def _upstream_artifacts(self, name: str) -> list:
+        return [self.paths.artifact(artifact) for _, artifact in self._lineage[name]]
 
     def _log_traceback(self, name: str) -> None:
         try:
@@ -290,3 +280,22 @@ class ParallelStageExecutor:
                 fh.write(traceback.format_exc())
         except OSError:
             log.exception("could not write the log of %s", name)
+
+
+def artifact_lineage(workflow: Workflow) -> dict[str, tuple[tuple[str, str], ...]]:
+    """For each stage, (stage, artifact) of every stage it transitively depends on, in stage_order.
+
+    One pass in dependency order, so a long chain without artifacts costs O(stages).
+    """
+    from graphlib import TopologicalSorter
+
+    graph, stages = workflow.graph, workflow.config.stages
+    index = {name: i for i, name in enumerate(graph.order)}
+    found: dict[str, frozenset[tuple[int, str, str]]] = {}
+    for name in TopologicalSorter({n: graph.deps[n] for n in graph.order}).static_order():
+        items: set[tuple[int, str, str]] = set()
+        for dep in graph.deps[name]:
+            items |= found[dep]
+            items.update((index[dep], dep, artifact) for artifact in stages[dep].artifacts)
+        found[name] = frozenset(items)
+    return {name: tuple((stage, artifact) for _, stage, artifact in sorted(found[name])) for name in graph.order}

@@ -20,6 +20,7 @@ class Objective:
     path: Path
     text: str
     sha256: str
+    body: str  # the text without its front matter (what prompts include)
     title: str
     sections: dict[str, str]  # "Goals", "Success Criteria", "Constraints", "Context", ...
     success_criteria: tuple[str, ...]
@@ -61,6 +62,7 @@ def load_objective(path: Path) -> Objective:
         path=path,
         text=text,
         sha256=hashlib.sha256(raw).hexdigest(),
+        body=body.strip(),
         title=title or slugify(path.stem),
         sections=sections,
         success_criteria=criteria,

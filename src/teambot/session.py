@@ -106,11 +106,15 @@ def drive(
     options: DriveOptions,
     resumed: bool,
     say,
+    runtime_factory,
+    personas=None,
+    redact=str,
 ) -> int:
-    """Run every unfinished stage; return the exit code. The caller holds the store's lock."""
-    from teambot.runtimes import make_runtime
+    """Run every unfinished stage; return the exit code. The caller holds the store's lock.
 
-    runtime = make_runtime(options.runtime)  # bad runtime settings fail before any state changes
+    `runtime_factory(events)` builds the runtime (it may report retries as events).
+    """
+    runtime = runtime_factory(events)  # bad runtime settings fail before any state changes
     run = state.run
     run.owner = make_owner()
     run.status = RunStatus.RUNNING
@@ -119,7 +123,9 @@ def drive(
     run.stages_path = str(workflow.path)
     run.stages_sha256 = workflow.sha256
     run.runtime = options.runtime
-    store.commit_run(run)
+    if resumed:
+        run.processes += 1
+    store.commit_run(run, stages=None if resumed else state.stages)  # a new run's first snapshot
     events.emit("run_resumed" if resumed else "run_started", None, feature=paths.feature, pid=os.getpid(),
                 runtime=options.runtime, max_concurrency=options.max_concurrency)
 
@@ -129,7 +135,7 @@ def drive(
 
     executor = ParallelStageExecutor(
         workflow=workflow, records=state.stages, run=run, store=store, events=events, runtime=runtime,
-        paths=paths, objective=objective, project_dir=project_dir,
+        paths=paths, objective=objective, project_dir=project_dir, personas=personas, redact=redact,
         options=ExecutorOptions(max_concurrency=options.max_concurrency, on_failure=options.on_failure,
                                 time_budget=budget, durable=options.durable),
     )

@@ -121,3 +121,33 @@ def test_events_are_one_json_object_per_line(project: Path, run_dir: Path) -> No
     parsed = [json.loads(line) for line in lines]
     assert all(set(e) == {"ts", "type", "stage", "details"} for e in parsed)
     assert parsed[0]["type"] == "run_started" and parsed[-1]["type"] == "run_completed"
+
+
+def _set_stage(project: Path, stage: str, **fields) -> None:
+    stages = yaml.safe_load((project / "stages.yaml").read_text())
+    stages["stages"][stage].update(fields)
+    (project / "stages.yaml").write_text(yaml.safe_dump(stages, sort_keys=False))
+
+
+def test_retries_with_backoff_then_fail(project: Path, run_dir: Path) -> None:
+    """A stage with `retries: 2` that keeps failing is attempted 3 times, with stage_retrying events between."""
+    _set_stage(project, "SPEC", retries=2)
+    proc = teambot("run", "objective.md", "-q", cwd=project, env={"TEAMBOT_DEMO_FAIL": "SPEC"})
+    assert proc.returncode == 1
+    assert started(run_dir).count("SPEC") == 3
+    retrying = [e for e in events(run_dir) if e["type"] == "stage_retrying"]
+    assert [e["details"]["attempt"] for e in retrying] == [1, 2]
+    assert retrying[1]["details"]["wait_seconds"] > retrying[0]["details"]["wait_seconds"] * 0.9
+    spec = next(s for s in status_json(project)["stages"] if s["name"] == "SPEC")
+    assert spec["attempts"] == 3 and spec["status"] == "failed"
+
+
+def test_stage_timeout_fails_the_stage(project: Path, run_dir: Path) -> None:
+    """A stage that outlives its `timeout` fails with a message naming the limit; siblings still finish."""
+    _set_stage(project, "RESEARCH", timeout=0.3)
+    proc = teambot("run", "objective.md", "-q", cwd=project, env={"TEAMBOT_DEMO_DELAY_RESEARCH": "30"})
+    assert proc.returncode == 1
+    assert "RESEARCH: timed out after 0.3 s" in proc.stdout
+    stages = {s["name"]: s for s in status_json(project)["stages"]}
+    assert stages["TEST_STRATEGY"]["status"] == "succeeded"
+    assert stages["PLAN"]["status"] == "pending"

@@ -72,7 +72,7 @@ def test_every_stage_runs_once_after_its_dependencies_within_limits(case) -> Non
         run = RunRecord(feature="f", objective_path="o", objective_sha256="", stages_path="s", stages_sha256="")
         store = MemoryStateStore()
         store.commit_run(run, stages=records)
-        objective = Objective(path=Path("o.md"), text="# T", sha256="", title="T", sections={}, success_criteria=(), front_feature=None)
+        objective = Objective(path=Path("o.md"), text="# T", sha256="", body="# T", title="T", sections={}, success_criteria=(), front_feature=None)
         executor = ParallelStageExecutor(
             workflow=workflow, records=records, run=run, store=store, events=events, runtime=runtime, paths=paths,
             objective=objective, project_dir=Path(tmp), options=ExecutorOptions(max_concurrency=limit, durable=False),

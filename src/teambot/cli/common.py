@@ -16,9 +16,18 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only the 
 
 
 def workspace_dir(option: Path | None) -> Path:
+    """--workspace, else teambot.yaml's `workspace`, else .agent-tracking (relative to the cwd)."""
+    if option is not None:
+        return option
+    from teambot.errors import ConfigError
     from teambot.paths import DEFAULT_WORKSPACE
+    from teambot.settings import load_settings
 
-    return option if option is not None else Path.cwd() / DEFAULT_WORKSPACE
+    try:
+        configured = load_settings(Path.cwd()).workspace
+    except ConfigError:
+        configured = DEFAULT_WORKSPACE  # status/resume must still find runs; run reports the file's problems
+    return Path.cwd() / configured
 
 
 def list_runs(workspace: Path) -> list[str]:
@@ -60,7 +69,45 @@ def pick_feature(workspace: Path, feature: str | None, *, unfinished_only: bool)
     raise UsageError(f"{len(candidates)} unfinished runs in {workspace}: {listing}", hint="name the one to resume: teambot resume FEATURE")
 
 
-def drive_run(store, state, workflow, obj, paths, project_dir, quiet, options, *, resumed, before=None) -> int:
+class AgentSetup:
+    """What every stage of a run shares: settings, runtime choice, personas and the redactor."""
+
+    def __init__(self, project_dir: Path, settings, override: str | None) -> None:
+        from functools import partial
+
+        from teambot.prompts.personas import load_persona
+        from teambot.redact import Redactor
+
+        self.project_dir = project_dir
+        self.settings = settings
+        self.override = override
+        self.runtime_name = override or settings.runtime
+        self.redact = Redactor(extra_env_names=[settings.openai.api_key_env, *settings.secret_env_vars])
+        personas_dir = Path(settings.personas_dir)
+        self.personas = partial(load_persona, personas_dir if personas_dir.is_absolute() else project_dir / personas_dir)
+
+    def runtime_factory(self, events, agents=()):
+        """The run's runtime; every agent of the workflow is checked first (ConfigError, exit 2)."""
+        from teambot.runtimes.router import build_runtime
+
+        runtime = build_runtime(self.settings, self.override, emit=events.emit)
+        runtime.check(agents)
+        return runtime
+
+
+def load_setup(project_dir: Path, override: str | None) -> AgentSetup:
+    """teambot.yaml (validated) plus the --runtime override, checked before anything is written."""
+    from teambot.errors import UsageError
+    from teambot.runtimes.registry import RUNTIME_NAMES
+    from teambot.settings import load_settings
+
+    settings = load_settings(project_dir)
+    if override is not None and override not in RUNTIME_NAMES:
+        raise UsageError(f"unknown runtime {override!r}", hint=f"choose one of: {', '.join(RUNTIME_NAMES)}")
+    return AgentSetup(project_dir, settings, override)
+
+
+def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, options, *, resumed, before=None) -> int:
     """Open the event log and the console around `drive` (shared with resume)."""
     import sys
 
@@ -70,11 +117,12 @@ def drive_run(store, state, workflow, obj, paths, project_dir, quiet, options, *
 
     for warning in workflow.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    events = EventLog(paths.events)
+    events = EventLog(paths.events, redact=setup.redact)
     try:
         if before is not None:  # resume's reconciliation, reported before the live view starts
             before(events, lambda message: print(message, flush=True))
         graph = workflow.graph
+        agents = [workflow.config.stages[n].work_agent for n in graph.order]
         console = make_console(
             quiet=quiet, order=graph.order,
             agents={n: workflow.config.stages[n].work_agent for n in graph.order},
@@ -84,7 +132,9 @@ def drive_run(store, state, workflow, obj, paths, project_dir, quiet, options, *
         events.listeners.append(console.on_event)
         with console:
             return drive(store=store, state=state, workflow=workflow, objective=obj, paths=paths, events=events,
-                         project_dir=project_dir, options=options, resumed=resumed, say=console.say)
+                         project_dir=setup.project_dir, options=options, resumed=resumed, say=console.say,
+                         runtime_factory=lambda log: setup.runtime_factory(log, agents=agents),
+                         personas=setup.personas, redact=setup.redact)
     finally:
         events.close()
 

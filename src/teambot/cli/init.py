@@ -1,4 +1,4 @@
-"""`teambot init`: write stages.yaml, teambot.yaml and an example objective."""
+"""`teambot init`: write stages.yaml, teambot.yaml, an example objective and the personas."""
 
 from __future__ import annotations
 
@@ -6,25 +6,34 @@ from pathlib import Path
 
 import click
 
-FILES = {"stages.yaml": "stages.yaml", "teambot.yaml": "teambot.yaml", "objective.md": "objective.md"}
+FILES = ("stages.yaml", "teambot.yaml", "objective.md")
 
 
 @click.command("init")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--personas-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write the persona files (default: .github/agents, Copilot's custom-agent location).")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-def command(force: bool, directory: Path | None) -> int:
-    """Set up a project: stages.yaml, teambot.yaml and an example objective.md."""
+def command(force: bool, personas_dir: Path | None, directory: Path | None) -> int:
+    """Set up a project: stages.yaml, teambot.yaml, objective.md and six agent personas."""
     from teambot.errors import UsageError
     from teambot.fsutil import atomic_write
+    from teambot.prompts.personas import DEFAULT_PERSONAS_DIR, packaged_personas, persona_path
 
     target = directory or Path.cwd()
     data = Path(__file__).resolve().parent.parent / "data"
-    existing = [name for name in FILES if (target / name).exists()]
+    personas = personas_dir if personas_dir is not None else DEFAULT_PERSONAS_DIR
+    personas = personas if personas.is_absolute() else target / personas
+    plan = {target / name: data / name for name in FILES}
+    plan |= {persona_path(personas, agent): source for agent, source in packaged_personas().items()}
+    existing = [str(path.relative_to(target)) if path.is_relative_to(target) else str(path) for path in plan if path.exists()]
     if existing and not force:
         raise UsageError(f"{', '.join(existing)} already exist in {target}", hint="nothing was written; use --force to overwrite")
-    target.mkdir(parents=True, exist_ok=True)
-    for name, source in FILES.items():
-        atomic_write(target / name, (data / source).read_bytes())
-        click.echo(f"wrote {target / name}")
+    for path, source in plan.items():
+        text = source.read_text(encoding="utf-8")
+        if path.name == "teambot.yaml" and personas_dir is not None:
+            text = text.replace("personas_dir: .github/agents", f"personas_dir: {personas_dir}")
+        atomic_write(path, text)
+        click.echo(f"wrote {path}")
     click.echo("next: teambot run objective.md --runtime demo")
     return 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from teambot.cli.common import drive_run, quiet_option, workspace_option
+from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_option
 
 
 @click.command("resume")
@@ -15,12 +15,12 @@ from teambot.cli.common import drive_run, quiet_option, workspace_option
 @click.option("--max-hours", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True, help="Total hours the run may take, counting earlier processes.")
 @click.option("--stages", "stages", type=click.Path(path_type=Path), default=None, help="stages.yaml to use (default: the one the run started with).")
 @click.option("--runtime", default=None, help="Runtime doing the agent work (default: the run's).")
-@click.option("--max-concurrency", type=click.IntRange(1, 64), default=3, show_default=True, help="Stages running at once.")
+@click.option("--max-concurrency", type=click.IntRange(1, 64), default=None, help="Stages running at once (default: teambot.yaml's, else 3).")
 @click.option("--on-failure", type=click.Choice(["stop", "continue"]), default="stop", show_default=True)
 @workspace_option
 @quiet_option
 def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Path | None, runtime: str | None,
-            max_concurrency: int, on_failure: str, workspace: Path | None, quiet: bool) -> int:
+            max_concurrency: int | None, on_failure: str, workspace: Path | None, quiet: bool) -> int:
     """Continue a run: finished stages are kept, unfinished ones run again."""
     from teambot.cli import main as cli_main
     from teambot.cli.common import pick_feature, workspace_dir
@@ -29,7 +29,6 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
     from teambot.lifecycle import StageStatus
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
-    from teambot.runtimes.registry import RUNTIME_NAMES
     from teambot.session import FINISHED, DriveOptions, add_missing_stages, recover_dead_owner, reset_stages, stale_stages
     from teambot.store.file import FileStateStore
     from teambot.store.models import RunStatus
@@ -49,9 +48,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
         if not stages_path.exists():
             raise ConfigError(f"the run's stages file {stages_path} no longer exists", hint="pass the workflow to use: teambot resume --stages PATH")
         workflow = load_workflow(stages_path, project_dir=project_dir)
-        runtime = runtime or run.runtime
-        if runtime not in RUNTIME_NAMES:
-            raise UsageError(f"unknown runtime {runtime!r}", hint=f"choose one of: {', '.join(RUNTIME_NAMES)}")
+        setup = load_setup(project_dir, runtime or run.runtime_override)
         objective_path = Path(run.objective_path)
         notes: list[str] = []
         if not objective_path.is_file():
@@ -89,7 +86,8 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             if stale_now:
                 click.echo(f"stale: {', '.join(stale_now)} (use --rerun-stale to run them again)")
             return 0
-        options = DriveOptions(runtime=runtime, max_concurrency=max_concurrency, max_hours=max_hours, on_failure=on_failure)
-        return drive_run(store, state, workflow, obj, paths, project_dir, quiet, options, resumed=True, before=reconcile)
+        options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
+                               max_hours=max_hours, on_failure=on_failure)
+        return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=True, before=reconcile)
     finally:
         store.close()

@@ -1,4 +1,4 @@
-"""`teambot run OBJECTIVE`: start a new run."""
+"""`teambot run OBJECTIVE`: start a new run (or, with --dry-run, only render its prompts)."""
 
 from __future__ import annotations
 
@@ -7,29 +7,28 @@ from pathlib import Path
 
 import click
 
-from teambot.cli.common import drive_run, quiet_option, workspace_option
+from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_option
 
 
 @click.command("run")
-@click.argument("objective", type=click.Path(path_type=Path, dir_okay=True))
+@click.argument("objective", type=click.Path(path_type=Path))
 @click.option("--stages", "stages", type=click.Path(path_type=Path), default=None, help="stages.yaml to use (default: ./stages.yaml, else the built-in workflow).")
-@click.option("--runtime", default=None, help="Runtime doing the agent work (default: demo).")
-@click.option("--max-concurrency", type=click.IntRange(1, 64), default=3, show_default=True, help="Stages running at once.")
+@click.option("--runtime", default=None, help="Runtime for every agent: demo, command or openai (default: teambot.yaml's, else demo).")
+@click.option("--max-concurrency", type=click.IntRange(1, 64), default=None, help="Stages running at once (default: teambot.yaml's, else 3).")
 @workspace_option
 @click.option("--feature", default=None, help="Feature name (default: objective front matter, else the file name).")
 @click.option("--max-hours", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True, help="Stop the run after this many hours (across resumes).")
 @click.option("--on-failure", type=click.Choice(["stop", "continue"]), default="stop", show_default=True, help="After a stage fails: start nothing new, or keep starting stages that do not depend on it.")
+@click.option("--dry-run", is_flag=True, help="Render every stage's prompt into the run's prompts/ directory; call no agent.")
 @quiet_option
-def command(objective: Path, stages: Path | None, runtime: str | None, max_concurrency: int, workspace: Path | None,
-            feature: str | None, max_hours: float, on_failure: str, quiet: bool) -> int:
+def command(objective: Path, stages: Path | None, runtime: str | None, max_concurrency: int | None, workspace: Path | None,
+            feature: str | None, max_hours: float, on_failure: str, dry_run: bool, quiet: bool) -> int:
     """Start a run of OBJECTIVE (a markdown file) through the workflow."""
     from teambot.cli import main as cli_main
-    from teambot.cli.common import workspace_dir
     from teambot.config import load_workflow, resolve_stages_path
     from teambot.errors import UsageError
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
-    from teambot.runtimes.registry import RUNTIME_NAMES
     from teambot.session import DriveOptions
     from teambot.store.file import FileStateStore
     from teambot.store.models import RunRecord, RunState, StageRecord
@@ -37,11 +36,10 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     project_dir = Path.cwd()
     obj = load_objective(objective)
     workflow = load_workflow(resolve_stages_path(stages, project_dir), project_dir=project_dir)
-    runtime = runtime or "demo"
-    if runtime not in RUNTIME_NAMES:
-        raise UsageError(f"unknown runtime {runtime!r}", hint=f"choose one of: {', '.join(RUNTIME_NAMES)}")
+    setup = load_setup(project_dir, runtime)
     name = obj.feature_name(feature)
-    paths = RunPaths(workspace_dir(workspace).resolve(), name)
+    ws = workspace if workspace is not None else Path(setup.settings.workspace)
+    paths = RunPaths((project_dir / ws).resolve(), name)
     store = FileStateStore(paths)  # takes the run's lock, or exits 3 naming the owner
     try:
         existing = store.load()
@@ -51,17 +49,39 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
                 hint=f"continue it with `teambot resume {name}`, or start another with --feature NAME",
             )
         cli_main.crash_dir = paths.root
+        if dry_run:
+            return _dry_run(workflow, obj, paths, setup)
         for path in (paths.artifacts, paths.outputs, paths.logs, paths.prompts):
             path.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(obj.path, paths.objective_copy)
         run = RunRecord(feature=name, objective_path=str(obj.path.resolve()), objective_sha256=obj.sha256,
-                        stages_path=str(workflow.path.resolve()), stages_sha256=workflow.sha256, runtime=runtime)
+                        stages_path=str(workflow.path.resolve()), stages_sha256=workflow.sha256,
+                        runtime=setup.runtime_name, runtime_override=runtime)
         records = {n: StageRecord(name=n, agent=workflow.config.stages[n].work_agent) for n in workflow.graph.order}
-        store.commit_run(run, stages=records)
+        options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
+                               max_hours=max_hours, on_failure=on_failure)
         state = RunState(run=run, stages=records)
-        return drive_run(store, state, workflow, obj, paths, project_dir, quiet,
-                      DriveOptions(runtime=runtime, max_concurrency=max_concurrency, max_hours=max_hours, on_failure=on_failure),
-                      resumed=False)
+        # drive builds the runtime before its first commit: bad runtime settings write no state
+        return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=False)
     finally:
         store.close()
 
+
+def _dry_run(workflow, obj, paths, setup) -> int:
+    """Render each stage's prompt as the run would, into prompts/; no state, no agent."""
+    from teambot.executor import artifact_lineage
+    from teambot.fsutil import atomic_write
+    from teambot.prompts import render_prompt
+
+    lineage = artifact_lineage(workflow)
+    for name in workflow.graph.order:
+        stage = workflow.config.stages[name]
+        if stage.work_agent is None and not stage.artifacts:
+            click.echo(f"{name}: no agent (sync point), no prompt")
+            continue
+        prompt = render_prompt(name, stage, obj, [paths.artifact(a) for _, a in lineage[name]], setup.project_dir,
+                               persona=setup.personas(stage.work_agent))
+        atomic_write(paths.prompt(name), setup.redact(prompt.text), durable=False)
+        click.echo(f"{name}: {paths.prompt(name)} ({len(prompt.text)} characters, agent {stage.work_agent})")
+    click.echo(f"dry run: no agent was called and no run state was written ({paths.root})")
+    return 0

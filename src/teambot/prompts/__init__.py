@@ -1,7 +1,8 @@
-"""Prompt assembly: the one place a stage's prompt text is built."""
+"""Prompt assembly and personas."""
 
 from __future__ import annotations
 
-from teambot.prompts.assemble import render_prompt
+from teambot.prompts.assemble import RenderedPrompt, render_prompt
+from teambot.prompts.personas import DEFAULT_PERSONAS_DIR, load_persona, packaged_personas
 
-__all__ = ["render_prompt"]
+__all__ = ["DEFAULT_PERSONAS_DIR", "RenderedPrompt", "load_persona", "packaged_personas", "render_prompt"]

@@ -1,14 +1,33 @@
-"""Build a stage's prompt: stage, objective, template, upstream artifacts, what to produce."""
+"""Build a stage's prompt — the one place prompt text is assembled.
+
+Order: persona, stage name and description, objective (when include_objective), the
+prompt_template's content, upstream artifacts (paths and contents, size-capped with a note
+when cut), then the artifacts to produce and the exit criteria.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from teambot.config.models import StageConfig
 from teambot.objective import Objective
 
 UPSTREAM_CAP = 64 * 1024  # bytes of each upstream artifact included in a prompt
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """`system` is the persona (an HTTP runtime sends it as the system message); `user` the rest."""
+
+    system: str | None
+    user: str
+
+    @property
+    def text(self) -> str:
+        """The whole prompt as one text (what a command runtime receives and what is saved)."""
+        return f"{self.system.strip()}\n\n---\n\n{self.user}" if self.system else self.user
 
 
 def render_prompt(
@@ -18,27 +37,39 @@ def render_prompt(
     upstream: Sequence[Path],
     project_dir: Path,
     persona: str | None = None,
-) -> str:
-    parts: list[str] = []
-    if persona:
-        parts += [persona.strip(), ""]
-    parts += [f"# Stage: {stage.name or stage_name} ({stage_name})", ""]
+) -> RenderedPrompt:
+    """The prompt of one stage. Upstream artifacts that do not exist yet are listed as planned."""
+    title = f"{stage.name} ({stage_name})" if stage.name and stage.name != stage_name else stage_name
+    parts: list[str] = [f"# Stage: {title}", ""]
+    if stage.work_agent:
+        parts += [f"You are working as **{stage.work_agent}**.", ""]
     if stage.description:
         parts += [stage.description.strip(), ""]
     if stage.include_objective:
-        parts += ["## Objective", "", objective.text.strip(), ""]
+        parts += ["## Objective", "", objective.body, ""]
     if stage.prompt_template:
         template = project_dir / stage.prompt_template
         parts += ["## Instructions", "", template.read_text(encoding="utf-8", errors="replace").strip(), ""]
     if upstream:
         parts += ["## Upstream artifacts", ""]
         for path in upstream:
-            data = path.read_bytes()
-            text = data[:UPSTREAM_CAP].decode("utf-8", errors="replace")
-            note = f"\n\n[... cut: {len(data) - UPSTREAM_CAP} more bytes in {path}]" if len(data) > UPSTREAM_CAP else ""
-            parts += [f"### {path.name} ({path})", "", text.strip() + note, ""]
+            parts += [f"### {path.name} ({path})", "", _artifact_text(path), ""]
     if stage.artifacts:
-        parts += ["## Produce", ""] + [f"- {name}" for name in stage.artifacts] + [""]
+        parts += ["## Produce", "", "Write each of these files (paths relative to the artifacts directory):", ""]
+        parts += [f"- {name}" for name in stage.artifacts] + [""]
     if stage.exit_criteria:
         parts += ["## Exit criteria", ""] + [f"- {c}" for c in stage.exit_criteria] + [""]
-    return "\n".join(parts)
+    return RenderedPrompt(system=persona, user="\n".join(parts))
+
+
+def _artifact_text(path: Path) -> str:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(UPSTREAM_CAP + 1)
+            size = path.stat().st_size
+    except FileNotFoundError:
+        return "(not produced yet)"
+    text = data[:UPSTREAM_CAP].decode("utf-8", errors="replace").strip()
+    if size > UPSTREAM_CAP:
+        text += f"\n\n[... cut: {size - UPSTREAM_CAP} more bytes; read the whole file at {path}]"
+    return text

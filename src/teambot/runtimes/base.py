@@ -22,7 +22,7 @@ class StageRequest:
     feature: str
     stage: str
     agent: str | None
-    prompt: str
+    prompt: str  # the whole prompt: persona + stage prompt (what command runtimes send)
     artifacts_dir: Path
     artifacts: tuple[str, ...]  # declared artifact names, relative to artifacts_dir
     upstream_artifacts: tuple[Path, ...]  # artifacts of the stages this one depends on
@@ -36,6 +36,9 @@ class StageRequest:
     # A runtime that starts an OS process group reports its id here, so the executor can
     # record it (resume ends a group left alive by a killed teambot).
     on_spawn: Callable[[int], None] | None = None
+    # The same prompt in two parts, for runtimes with a system message (openai).
+    system_prompt: str | None = None
+    user_prompt: str = ""
 
 
 @dataclass

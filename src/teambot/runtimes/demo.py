@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
 from teambot.errors import AgentError, UsageError
 from teambot.fsutil import atomic_write
@@ -30,7 +29,7 @@ class DemoRuntime:
         if delay > 0:
             await asyncio.sleep(delay)
         if request.stage in self.fail:
-            raise AgentError(f"demo failure requested for {request.stage} (TEAMBOT_DEMO_FAIL)", retryable=False)
+            raise AgentError(f"demo failure requested for {request.stage} (TEAMBOT_DEMO_FAIL)")
         produced: dict[str, Path] = {}
         for name in request.artifacts:
             path = request.artifacts_dir / name
@@ -82,7 +81,3 @@ def _env_delay(name: str = "TEAMBOT_DEMO_DELAY", default: float = 0.0) -> float:
 
 def _env_fail() -> set[str]:
     return {s.strip() for s in os.environ.get("TEAMBOT_DEMO_FAIL", "").split(",") if s.strip()}
-
-
-def create(**options: Any) -> DemoRuntime:
-    return DemoRuntime(**options)

@@ -69,7 +69,8 @@ class RunRecord(_Model):
     objective_sha256: str
     stages_path: str
     stages_sha256: str
-    runtime: str = "demo"
+    runtime: str = "demo"  # the default runtime in effect (teambot.yaml or --runtime)
+    runtime_override: str | None = None  # --runtime given to `run`; resume keeps it
     created_at: str = Field(default_factory=now_iso)
     updated_at: str = Field(default_factory=now_iso)
     elapsed_seconds: float = 0.0

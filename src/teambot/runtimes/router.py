@@ -1,0 +1,152 @@
+"""Send each stage to its agent's runtime: teambot.yaml's per-agent overrides, else the default.
+
+`build_runtime(settings, override, emit)` is what a run uses as its one AgentRuntime. The
+router builds each agent's runtime on first use (a command spec from the agent's argv or
+preset, an openai variant with the agent's model) and closes them all in `aclose()`.
+`--runtime NAME` (override) puts every agent on NAME, keeping their argv/preset/model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from teambot.errors import AgentError, AgentTimeout, ConfigError, UsageError
+from teambot.redact import Redactor
+from teambot.runtimes.base import AgentRuntime, StageRequest, StageResult
+from teambot.runtimes.presets import PRESETS
+from teambot.runtimes.registry import RUNTIME_NAMES
+from teambot.settings import AgentSettings, Settings
+
+
+class RouterRuntime:
+    """An AgentRuntime that dispatches by `request.agent`."""
+
+    name = "router"
+
+    def __init__(self, settings: Settings, override: str | None = None, emit: Callable[..., Any] | None = None) -> None:
+        if override is not None and override not in RUNTIME_NAMES:
+            raise UsageError(f"unknown runtime {override!r}", hint=f"choose one of: {', '.join(RUNTIME_NAMES)}")
+        self.settings = settings
+        self.override = override
+        self.emit = emit
+        self.redactor = Redactor((settings.openai.api_key_env, *settings.secret_env_vars))
+        self._agents: dict[str | None, AgentRuntime] = {}
+        self._demo: AgentRuntime | None = None
+        self._openai = None
+        names = {override} if override else {settings.runtime, *(a.runtime for a in settings.agents.values())}
+        if "demo" in names:  # now: its knobs (TEAMBOT_DEMO_*) are checked before the run starts
+            self._demo_runtime()
+
+    # -- configuration -------------------------------------------------------------------
+    def agent_settings(self, agent: str | None) -> AgentSettings:
+        return self.settings.agents.get(agent or "", AgentSettings())
+
+    def runtime_name(self, agent: str | None) -> str:
+        """The runtime that does `agent`'s work: --runtime, else agents.<id>.runtime, else runtime."""
+        return self.override or self.agent_settings(agent).runtime or self.settings.runtime
+
+    def check(self, agents: Iterable[str | None]) -> None:
+        """Raise ConfigError naming every agent of the workflow that cannot be run as configured."""
+        problems = []
+        for agent in sorted({a for a in agents if a is not None}):
+            try:
+                spec = self._spec_for(agent)
+            except AgentError as exc:
+                problems.append(f"agents.{agent}: {exc.message}")
+                continue
+            if spec is not None and "/" not in spec.argv[0] and shutil.which(spec.argv[0]) is None:
+                problems.append(f"agents.{agent}: agent command {spec.argv[0]!r} ({spec.origin}) was not found on PATH")
+        if problems:
+            raise ConfigError(f"teambot.yaml: {len(problems)} agent(s) cannot run", problems=problems,
+                              hint="configure them in teambot.yaml (docs/configuration.md, docs/runtimes.md)")
+
+    # -- AgentRuntime ----------------------------------------------------------------------
+    async def run(self, request: StageRequest) -> StageResult:
+        runtime = self.runtime_for(request.agent)
+        timeout = self.agent_settings(request.agent).timeout
+        if request.timeout is not None or timeout is None:
+            return await runtime.run(request)
+        # The stage sets no timeout (the executor's wait_for has none): the agent's applies.
+        try:
+            return await asyncio.wait_for(runtime.run(dataclasses.replace(request, timeout=timeout)), timeout)
+        except TimeoutError:
+            raise AgentTimeout(f"timed out after {timeout:g} s (agents.{request.agent}.timeout)") from None
+
+    async def aclose(self) -> None:
+        seen: set[int] = set()
+        for runtime in [*self._agents.values(), self._demo, self._openai]:
+            if runtime is not None and id(runtime) not in seen:
+                seen.add(id(runtime))
+                await runtime.aclose()
+
+    def runtime_for(self, agent: str | None) -> AgentRuntime:
+        if agent not in self._agents:
+            self._agents[agent] = self._build(agent)
+        return self._agents[agent]
+
+    # -- building ----------------------------------------------------------------------------
+    def _build(self, agent: str | None) -> AgentRuntime:
+        name = self.runtime_name(agent)
+        if name == "demo":
+            return self._demo_runtime()
+        if name == "openai":
+            return self._openai_base().variant(self.agent_settings(agent).model or self.settings.openai.model)
+        from teambot.runtimes.command import CommandRuntime
+
+        spec = self._spec_for(agent)
+        assert spec is not None
+        return CommandRuntime(spec, self.redactor)
+
+    def _demo_runtime(self) -> AgentRuntime:
+        if self._demo is None:
+            from teambot.runtimes.demo import DemoRuntime
+
+            self._demo = DemoRuntime()
+        return self._demo
+
+    def _openai_base(self):
+        if self._openai is None:
+            from teambot.runtimes.openai import OpenAIRuntime
+
+            self._openai = OpenAIRuntime(self.settings.openai, emit=self.emit, redactor=self.redactor)
+        return self._openai
+
+    def _spec_for(self, agent: str | None):
+        """The agent's CommandSpec (None when it does not use the command runtime)."""
+        name = self.runtime_name(agent)
+        if name == "openai":
+            if not (self.agent_settings(agent).model or self.settings.openai.model):
+                raise AgentError(f"runtime openai needs a model: set openai.model or agents.{agent}.model", retryable=False)
+            return None
+        if name != "command":
+            return None
+        from teambot.runtimes.command import CommandSpec
+
+        own, shared = self.agent_settings(agent), self.settings.command
+        via = own.prompt_via
+        if own.argv or own.preset:
+            source, argv, preset = f"agents.{agent}", own.argv, own.preset
+        elif shared.argv or shared.preset:
+            source, argv, preset = "command", shared.argv, shared.preset
+            via = via or shared.prompt_via
+        else:
+            raise AgentError(f"no agent command configured for agent {agent}: set command.preset "
+                             f"({', '.join(PRESETS)}) or command.argv, or agents.{agent}.preset / .argv in teambot.yaml",
+                             retryable=False)
+        if preset is not None:
+            chosen = PRESETS[preset]
+            argv, origin, via = chosen.command(own.model), f"preset {preset} ({source}.preset)", via or chosen.prompt_via
+        else:
+            origin = f"{source}.argv"
+            via = via or ("file" if any("{prompt_file}" in a for a in argv) else "stdin")
+        return CommandSpec(argv=tuple(argv), prompt_via=via, model=own.model, output_cap=shared.output_cap_bytes,
+                           grace=shared.grace_seconds, origin=origin)
+
+
+def build_runtime(settings: Settings, override: str | None = None, emit: Callable[..., Any] | None = None) -> RouterRuntime:
+    """The runtime a run uses: routes each stage by agent; `emit(type, stage, **details)` gets runtime events."""
+    return RouterRuntime(settings, override, emit)

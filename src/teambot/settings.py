@@ -1,0 +1,205 @@
+"""teambot.yaml: which runtime does each agent's work, and how (pydantic, extra="forbid").
+
+A missing file means the defaults. A bad file raises ConfigError listing every problem at
+once, each as `file:line:col: field.path: reason` (exit 2). The full schema is documented in
+docs/configuration.md; command-line flags override these values.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from teambot.errors import ConfigError
+
+SETTINGS_FILE = "teambot.yaml"
+MAX_BYTES = 1 << 20
+DEFAULT_OUTPUT_CAP = 10 * 1024 * 1024
+_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+Text = Annotated[str, StringConstraints(min_length=1)]
+Argv = Annotated[list[Text], Field(min_length=1)]
+PromptVia = Literal["stdin", "file"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class AgentSettings(_Strict):
+    """Overrides for one agent id (the `work_agent` of stages.yaml)."""
+
+    runtime: Text | None = None  # default: the top-level `runtime`
+    preset: Text | None = None  # command runtime: a preset name (claude, codex, gemini, copilot, aider)
+    argv: Argv | None = None  # command runtime: the exact argv (instead of a preset)
+    model: Text | None = None  # openai: the model; command: fills {model} / the preset's model flag
+    timeout: Annotated[float, Field(gt=0)] | None = None  # seconds, for stages that set no timeout
+    prompt_via: PromptVia | None = None  # command runtime: stdin, or the {prompt_file} in argv
+
+
+class CommandSettings(_Strict):
+    """The command runtime's defaults (agents without their own argv/preset use these)."""
+
+    argv: Argv | None = None
+    preset: Text | None = None
+    prompt_via: PromptVia | None = None
+    output_cap_bytes: Annotated[int, Field(ge=1024)] = DEFAULT_OUTPUT_CAP
+    grace_seconds: Annotated[float, Field(ge=0, le=600)] = 5.0  # SIGTERM → SIGKILL wait
+
+
+class OpenAISettings(_Strict):
+    """An OpenAI-compatible /chat/completions endpoint."""
+
+    base_url: Text = "https://api.openai.com/v1"
+    model: Text | None = None
+    api_key_env: Text = "OPENAI_API_KEY"  # the NAME of the variable holding the key, never the key
+    timeout: Annotated[float, Field(gt=0)] = 120.0  # seconds to connect / wait for the next bytes
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 4
+    retry_backoff_seconds: Annotated[float, Field(ge=0, le=600)] = 1.0
+    stream: bool = True
+
+
+class Settings(_Strict):
+    """The whole teambot.yaml document."""
+
+    runtime: Text = "demo"
+    max_concurrency: Annotated[int, Field(ge=1, le=64)] = 3
+    workspace: Text = ".agent-tracking"
+    personas_dir: Text = ".github/agents"
+    secret_env_vars: list[Text] = Field(default_factory=list)  # more variables whose values are secrets
+    agents: dict[str, AgentSettings] = Field(default_factory=dict)
+    command: CommandSettings = Field(default_factory=CommandSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+
+
+_ALL_FIELDS = sorted({f for m in (Settings, AgentSettings, CommandSettings, OpenAISettings) for f in m.model_fields})
+_SECTIONS = ("agents", "command", "openai", "secret_env_vars")
+
+
+def load_settings(project_dir: Path, path: Path | None = None) -> Settings:
+    """Read `path` (default: <project_dir>/teambot.yaml). Missing default file → defaults."""
+    from teambot.config.problems import Positions, Problem, from_pydantic, render
+    from teambot.config.yamlsafe import parse
+
+    explicit = path is not None
+    path = Path(path) if explicit else project_dir / SETTINGS_FILE
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"{path}: cannot read config file: no such file", hint="run `teambot init` to write one") from None
+        return Settings()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise _invalid(path, [f"{path}: the file is over 1 MiB; refusing to parse it"])
+    if _blank(raw):
+        return Settings()
+    document, problems = parse(raw)
+    if document is None:
+        raise _invalid(path, render(problems, str(path), Positions()))
+    data = document.data
+    if not isinstance(data, dict):
+        problems.append(Problem((), "the top level must be a mapping of settings (runtime, agents, command, openai, ...)"))
+        raise _invalid(path, render(problems, str(path), document.positions))
+    data = {k: v for k, v in data.items() if not (k in _SECTIONS and v is None)}  # `agents:` left empty
+    settings = None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems += from_pydantic(exc, (), _ALL_FIELDS)
+    problems += [Problem(p, m) for p, m in check_meaning(data)]
+    if problems:
+        raise _invalid(path, render(problems, str(path), document.positions))
+    assert settings is not None
+    return settings
+
+
+def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
+    """(key path, reason) for values that have the right type but make no sense together."""
+    from teambot.runtimes.registry import RUNTIME_NAMES  # here: keeps `import teambot.settings` light
+
+    found: list[tuple[tuple, str]] = []
+    runtime = data.get("runtime")
+    if isinstance(runtime, str) and runtime and runtime not in RUNTIME_NAMES:
+        found.append((("runtime",), _unknown_runtime(runtime)))
+    command = data.get("command")
+    if isinstance(command, dict):
+        found += _command_problems(("command",), command)
+    agents = data.get("agents")
+    if isinstance(agents, dict):
+        for agent, body in agents.items():
+            if not isinstance(body, dict):
+                continue
+            where = ("agents", agent)
+            name = body.get("runtime")
+            if isinstance(name, str) and name and name not in RUNTIME_NAMES:
+                found.append((where + ("runtime",), _unknown_runtime(name)))
+            found += _command_problems(where, body)
+            argv = body.get("argv")
+            if _has_placeholder(argv, "model") and not body.get("model"):
+                found.append((where + ("argv",), "uses {model} but this agent sets no model"))
+    openai = data.get("openai")
+    if isinstance(openai, dict):
+        url = openai.get("base_url")
+        if isinstance(url, str) and url and not url.startswith(("http://", "https://")):
+            found.append((("openai", "base_url"), f"must start with http:// or https://, got {url!r}"))
+        env = openai.get("api_key_env")
+        if isinstance(env, str) and env.startswith(("sk-", "sk_")):
+            found.append((("openai", "api_key_env"), "must be the NAME of an environment variable, not the key itself"))
+    return found
+
+
+def _command_problems(where: tuple, body: dict[str, Any]) -> list[tuple[tuple, str]]:
+    from teambot.config.problems import did_you_mean
+    from teambot.runtimes.presets import PLACEHOLDERS, PRESETS
+
+    found: list[tuple[tuple, str]] = []
+    preset, argv = body.get("preset"), body.get("argv")
+    if isinstance(preset, str) and preset and preset not in PRESETS:
+        found.append((where + ("preset",), f"unknown preset {preset!r}{did_you_mean(preset, PRESETS)}; "
+                                           f"choose one of: {', '.join(PRESETS)}"))
+    if preset is not None and argv is not None:
+        found.append((where + ("argv",), "give either argv or preset, not both"))
+    if isinstance(argv, list):
+        for i, arg in enumerate(argv):
+            for name in _PLACEHOLDER_RE.findall(arg) if isinstance(arg, str) else ():
+                if name not in PLACEHOLDERS:
+                    found.append((where + ("argv", i), f"unknown placeholder {{{name}}}{did_you_mean(name, PLACEHOLDERS)}; "
+                                                       f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"))
+        if body.get("prompt_via") == "file" and not _has_placeholder(argv, "prompt_file"):
+            found.append((where + ("prompt_via",), "is 'file' but argv has no {prompt_file} placeholder"))
+    return found
+
+
+def _has_placeholder(argv: object, name: str) -> bool:
+    return isinstance(argv, list) and any(isinstance(a, str) and "{" + name + "}" in a for a in argv)
+
+
+def _unknown_runtime(name: str) -> str:
+    from teambot.config.problems import did_you_mean
+    from teambot.runtimes.registry import RUNTIME_NAMES
+
+    return f"unknown runtime {name!r}{did_you_mean(name, RUNTIME_NAMES)}; choose one of: {', '.join(RUNTIME_NAMES)}"
+
+
+def _blank(raw: bytes) -> bool:
+    """Only whitespace and comments: the file exists but sets nothing."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return all(not line.strip() or line.lstrip().startswith("#") or line.strip() in ("---", "...") for line in text.splitlines())
+
+
+def _invalid(path: Path, lines: list[str]) -> ConfigError:
+    count = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}"
+    return ConfigError(f"{path}: {count} in config file", problems=lines,
+                       hint="fix them all; the settings are described in docs/configuration.md")
+
+
+__all__ = ["AgentSettings", "CommandSettings", "OpenAISettings", "SETTINGS_FILE", "Settings", "load_settings"]

@@ -1,0 +1,249 @@
+"""The command runtime, driven through its async API with the fake agent CLI as the agent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import psutil
+import pytest
+
+from teambot import processes
+from teambot.errors import AgentError
+from teambot.redact import Redactor
+from teambot.runtimes.command import CommandRuntime, CommandSpec
+
+from tests.runtimes.conftest import SECRET
+
+
+def runtime(argv, **spec) -> CommandRuntime:
+    spec.setdefault("grace", 0.3)
+    return CommandRuntime(CommandSpec(argv=tuple(argv), **spec))
+
+
+def invocations(path) -> list[str]:
+    return path.read_text().split("\n")[:-1] if path.exists() else []
+
+
+def survivors(pgid: int, pids=()) -> list[int]:
+    """Live (non-zombie) processes that are in group `pgid` or among `pids`."""
+    alive = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        try:
+            if os.getpgid(proc.pid) == pgid or proc.pid in pids:
+                alive.append(proc.pid)
+        except ProcessLookupError:
+            continue
+    return alive
+
+
+def pids_in(path) -> set[int]:
+    return {int(line) for line in path.read_text().split()} if path.exists() else set()
+
+
+async def test_stdout_becomes_output_and_the_single_artifact(make_request, fake_argv, tmp_path):
+    """A successful agent's stdout is the output and, as it wrote no artifact, the one declared artifact."""
+    count = tmp_path / "count.txt"
+    result = await runtime(fake_argv("--count", str(count))).run(make_request())
+    assert "prompt began with: Write the spec." in result.output
+    artifact = result.artifacts["spec.md"]
+    assert artifact.read_text() == result.output
+    assert [line.split()[0] for line in invocations(count)] == ["SPEC"]
+
+
+async def test_environment_names_the_stage(make_request, fake_argv):
+    """The agent sees TEAMBOT_FEATURE/STAGE/AGENT/ARTIFACTS_DIR/RUN_DIR and runs in the project directory."""
+    names = ["TEAMBOT_FEATURE", "TEAMBOT_STAGE", "TEAMBOT_AGENT", "TEAMBOT_ARTIFACTS_DIR", "TEAMBOT_RUN_DIR", "PWD"]
+    request = make_request()
+    flags = [f for name in names[:-1] for f in ("--print-env", name)]
+    result = await runtime(fake_argv(*flags)).run(request)
+    assert "TEAMBOT_FEATURE=feat\n" in result.output
+    assert "TEAMBOT_STAGE=SPEC\n" in result.output
+    assert "TEAMBOT_AGENT=ba\n" in result.output
+    assert f"TEAMBOT_ARTIFACTS_DIR={request.artifacts_dir}\n" in result.output
+    assert f"TEAMBOT_RUN_DIR={request.run_dir}\n" in result.output
+
+
+async def test_output_streams_to_the_log(make_request, fake_argv):
+    """stdout and stderr are in the stage log, with teambot's own notes."""
+    request = make_request()
+    await runtime(fake_argv("--stderr", "a warning on stderr")).run(request)
+    log = request.log_path.read_text()
+    assert "prompt began with: Write the spec." in log
+    assert "[stderr] a warning on stderr" in log
+    assert "[teambot] agent exited with code 0" in log
+
+
+async def test_log_is_written_while_the_agent_runs(make_request, fake_argv):
+    """A line the agent prints is in the log before the agent exits."""
+    request = make_request()
+    task = asyncio.ensure_future(runtime(fake_argv("--hang")).run(request))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if request.log_path.exists() and "working..." in request.log_path.read_text():
+                break
+        assert "working..." in request.log_path.read_text()
+        assert not task.done()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_prompt_file_placeholder(make_request, fake_argv):
+    """{prompt_file} is replaced by a file holding the prompt, removed after the attempt; stdin is not used."""
+    request = make_request(prompt="Prompt through a file.")
+    result = await runtime(fake_argv("--prompt-file", "{prompt_file}", "--print-argv"), prompt_via="file").run(request)
+    assert "prompt began with: Prompt through a file." in result.output
+    path = result.output.split("--prompt-file ")[1].split()[0]
+    assert path.startswith(str(request.run_dir / "prompts"))
+    assert not os.path.exists(path)
+
+
+async def test_placeholders_in_argv(make_request, fake_argv):
+    """{stage}, {agent}, {feature} and {model} are substituted inside argv elements."""
+    result = await runtime(fake_argv("--print-argv", "--stderr=s-{stage}-{agent}-{feature}-{model}"), model="m1").run(make_request())
+    assert "--stderr=s-SPEC-ba-feat-m1" in result.output
+
+
+async def test_model_placeholder_without_model_fails(make_request, fake_argv):
+    """argv using {model} with no model configured fails at once, without running anything."""
+    with pytest.raises(AgentError, match=r"\{model\}") as err:
+        await runtime(fake_argv("--model", "{model}")).run(make_request())
+    assert err.value.retryable is False
+
+
+async def test_artifact_written_by_the_agent_counts(make_request, fake_argv):
+    """When the agent writes the declared artifact, that file is the artifact, not stdout."""
+    result = await runtime(fake_argv("--write", "spec.md=# My spec")).run(make_request())
+    assert result.artifacts["spec.md"].read_text() == "# My spec"
+    assert "prompt began with" in result.output
+
+
+async def test_stale_artifact_is_replaced_by_output(make_request, fake_argv):
+    """An artifact left by an earlier attempt, untouched by this one, gets this attempt's output."""
+    request = make_request()
+    (request.artifacts_dir / "spec.md").write_text("old attempt")
+    result = await runtime(fake_argv()).run(request)
+    assert (request.artifacts_dir / "spec.md").read_text() == result.output
+
+
+async def test_several_artifacts_are_not_invented(make_request, fake_argv):
+    """With two declared artifacts and none written, nothing is written for the agent."""
+    request = make_request(artifacts=("a.md", "b.md"))
+    result = await runtime(fake_argv("--write", "a.md")).run(request)
+    assert set(result.artifacts) == {"a.md"}
+    assert not (request.artifacts_dir / "b.md").exists()
+
+
+async def test_nonzero_exit_reports_code_and_stderr(make_request, fake_argv, tmp_path):
+    """A nonzero exit is an AgentError naming the exit code and the last stderr lines."""
+    count = tmp_path / "count.txt"
+    with pytest.raises(AgentError) as err:
+        await runtime(fake_argv("--count", str(count), "--exit", "7", "--stderr", "line one\\nthe real reason")).run(make_request())
+    assert "exited with code 7" in err.value.message
+    assert "the real reason" in err.value.message
+    assert err.value.retryable is True
+    assert len(invocations(count)) == 1
+
+
+async def test_missing_executable(make_request):
+    """An argv[0] that is not on PATH fails with a non-retryable error naming it."""
+    with pytest.raises(AgentError, match="no-such-agent-cli") as err:
+        await runtime(["no-such-agent-cli", "-p"]).run(make_request())
+    assert err.value.retryable is False
+    assert "PATH" in err.value.message
+
+
+async def test_missing_relative_executable(make_request):
+    """A path argv[0] that does not exist fails with a non-retryable error naming it."""
+    with pytest.raises(AgentError, match=r"\./bin/agent") as err:
+        await runtime(["./bin/agent"]).run(make_request())
+    assert err.value.retryable is False
+
+
+async def test_timeout_ends_the_whole_group(make_request, fake_argv, tmp_path):
+    """On timeout the agent and its children (ignoring SIGTERM) are killed: no orphans, group unregistered."""
+    pid_file = tmp_path / "pids"
+    spawned = []
+    request = make_request(on_spawn=spawned.append)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(runtime(fake_argv("--hang", "--child", "--ignore-term", "--pid-file", str(pid_file))).run(request), 0.8)
+    assert time.monotonic() - started < 3.0
+    assert len(spawned) == 1
+    assert len(pids_in(pid_file)) == 2  # the agent and its grandchild
+    assert survivors(spawned[0], pids_in(pid_file)) == []
+    assert spawned[0] not in processes.live_groups
+    assert "stopping the agent's process group" in request.log_path.read_text()
+
+
+async def test_cancel_ends_the_group_and_reraises(make_request, fake_argv, tmp_path):
+    """Cancelling the stage re-raises CancelledError after SIGTERM has ended agent and child."""
+    pid_file = tmp_path / "pids"
+    spawned = []
+    task = asyncio.ensure_future(runtime(fake_argv("--hang", "--child", "--pid-file", str(pid_file))).run(make_request(on_spawn=spawned.append)))
+    while len(pids_in(pid_file)) < 2:
+        await asyncio.sleep(0.05)
+    assert spawned[0] in processes.live_groups
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert survivors(spawned[0], pids_in(pid_file)) == []
+    assert spawned[0] not in processes.live_groups
+
+
+async def test_background_child_does_not_hold_the_stage(make_request, fake_argv, tmp_path):
+    """An agent that exits 0 leaving a child with our stdout open succeeds promptly; the child is ended."""
+    pid_file = tmp_path / "pids"
+    spawned = []
+    started = time.monotonic()
+    result = await runtime(fake_argv("--daemon-child", "--pid-file", str(pid_file))).run(make_request(on_spawn=spawned.append))
+    assert time.monotonic() - started < 4.0
+    assert "prompt began with" in result.output
+    assert survivors(spawned[0], pids_in(pid_file)) == []
+
+
+async def test_output_cap(make_request, fake_argv):
+    """Output beyond the cap is dropped with a note in the output and the log; the log stays bounded."""
+    request = make_request()
+    result = await runtime(fake_argv("--flood", str(400 * 1024)), output_cap=64 * 1024).run(request)
+    assert result.output.count("x") <= 64 * 1024
+    assert "[teambot: output cut at 65,536 bytes" in result.output
+    log = request.log_path.read_text()
+    assert "stdout reached the 65,536 byte cap" in log
+    assert len(log) < 80 * 1024
+
+
+async def test_invalid_utf8_is_replaced_and_logged(make_request, fake_argv):
+    """Invalid UTF-8 in stdout becomes U+FFFD in the output and a note in the log, never a crash."""
+    request = make_request()
+    result = await runtime(fake_argv("--invalid-utf8")).run(request)
+    assert "before \ufffd" in result.output and "after" in result.output
+    assert "not valid UTF-8" in request.log_path.read_text()
+
+
+async def test_agent_that_ignores_stdin(make_request, fake_argv):
+    """A large prompt is no problem for an agent that never reads stdin."""
+    request = make_request(prompt="p" * (2 * 1024 * 1024))
+    result = await asyncio.wait_for(runtime(fake_argv("--no-stdin")).run(request), 10)
+    assert "(no prompt)" in result.output
+
+
+async def test_secrets_never_reach_output_log_or_errors(make_request, fake_argv, monkeypatch):
+    """An agent printing a secret environment value leaves only *** in output, artifact, log and error."""
+    monkeypatch.setenv("MY_SERVICE_API_KEY", SECRET)
+    request = make_request()
+    rt = CommandRuntime(CommandSpec(argv=fake_argv("--print-env", "MY_SERVICE_API_KEY", "--stderr", SECRET), grace=0.3), Redactor())
+    result = await rt.run(request)
+    assert SECRET not in result.output and "MY_SERVICE_API_KEY=***" in result.output
+    assert SECRET not in result.artifacts["spec.md"].read_text()
+    assert SECRET not in request.log_path.read_text()
+    failing = CommandRuntime(CommandSpec(argv=fake_argv("--exit", "1", "--stderr", f"token {SECRET} rejected"), grace=0.3), Redactor())
+    with pytest.raises(AgentError) as err:
+        await failing.run(make_request("PLAN"))
+    assert SECRET not in err.value.message and "token *** rejected" in err.value.message

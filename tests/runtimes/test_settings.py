@@ -1,0 +1,123 @@
+"""teambot.yaml: defaults, a full file, and every kind of problem reported at once with its location."""
+
+from __future__ import annotations
+
+import pytest
+
+from teambot.errors import EXIT_BAD_INPUT, ConfigError
+from teambot.settings import DEFAULT_OUTPUT_CAP, Settings, load_settings
+
+
+def problems_of(tmp_path, text: str) -> list[str]:
+    (tmp_path / "teambot.yaml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path)
+    assert err.value.exit_code == EXIT_BAD_INPUT
+    return err.value.problems
+
+
+def test_missing_file_means_defaults(tmp_path):
+    """No teambot.yaml: the demo runtime, concurrency 3, .agent-tracking, .github/agents."""
+    settings = load_settings(tmp_path)
+    assert settings == Settings()
+    assert (settings.runtime, settings.max_concurrency, settings.workspace) == ("demo", 3, ".agent-tracking")
+    assert settings.personas_dir == ".github/agents"
+    assert settings.command.output_cap_bytes == DEFAULT_OUTPUT_CAP
+    assert settings.openai.api_key_env == "OPENAI_API_KEY"
+
+
+def test_comment_only_file_means_defaults(tmp_path):
+    """A file with only comments (as a user may leave it) sets nothing."""
+    (tmp_path / "teambot.yaml").write_text("# nothing yet\n\n---\n")
+    assert load_settings(tmp_path) == Settings()
+
+
+def test_explicit_missing_path_is_an_error(tmp_path):
+    """A config path given explicitly must exist."""
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path, tmp_path / "other.yaml")
+
+
+def test_full_file(tmp_path):
+    """Every section is read: agents, command, openai, secret_env_vars; empty sections are allowed."""
+    (tmp_path / "teambot.yaml").write_text(
+        "runtime: command\nmax_concurrency: 5\nworkspace: runs\npersonas_dir: personas\n"
+        "secret_env_vars: [MY_PASSWORD]\n"
+        "agents:\n"
+        "  pm: {runtime: openai, model: gpt-4o, timeout: 600}\n"
+        "  builder-1: {preset: claude, model: sonnet}\n"
+        "  reviewer: {argv: [my-agent, --in, '{prompt_file}'], prompt_via: file}\n"
+        "command: {preset: codex, output_cap_bytes: 2048, grace_seconds: 1.5}\n"
+        "openai: {base_url: 'http://127.0.0.1:11434/v1', model: llama3, api_key_env: OLLAMA_KEY,"
+        " timeout: 30, max_retries: 2, stream: false}\n"
+    )
+    s = load_settings(tmp_path)
+    assert s.runtime == "command" and s.max_concurrency == 5 and s.workspace == "runs"
+    assert s.agents["pm"].runtime == "openai" and s.agents["pm"].timeout == 600
+    assert s.agents["builder-1"].preset == "claude"
+    assert s.agents["reviewer"].argv == ["my-agent", "--in", "{prompt_file}"]
+    assert s.command.preset == "codex" and s.command.grace_seconds == 1.5
+    assert s.openai.stream is False and s.openai.max_retries == 2
+    assert s.secret_env_vars == ["MY_PASSWORD"]
+    (tmp_path / "teambot.yaml").write_text("runtime: demo\nagents:\ncommand:\n")
+    assert load_settings(tmp_path).agents == {}
+
+
+def test_unknown_key_with_location_and_suggestion(tmp_path):
+    """An unknown field names the file, line and column, the field path and a did-you-mean."""
+    problems = problems_of(tmp_path, "runtime: demo\nmax_concurency: 4\n")
+    assert problems == [f"{tmp_path / 'teambot.yaml'}:2:1: max_concurency: unknown field (did you mean 'max_concurrency'?)"]
+
+
+def test_nested_type_errors_name_the_field_path(tmp_path):
+    """Type errors deep in agents/command/openai give the dotted path and line."""
+    problems = problems_of(tmp_path, "agents:\n  pm:\n    timeout: soon\ncommand:\n  grace_seconds: -1\nopenai:\n  stream: maybe\n")
+    text = "\n".join(problems)
+    assert ":3:5: agents.pm.timeout: expected a number" in text
+    assert ":5:3: command.grace_seconds: must be at least 0" in text
+    assert ":7:3: openai.stream: expected true or false" in text
+
+
+def test_every_meaning_problem_at_once(tmp_path):
+    """Unknown runtimes and presets, argv plus preset, bad placeholders, prompt_via, base_url: all reported."""
+    problems = problems_of(tmp_path, (
+        "runtime: comand\n"
+        "agents:\n"
+        "  pm: {runtime: gpt}\n"
+        "  ba: {preset: claud}\n"
+        "  writer: {preset: claude, argv: [x]}\n"
+        "  builder-1: {argv: [x, '{promt_file}']}\n"
+        "  builder-2: {argv: [x], prompt_via: file}\n"
+        "  reviewer: {argv: [x, --model, '{model}']}\n"
+        "openai: {base_url: 'localhost:8000/v1', api_key_env: sk-abcdef}\n"
+    ))
+    text = "\n".join(problems)
+    assert "runtime: unknown runtime 'comand' (did you mean 'command'?)" in text
+    assert "agents.pm.runtime: unknown runtime 'gpt'" in text
+    assert "agents.ba.preset: unknown preset 'claud' (did you mean 'claude'?)" in text
+    assert "agents.writer.argv: give either argv or preset, not both" in text
+    assert "agents.builder-1.argv[1]: unknown placeholder {promt_file} (did you mean 'prompt_file'?)" in text
+    assert "agents.builder-2.prompt_via: is 'file' but argv has no {prompt_file} placeholder" in text
+    assert "agents.reviewer.argv: uses {model} but this agent sets no model" in text
+    assert "openai.base_url: must start with http:// or https://" in text
+    assert "openai.api_key_env: must be the NAME of an environment variable" in text
+    assert len(problems) == 9
+
+
+def test_yaml_syntax_error_has_line_and_column(tmp_path):
+    """Broken YAML is reported with its position, not a traceback."""
+    problems = problems_of(tmp_path, "runtime: demo\nagents: [unclosed\n")
+    assert len(problems) == 1 and "invalid YAML" in problems[0]
+    assert f"{tmp_path / 'teambot.yaml'}:3:" in problems[0] or f"{tmp_path / 'teambot.yaml'}:2:" in problems[0]
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    """A list at the top level is a problem, not a crash."""
+    problems = problems_of(tmp_path, "- runtime\n- demo\n")
+    assert "the top level must be a mapping" in problems[0]
+
+
+def test_prompt_via_values(tmp_path):
+    """prompt_via accepts only stdin or file."""
+    problems = problems_of(tmp_path, "command: {argv: [x], prompt_via: pipe}\n")
+    assert "command.prompt_via" in problems[0]
