@@ -34,6 +34,7 @@ from teambot.store.models import RunRecord, StageRecord, now_iso
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
+ERROR_CAP = 2000  # characters of an error kept in state; the whole story is in the stage's log
 
 
 class StopReason(StrEnum):
@@ -218,6 +219,8 @@ class ParallelStageExecutor:
                 self._commit(name, status=lifecycle.status, finished_at=now_iso(), pgid=None, **outputs)
                 self.events.emit("stage_succeeded", name, attempt=attempt, artifacts=sorted(self.records[name].artifacts))
                 return StageStatus.SUCCEEDED
+            if len(error) > ERROR_CAP:
+                error = error[:ERROR_CAP] + f" [... {len(error) - ERROR_CAP} more characters]"
             lifecycle.fail()
             self._commit(name, status=lifecycle.status, finished_at=now_iso(), error=error, pgid=None)
             if retryable and retries > 0 and self._stop is StopReason.NONE:

@@ -144,6 +144,11 @@ def test_openai_run_records_usage_and_retry_events(project, run_dir, llm_server)
     assert kinds == [("agent_attempt_failed", "BUSINESS_PROBLEM"), ("agent_waiting", "BUSINESS_PROBLEM")]
     system = llm_server.seen("stream")[0]["body"]["messages"][0]
     assert system["role"] == "system"
+    report = json.loads(teambot("status", "--json", cwd=project).stdout)
+    research = next(s for s in report["stages"] if s["name"] == "RESEARCH")
+    assert research["usage"] == {"prompt_tokens": 21, "completion_tokens": 5}
+    assert report["usage"]["prompt_tokens"] >= 21 and report["usage"]["completion_tokens"] >= 5
+    assert "tokens:" in teambot("status", cwd=project).stdout
 
 
 @pytest.mark.parametrize("model, message", [("auth", "authentication failed"), ("down", "gave up after 2 attempts")])
