@@ -250,26 +250,16 @@ def fanout_overlap(run_dir: Path) -> dict[str, float]:
 
 
 def bare_replace_cost(directory: Path, samples: int, *, durable: bool) -> list[float]:
-    """Seconds per atomic replace done like teambot.fsutil.atomic_write (~1 KB of JSON)."""
+    """Seconds per teambot.fsutil.atomic_write of ~1 KB of JSON, outside any run."""
+    from teambot.fsutil import atomic_write
+
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "state.json"
     data = json.dumps({"name": "S0001", "status": "succeeded", "pad": "x" * 900}).encode()
     times = []
     for _ in range(samples):
         start = time.perf_counter()
-        fd, tmp = tempfile.mkstemp(prefix=".state.json.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        if durable:
-            dfd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+        atomic_write(target, data, durable=durable)
         times.append(time.perf_counter() - start)
     return times
 
@@ -277,21 +267,14 @@ def bare_replace_cost(directory: Path, samples: int, *, durable: bool) -> list[f
 def sustained_write_cost(directory: Path, files: int) -> tuple[float, float]:
     """Median seconds per durable atomic write of a new file for the first and the last 100 of
     `files` writes into one directory, back to back: the disk under a long run's load."""
+    from teambot.fsutil import atomic_write
+
     directory.mkdir(parents=True, exist_ok=True)
     data = b"x" * 700
     times = []
     for i in range(files):
         start = time.perf_counter()
-        fd, tmp = tempfile.mkstemp(prefix=f".S{i:04d}.json.", suffix=".tmp", dir=directory)
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        os.replace(tmp, directory / f"S{i:04d}.json")
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        atomic_write(directory / f"S{i:04d}.json", data)
         times.append(time.perf_counter() - start)
     k = min(100, files // 2)
     return statistics.median(times[:k]), statistics.median(times[-k:])
@@ -654,8 +637,8 @@ def _measure(root: Path, repeats: int, fsync_samples: int, args: argparse.Namesp
       "disk, so it shows growth in the engine's own work even when fsync latency swings from run to run.")
     w("")
     tenths = [statistics.median(t[i] for t in series[1000].tenths) for i in range(10)]
-    w(f"Within one 1000-stage run (from stage_succeeded timestamps, median over repeats), ms per stage in each "
-      f"successive block of 100 stages: " + ", ".join(f"{x * 1e3:.2f}" for x in tenths)
+    w("Within one 1000-stage run (from stage_succeeded timestamps, median over repeats), ms per stage in each "
+      "successive block of 100 stages: " + ", ".join(f"{x * 1e3:.2f}" for x in tenths)
       + f". Last block / first block: **{tenths[-1] / tenths[0]:.2f}** (a cost that grows with the run shows here "
       f"as a rising sequence; flat means constant per-stage cost).")
     w("")
@@ -695,7 +678,7 @@ def _measure(root: Path, repeats: int, fsync_samples: int, args: argparse.Namesp
     w("")
     for n in sizes:
         w(f"- {n}: " + ", ".join(f"{x:.3f}" for x in series[n].walls))
-    w(f"- fan-out: " + ", ".join(f"{x:.3f}" for x in fan.walls))
+    w("- fan-out: " + ", ".join(f"{x:.3f}" for x in fan.walls))
     w("")
     w("## Fan-out (8 × 1 s at concurrency 8)")
     w("")
