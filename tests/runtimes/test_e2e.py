@@ -225,3 +225,36 @@ def test_each_server_behaviour_through_teambot_run(project, run_dir, llm_server,
     else:
         assert record.status == "failed" and record.error
         assert expected in proc.stdout
+
+
+def test_kill9_many_times_exact_invocations(project, run_dir):
+    """kill -9 at several moments (some inside the group), resume each time: a finished stage's agent never runs again.
+
+    The fake agent counts its invocations: no stage's agent ran more often than events.jsonl
+    records it started (a kill between the `running` commit and the spawn may leave one fewer),
+    and never after the stage had succeeded.
+    """
+    count = configure(project, "--sleep", "0.25")
+    command = ("run", "objective.md", "-q")
+    for invoked in (1, 3, 5, 6, 8, 11):  # 5 and 6: RESEARCH/TEST_STRATEGY running side by side
+        done_before = {n for n, r in (committed(run_dir).stages.items() if (run_dir / "state.json").exists() else [])
+                       if r.status == "succeeded"}
+        seen_before = counts(count)
+        proc = start_teambot(*command, cwd=project)
+        command = ("resume", "-q")
+        try:
+            wait_for(lambda: sum(counts(count).values()) >= invoked or proc.poll() is not None, timeout=30)
+            time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        new = counts(count) - seen_before
+        assert not set(new) & done_before, f"finished stages invoked again: {set(new) & done_before}"
+    final = teambot("resume", "-q", cwd=project)
+    assert final.returncode == 0, final.stdout + final.stderr
+    started = Counter(e["stage"] for e in events(run_dir) if e["type"] == "stage_started" and e["stage"] != "COMPLETE")
+    invoked = counts(count)
+    assert set(invoked) == set(AGENT_STAGES)
+    for stage in AGENT_STAGES:
+        assert 1 <= invoked[stage] <= started[stage], f"{stage}: {invoked[stage]} invocations, {started[stage]} recorded"
+    assert committed(run_dir).run.status == "completed"
