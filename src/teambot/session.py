@@ -19,7 +19,7 @@ from teambot.executor import ExecutorOptions, Outcome, ParallelStageExecutor, St
 from teambot.lifecycle import StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
-from teambot.processes import kill_all, kill_group
+from teambot.processes import group_runs_stage, kill_all, kill_group
 from teambot.store.file import FileStateStore, make_owner
 from teambot.store.models import RunRecord, RunState, RunStatus, StageRecord, now_iso
 
@@ -65,16 +65,19 @@ def reset_stages(store, state: RunState, names, events: EventLog | None, reason:
     return done
 
 
-def recover_dead_owner(store, state: RunState, events: EventLog, say) -> None:
+def recover_dead_owner(store, state: RunState, events: EventLog, say, run_dir: Path) -> None:
     """Stages left `running` by a process that died: end any agent group still alive, mark interrupted."""
     owner = state.run.owner
     for name, record in list(state.stages.items()):
         if record.status != StageStatus.RUNNING:
             continue
         if record.pgid is not None and kill_group(record.pgid, 0):
-            say(f"stage {name}: agent process group {record.pgid} from the dead run is still alive; ending it")
-            kill_group(record.pgid, signal.SIGTERM)
-            kill_group(record.pgid, signal.SIGKILL)
+            if group_runs_stage(record.pgid, run_dir, name):
+                say(f"stage {name}: agent process group {record.pgid} from the dead run is still alive; ending it")
+                kill_group(record.pgid, signal.SIGTERM)
+                kill_group(record.pgid, signal.SIGKILL)
+            else:
+                say(f"stage {name}: process group {record.pgid} is alive but is not this run's agent (id reused?); left alone")
         lifecycle = StageLifecycle(name, record.status)
         lifecycle.interrupt()
         who = f"pid {owner.pid}" if owner else "an earlier process"

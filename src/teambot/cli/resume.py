@@ -61,7 +61,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
         def reconcile(events, say) -> None:
             for note in notes:
                 say(note)
-            recover_dead_owner(store, state, events, say)
+            recover_dead_owner(store, state, events, say, paths.root)
             added = add_missing_stages(store, state, workflow)
             if added:
                 say(f"new stages: {', '.join(added)}")

@@ -123,7 +123,7 @@ class CommandRuntime:
             code = await _exited(proc)
             # A background child that inherited our pipes must not keep the stage open.
             _, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
-            if pending or group_members(pgid):
+            if pending or processes.group_members(pgid):
                 log.note("the agent exited but left processes in its group; ending them")
                 await self._stop(proc, pgid)
                 await asyncio.wait(tasks, timeout=1.0)
@@ -138,13 +138,13 @@ class CommandRuntime:
         """SIGTERM the group, SIGKILL whatever is left after the grace period."""
         loop = asyncio.get_running_loop()
         try:
-            if group_members(pgid):
+            if processes.group_members(pgid):
                 processes.kill_group(pgid, signal.SIGTERM)
                 deadline = loop.time() + self.spec.grace
-                while group_members(pgid) and loop.time() < deadline:
+                while processes.group_members(pgid) and loop.time() < deadline:
                     await asyncio.sleep(POLL_SECONDS)
         finally:  # also when a second cancellation cuts the wait short
-            if group_members(pgid):
+            if processes.group_members(pgid):
                 processes.kill_group(pgid, signal.SIGKILL)
         with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
             await asyncio.wait_for(_exited(proc), 2.0)
@@ -244,29 +244,3 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
-
-
-def group_members(pgid: int) -> int:
-    """How many live (non-zombie) processes are in group `pgid`.
-
-    /proc tells zombies apart: a zombie stays in its group until reaped, and waiting for one
-    to vanish would hold every stage for the whole grace period. Elsewhere killpg(pgid, 0).
-    """
-    proc = Path("/proc")
-    if not proc.is_dir():  # pragma: no cover - non-Linux POSIX
-        return 1 if processes.kill_group(pgid, 0) else 0
-    if not processes.kill_group(pgid, 0):
-        return 0
-    count = 0
-    for entry in os.scandir(proc):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            count += 1
-    return count
