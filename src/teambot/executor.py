@@ -102,6 +102,7 @@ class ParallelStageExecutor:
         self._stop = StopReason.NONE
         self._running: dict[asyncio.Task[StageStatus], str] = {}
         self._groups_started: set[str] = set()
+        self._groups_completed: set[str] = set()
         self._started_at = time.monotonic()
         self._elapsed_base = run.elapsed_seconds
         self._last_heartbeat = time.monotonic()
@@ -172,10 +173,11 @@ class ParallelStageExecutor:
 
     def _maybe_group_completed(self, name: str) -> None:
         group = self.graph.group_of(name)
-        if group is None:
+        if group is None or group in self._groups_completed:
             return
         members = self.graph.groups[group]
         if all(self.records[m].status == StageStatus.SUCCEEDED for m in members if m in self.records):
+            self._groups_completed.add(group)
             self.events.emit("parallel_group_completed", None, group=group, stages=list(members))
 
     def _heartbeat(self) -> None:

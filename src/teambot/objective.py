@@ -56,6 +56,8 @@ def load_objective(path: Path) -> Objective:
     if not text.strip():
         raise ObjectiveError(f"objective {path} is empty", hint="write at least a `# Title` and a `## Goals` section")
     front_feature, body = _front_matter(path, text)
+    if not body.strip():
+        raise ObjectiveError(f"objective {path} has front matter but no content", hint="write at least a `# Title` and a `## Goals` section")
     title, sections = _sections(body)
     criteria = tuple(m.group(1) for line in sections.get("Success Criteria", "").splitlines() if (m := _CHECKBOX.match(line)))
     return Objective(

@@ -29,6 +29,12 @@ def test_empty_objective(project: Path) -> None:
     assert not (project / ".agent-tracking").exists()
 
 
+def test_objective_with_only_front_matter(project: Path) -> None:
+    """An objective that is front matter and nothing else exits 2."""
+    (project / "fm.md").write_text("---\nfeature: x\n---\n")
+    _assert_clean(teambot("run", "fm.md", cwd=project), 2, "fm.md", "no content")
+
+
 def test_non_utf8_objective(project: Path) -> None:
     """A non-UTF-8 objective exits 2 saying so."""
     (project / "latin.md").write_bytes(b"# Caf\xe9\n")

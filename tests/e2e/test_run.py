@@ -58,7 +58,7 @@ def test_parallel_group_members_overlap(project: Path, run_dir: Path) -> None:
     assert strategy["stage_started"] < research["stage_succeeded"]
     assert times["PLAN"]["stage_started"] >= max(research["stage_succeeded"], strategy["stage_succeeded"])
     types = [e["type"] for e in events(run_dir)]
-    assert "parallel_group_started" in types and "parallel_group_completed" in types
+    assert types.count("parallel_group_started") == 1 and types.count("parallel_group_completed") == 1
 
 
 def test_max_concurrency_one_runs_group_serially(project: Path, run_dir: Path) -> None:

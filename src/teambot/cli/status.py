@@ -28,6 +28,8 @@ def command(feature: str | None, as_json: bool, workspace: Path | None) -> int:
         else:
             for s in summaries:
                 click.echo(f"{s['feature']:<30} {s['status']:<12} {s['succeeded']}/{s['total']} stages  updated {s['updated_at']}")
+                if s.get("error"):
+                    click.echo(f"    {s['error']}")
             click.echo("name one for details: teambot status FEATURE")
         return 0
     from teambot.cli.common import pick_feature
