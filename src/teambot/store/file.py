@@ -80,13 +80,16 @@ class FileStateStore:
 
         self.paths = paths
         self.durable = durable
-        paths.root.mkdir(parents=True, exist_ok=True)
         # Lock a separate file, never the one we replace; the OS drops it when we die.
         self._lock = FileLock(str(paths.lock), timeout=0)
         try:
+            paths.root.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
-        except Timeout:
+        except Timeout:  # before OSError: filelock's Timeout is a TimeoutError, an OSError
             raise LockedError(self._owner_message(), hint="wait for it to finish, or stop it (Ctrl-C / kill PID) and run `teambot resume`") from None
+        except OSError as exc:
+            raise StateError(f"cannot use run directory {paths.root}: {exc.strerror or exc}",
+                             hint="check the workspace path (--workspace or teambot.yaml) and its permissions") from None
         self._run: RunRecord | None = None
         self._stages: dict[str, StageRecord] = {}
         self._seq = 0
