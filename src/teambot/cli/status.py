@@ -129,7 +129,8 @@ def _print_report(report: dict) -> None:
         click.echo(f"  error: {report['error']}")
     click.echo("")
     for stage in report["stages"]:
-        when = stage["finished_at"] or stage["started_at"] or ""
+        when = _took(stage["started_at"], stage["finished_at"]) if stage["finished_at"] else (
+            f"running since {stage['started_at'][11:19]} UTC" if stage["started_at"] else "")
         extra = " [stale]" if stage["stale"] else ""
         tokens = f"  tokens {stage['usage']['prompt_tokens']}+{stage['usage']['completion_tokens']}" if stage["usage"] else ""
         click.echo(f"  {stage['name']:<24} {stage['status']:<12} {stage['agent'] or '-':<10} attempts {stage['attempts']}  {when}{tokens}{extra}")
@@ -142,3 +143,13 @@ def _print_report(report: dict) -> None:
         click.echo(f"note: {note}")
     if report["stale"]:
         click.echo(f"note: stale stages (definition changed since they ran): {', '.join(report['stale'])}; `teambot resume --rerun-stale` runs them again")
+
+
+def _took(started: str | None, finished: str) -> str:
+    """`took 1.2 s, at HH:MM:SS` from two ISO timestamps."""
+    from datetime import datetime
+
+    end = datetime.fromisoformat(finished).astimezone()  # shown in local time, like the live lines
+    if started is None:
+        return f"at {end:%H:%M:%S}"
+    return f"took {(end - datetime.fromisoformat(started)).total_seconds():.1f} s, at {end:%H:%M:%S}"
