@@ -129,8 +129,12 @@ def _print_report(report: dict) -> None:
         click.echo(f"  error: {report['error']}")
     click.echo("")
     for stage in report["stages"]:
-        when = _took(stage["started_at"], stage["finished_at"]) if stage["finished_at"] else (
-            f"running since {stage['started_at'][11:19]} UTC" if stage["started_at"] else "")
+        if stage["status"] == "running" and stage["started_at"]:
+            when = f"running since {stage['started_at'][11:19]} UTC"
+        elif stage["status"] != "pending" and stage["finished_at"]:
+            when = _took(stage["started_at"], stage["finished_at"])
+        else:
+            when = ""
         extra = " [stale]" if stage["stale"] else ""
         tokens = f"  tokens {stage['usage']['prompt_tokens']}+{stage['usage']['completion_tokens']}" if stage["usage"] else ""
         click.echo(f"  {stage['name']:<24} {stage['status']:<12} {stage['agent'] or '-':<10} attempts {stage['attempts']}  {when}{tokens}{extra}")
