@@ -57,9 +57,9 @@ class EventLog:
     def emit(self, type: str, stage: str | None = None, **details: Any) -> Event:
         if type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type!r}")  # a bug: events are a contract
-        event = Event(ts=time.time(), type=type, stage=stage, details=details)
+        event = Event(ts=time.time(), type=type, stage=stage, details=_redacted(details, self.redact))
         if self._fh is not None:
-            self._fh.write(self.redact(event.to_json()) + "\n")
+            self._fh.write(event.to_json() + "\n")
             self._fh.flush()
         for listener in self.listeners:
             listener(event)
@@ -69,6 +69,17 @@ class EventLog:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """`value` with `redact` applied to every string in it (before JSON escaping can hide a secret)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v, redact) for v in value]
+    return value
 
 
 def _ends_with_newline(path: Path) -> bool:

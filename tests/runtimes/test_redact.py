@@ -24,3 +24,18 @@ def test_redact_reads_the_environment(monkeypatch):
     """redact(text) uses the current environment by default."""
     monkeypatch.setenv("SOME_SECRET", "hunter2hunter2")
     assert redact("password: hunter2hunter2!") == "password: ***!"
+
+
+def test_event_details_are_redacted_before_json_escaping(tmp_path, monkeypatch):
+    """A secret with quotes and backslashes is replaced in events.jsonl even though JSON escapes it."""
+    from teambot.events import EventLog
+
+    secret = 'pa"ss\\word-123456'
+    monkeypatch.setenv("SERVICE_TOKEN", secret)
+    log = EventLog(tmp_path / "events.jsonl", redact=Redactor())
+    log.emit("stage_failed", "SPEC", error=f"server said {secret}", nested={"list": [secret]})
+    log.close()
+    import json
+
+    event = json.loads((tmp_path / "events.jsonl").read_text())
+    assert event["details"] == {"error": "server said ***", "nested": {"list": ["***"]}}
