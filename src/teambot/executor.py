@@ -21,8 +21,8 @@ from enum import StrEnum
 from teambot.config.loader import Workflow
 from teambot.errors import AgentError, AgentTimeout
 from teambot.events import EventLog
-from teambot.fsutil import atomic_write, sha256_file
-from teambot.lifecycle import StageLifecycle, StageStatus
+from teambot.fsutil import atomic_write, fsync_files, sha256_file
+from teambot.lifecycle import FINISHED, StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
 from teambot.prompts import render_prompt
@@ -134,10 +134,12 @@ class ParallelStageExecutor:
                         self._start(name, busy, agents)
                 if not self._running:
                     break
-                wait = HEARTBEAT_SECONDS if deadline is None else max(0.0, min(HEARTBEAT_SECONDS, deadline - time.monotonic()))
+                wait = HEARTBEAT_SECONDS
+                if deadline is not None and self._stop in (StopReason.NONE, StopReason.FAILURE):
+                    wait = max(0.0, min(wait, deadline - time.monotonic()))
                 done, _ = await asyncio.wait(self._running, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-                if deadline is not None and time.monotonic() >= deadline and self._stop is not StopReason.TIME_LIMIT:
-                    self.request_stop(StopReason.TIME_LIMIT)
+                if deadline is not None and time.monotonic() >= deadline and self._stop in (StopReason.NONE, StopReason.FAILURE):
+                    self.request_stop(StopReason.TIME_LIMIT)  # once: stages wind down within their grace
                 for task in done:
                     name = self._running.pop(task)
                     agent = agents[name]
@@ -156,7 +158,7 @@ class ParallelStageExecutor:
         finally:
             for lifecycle in self.lifecycles.values():
                 lifecycle.release()
-        pending = [n for n in self.graph.order if self.records[n].status not in (StageStatus.SUCCEEDED, StageStatus.SKIPPED)]
+        pending = [n for n in self.graph.order if self.records[n].status not in FINISHED]
         pending = [n for n in pending if n not in failed]
         return Outcome(stop=self._stop, failed=failed, pending=pending)
 
@@ -265,7 +267,12 @@ class ParallelStageExecutor:
             path = self.paths.artifact(artifact)
             if not path.is_file() or path.stat().st_size == 0:
                 raise AgentError(f"declared artifact {artifact} was not produced", retryable=True)
+            if artifact not in result.artifacts:  # the runtime saw no write during this attempt
+                raise AgentError(f"declared artifact {artifact} was not produced in this attempt "
+                                 "(the file is left from an earlier one)", retryable=True)
             hashes[artifact] = sha256_file(path)
+        if self.options.durable:  # artifacts reach the disk before `succeeded` points at them
+            fsync_files(self.paths.artifact(a) for a in stage.artifacts)
         return self._write_output(name, result.output, hashes, usage=result.usage)
 
     def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -14,6 +15,20 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_files(paths: Iterable[Path]) -> None:
+    """Flush files someone else wrote (an agent's artifacts) and their directories to disk."""
+    dirs = set()
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        dirs.add(path.parent)
+    for directory in dirs:
+        fsync_dir(directory)
 
 
 def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None:

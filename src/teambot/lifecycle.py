@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from transitions import Machine, MachineError
 
-__all__ = ["MachineError", "StageLifecycle", "StageStatus"]
+__all__ = ["FINISHED", "MachineError", "StageLifecycle", "StageStatus"]
 
 # transitions logs every callback at INFO, and with model_override a WARNING per skipped
 # convenience method (is_<state>, may_<trigger>) for every stage: noise, and measurable cost.
@@ -29,6 +29,9 @@ class StageStatus(StrEnum):
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
 
+
+# A finished stage: its dependents may start, resume leaves it alone.
+FINISHED = frozenset({StageStatus.SUCCEEDED, StageStatus.SKIPPED})
 
 S = StageStatus
 _TRANSITIONS = [

@@ -76,12 +76,14 @@ def _front_matter(path: Path, text: str) -> tuple[str | None, str]:
     match = _FRONT_MATTER.match(text)
     if not match:
         return None, text
-    import yaml
+    if not match.group(1).strip():
+        return None, text[match.end():]
+    from teambot.config.yamlsafe import parse  # refuses alias bombs and absurd nesting too
 
-    try:
-        data = yaml.safe_load(match.group(1)) if len(match.group(1)) < 65536 else None
-    except yaml.YAMLError as exc:
-        raise ObjectiveError(f"objective {path}: front matter is not valid YAML: {exc}") from None
+    document, problems = parse(match.group(1).encode("utf-8"))
+    if problems:
+        raise ObjectiveError(f"objective {path}: front matter is not valid YAML: {problems[0].message}")
+    data = document.data if document is not None else None
     feature = data.get("feature") if isinstance(data, dict) else None
     if feature is not None and not isinstance(feature, str):
         raise ObjectiveError(f"objective {path}: front matter `feature` must be a string")

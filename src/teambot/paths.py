@@ -41,6 +41,11 @@ class RunPaths:
         return self.root / "run.lock"
 
     @property
+    def owner(self) -> Path:
+        """Who holds the lock right now (pid, host, since), written just after taking it."""
+        return self.root / "owner.json"
+
+    @property
     def events(self) -> Path:
         return self.root / "events.jsonl"
 

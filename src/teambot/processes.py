@@ -1,10 +1,15 @@
-"""Agent process groups alive in this process, so a hard stop can end them all at once."""
+"""Agent process groups: the ones alive in this process (so a hard stop can end them all at
+once), how many members a group still has, and ending a group for good."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
+
+KILL_WAIT = 2.0  # after SIGKILL, how long a group's members may take to die
+POLL_SECONDS = 0.05
 
 live_groups: set[int] = set()
 
@@ -20,9 +25,44 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
     return True
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def sigterm_interrupts() -> None:
+    """SIGTERM outside the executor (start-up, resume's reconciliation, the final summary)
+    behaves like Ctrl-C: the CLI's error boundary exits 130 instead of dying with 143."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def kill_all(sig: int = signal.SIGKILL) -> None:
     for pgid in list(live_groups):
         kill_group(pgid, sig)
+
+
+def end_group(pgid: int, grace: float = 2.0) -> None:
+    """SIGTERM group `pgid`, SIGKILL whatever is left after `grace` seconds; return when it is empty.
+
+    Blocking (for code outside the event loop, such as resume ending a dead run's agent). A
+    member that takes more than KILL_WAIT seconds to die after SIGKILL is given up on.
+    """
+    if not group_members(pgid):
+        return
+    kill_group(pgid, signal.SIGTERM)
+    if wait_empty(pgid, grace):
+        return
+    kill_group(pgid, signal.SIGKILL)
+    wait_empty(pgid, KILL_WAIT)
+
+
+def wait_empty(pgid: int, seconds: float) -> bool:
+    """Poll until group `pgid` has no live member or `seconds` have passed; True if it is empty."""
+    deadline = time.monotonic() + seconds
+    while group_members(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+    return True
 
 
 def _group_pids(pgid: int) -> list[int]:

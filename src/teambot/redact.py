@@ -41,7 +41,6 @@ class Redactor:
 
     def __init__(self, extra_env_names: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> None:
         self.secrets = secret_values(extra_env_names, environ)
-        self.longest = max((len(s) for s in self.secrets), default=0)
 
     def __call__(self, text: str) -> str:
         return redact(text, self.secrets)

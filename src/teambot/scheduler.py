@@ -10,9 +10,8 @@ import heapq
 from collections.abc import Iterable, Mapping
 
 from teambot.graph import StageGraph
-from teambot.lifecycle import StageStatus
+from teambot.lifecycle import FINISHED, StageStatus
 
-DONE = frozenset({StageStatus.SUCCEEDED, StageStatus.SKIPPED})
 
 
 class Scheduler:
@@ -24,7 +23,7 @@ class Scheduler:
         self._index = {name: i for i, name in enumerate(graph.order)}
         self._children = graph.dependents()
         self._pending = {n for n in graph.order if statuses[n] == StageStatus.PENDING}
-        self._waiting = {n: sum(1 for d in graph.deps[n] if statuses[d] not in DONE) for n in self._pending}
+        self._waiting = {n: sum(1 for d in graph.deps[n] if statuses[d] not in FINISHED) for n in self._pending}
         self._ready: list[tuple[int, str]] = [(self._index[n], n) for n in self._pending if self._waiting[n] == 0]
         heapq.heapify(self._ready)
 
@@ -54,6 +53,3 @@ class Scheduler:
                 self._waiting[child] -= 1
                 if self._waiting[child] == 0:
                     heapq.heappush(self._ready, (self._index[child], child))
-
-    def has_ready(self) -> bool:
-        return bool(self._ready)

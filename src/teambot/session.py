@@ -19,11 +19,10 @@ from teambot.executor import ExecutorOptions, Outcome, ParallelStageExecutor, St
 from teambot.lifecycle import StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
-from teambot.processes import group_runs_stage, kill_all, kill_group
+from teambot.processes import end_group, group_runs_stage, kill_all, kill_group, sigterm_interrupts
 from teambot.store.file import FileStateStore, make_owner
 from teambot.store.models import RunRecord, RunState, RunStatus, StageRecord, now_iso
 
-FINISHED = (StageStatus.SUCCEEDED, StageStatus.SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,7 @@ def recover_dead_owner(store, state: RunState, events: EventLog, say, run_dir: P
         if record.pgid is not None and kill_group(record.pgid, 0):
             if group_runs_stage(record.pgid, run_dir, name):
                 say(f"stage {name}: agent process group {record.pgid} from the dead run is still alive; ending it")
-                kill_group(record.pgid, signal.SIGTERM)
-                kill_group(record.pgid, signal.SIGKILL)
+                end_group(record.pgid)  # SIGTERM, a short grace, SIGKILL; returns once the group is gone
             else:
                 say(f"stage {name}: process group {record.pgid} is alive but is not this run's agent (id reused?); left alone")
         lifecycle = StageLifecycle(name, record.status)
@@ -109,15 +107,11 @@ def drive(
     options: DriveOptions,
     resumed: bool,
     say,
-    runtime_factory,
+    runtime,
     personas=None,
     redact=str,
 ) -> int:
-    """Run every unfinished stage; return the exit code. The caller holds the store's lock.
-
-    `runtime_factory(events)` builds the runtime (it may report retries as events).
-    """
-    runtime = runtime_factory(events)  # bad runtime settings fail before any state changes
+    """Run every unfinished stage with `runtime`; return the exit code. The caller holds the lock."""
     run = state.run
     run.owner = make_owner()
     run.status = RunStatus.RUNNING
@@ -134,6 +128,7 @@ def drive(
 
     budget = options.max_hours * 3600.0 - run.elapsed_seconds
     if budget <= 0:
+        asyncio.run(runtime.aclose())
         return _finish_time_limit(store, run, events, options, say)
 
     executor = ParallelStageExecutor(
@@ -170,6 +165,7 @@ async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        sigterm_interrupts()  # remove_signal_handler left SIGTERM at its default (die with 143)
         await runtime.aclose()
 
 

@@ -19,6 +19,9 @@ SETTINGS_FILE = "teambot.yaml"
 MAX_BYTES = 1 << 20
 DEFAULT_OUTPUT_CAP = 10 * 1024 * 1024
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Keys that are also valid names (GitHub, Hugging Face, Stripe-style): caught by their prefix
+_KEY_PREFIXES = ("sk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_", "AIza")
 
 Text = Annotated[str, StringConstraints(min_length=1)]
 Argv = Annotated[list[Text], Field(min_length=1)]
@@ -146,12 +149,39 @@ def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
     openai = data.get("openai")
     if isinstance(openai, dict):
         url = openai.get("base_url")
-        if isinstance(url, str) and url and not url.startswith(("http://", "https://")):
-            found.append((("openai", "base_url"), f"must start with http:// or https://, got {url!r}"))
+        if isinstance(url, str) and url:
+            found += [(("openai", "base_url"), reason) for reason in _url_problems(url)]
         env = openai.get("api_key_env")
-        if isinstance(env, str) and env.startswith(("sk-", "sk_")):
+        if isinstance(env, str) and env and not is_env_name(env):  # never echo it: it may be a pasted key
             found.append((("openai", "api_key_env"), "must be the NAME of an environment variable, not the key itself"))
     return found
+
+
+def is_env_name(value: str) -> bool:
+    """True if `value` looks like the NAME of an environment variable rather than a pasted key.
+
+    A name matches ^[A-Za-z_][A-Za-z0-9_]*$; so do some keys (ghp_ + 36 letters and digits),
+    hence the known key prefixes and a long run mixing lower case, upper case and digits.
+    """
+    if not _ENV_NAME_RE.match(value) or value.startswith(_KEY_PREFIXES):
+        return False
+    return not any(len(part) >= 24 and not part.isupper() and not part.islower() and any(c.isdigit() for c in part)
+                   for part in value.split("_"))
+
+
+def _url_problems(url: str) -> list[str]:
+    """Why `url` cannot be the base of the chat-completions URL (found now, not mid-run)."""
+    if not url.startswith(("http://", "https://")):
+        return [f"must start with http:// or https://, got {url!r}"]
+    import httpx  # here: keeps `import teambot.settings` light
+
+    try:
+        parsed = httpx.URL(url.rstrip("/") + "/chat/completions")
+    except httpx.InvalidURL as exc:
+        return [f"is not a valid URL ({exc}), got {url!r}"]
+    if not parsed.host:
+        return [f"has no host name, got {url!r}"]
+    return []
 
 
 def _command_problems(where: tuple, body: dict[str, Any]) -> list[tuple[tuple, str]]:

@@ -38,6 +38,10 @@ def main() -> int:
     parser.add_argument("--invalid-utf8", action="store_true", help="write invalid UTF-8 to stdout")
     parser.add_argument("--print-env", action="append", default=[], help="print NAME=VALUE of this variable")
     parser.add_argument("--print-argv", action="store_true")
+    parser.add_argument("--print-modes", action="store_true", help="print the modes of --prompt-file and its directory")
+    parser.add_argument("--flood-stderr", type=int, default=0, help="write this many bytes to stderr")
+    parser.add_argument("--api-key", "--Auth-Token", "--db-password", action="append", default=[],
+                        help="accepted and ignored: secret-looking flags for the argv masking tests")
     args = parser.parse_args()
     stage = os.environ.get("TEAMBOT_STAGE", "")
     if args.ignore_term:
@@ -65,6 +69,10 @@ def main() -> int:
     out = sys.stdout.buffer
     if args.print_argv:
         out.write(("argv: " + " ".join(sys.argv[1:]) + "\n").encode())
+    if args.print_modes and args.prompt_file:
+        folder = os.path.dirname(os.path.abspath(args.prompt_file))
+        out.write(f"file mode {os.stat(args.prompt_file).st_mode & 0o777:o}\n".encode())
+        out.write(f"dir mode {os.stat(folder).st_mode & 0o777:o}\n".encode())
     for name in args.print_env:
         out.write(f"{name}={os.environ.get(name, '')}\n".encode())
     if args.stderr:
@@ -88,6 +96,12 @@ def main() -> int:
         _write(os.path.join(artifacts, name), text or f"# {name}\n\nwritten by the fake agent in {stage}\n")
     if args.write_declared and os.environ.get("FAKE_ARTIFACT"):
         _write(os.path.join(artifacts, os.environ["FAKE_ARTIFACT"]), f"# artifact of {stage}\n")
+    if args.flood_stderr:
+        line = b"e" * 1023 + b"\n"
+        for _ in range(args.flood_stderr // 1024):
+            sys.stderr.buffer.write(line)
+        sys.stderr.buffer.write(b"the last stderr line\n")
+        sys.stderr.flush()
     if args.flood:
         line = b"x" * 1023 + b"\n"
         for _ in range(args.flood // 1024):

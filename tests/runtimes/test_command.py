@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import tempfile
+import threading
 import time
 
 import psutil
@@ -12,7 +15,9 @@ import pytest
 from teambot import processes
 from teambot.errors import AgentError
 from teambot.redact import Redactor
-from teambot.runtimes.command import CommandRuntime, CommandSpec
+from teambot.runtimes import command
+from teambot.runtimes.command import CommandRuntime, CommandSpec, mask_argv
+from teambot.runtimes.output import Capture
 
 from tests.runtimes.conftest import SECRET
 
@@ -94,14 +99,59 @@ async def test_log_is_written_while_the_agent_runs(make_request, fake_argv):
             await task
 
 
-async def test_prompt_file_placeholder(make_request, fake_argv):
-    """{prompt_file} is replaced by a file holding the prompt, removed after the attempt; stdin is not used."""
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """The system temporary directory, for this test: a fresh folder beside (not in) the project."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+async def test_prompt_file_placeholder(make_request, fake_argv, private_tmp):
+    """{prompt_file} is a 0600 file in a 0700 temporary directory outside the workspace, removed after the attempt."""
     request = make_request(prompt="Prompt through a file.")
-    result = await runtime(fake_argv("--prompt-file", "{prompt_file}", "--print-argv"), prompt_via="file").run(request)
+    argv = fake_argv("--prompt-file", "{prompt_file}", "--print-argv", "--print-modes", "--print-env", "TEAMBOT_PROMPT_FILE")
+    result = await runtime(argv, prompt_via="file").run(request)
     assert "prompt began with: Prompt through a file." in result.output
+    assert "file mode 600\n" in result.output and "dir mode 700\n" in result.output
     path = result.output.split("--prompt-file ")[1].split()[0]
-    assert path.startswith(str(request.run_dir / "prompts"))
-    assert not os.path.exists(path)
+    assert f"TEAMBOT_PROMPT_FILE={path}\n" in result.output
+    assert path.startswith(str(private_tmp)) and not path.startswith(str(request.project_dir))
+    assert list(private_tmp.iterdir()) == []
+    assert not (request.run_dir / "prompts").exists()
+
+
+async def test_prompt_file_removed_after_a_failed_or_cancelled_attempt(make_request, fake_argv, private_tmp):
+    """The prompt's temporary directory is removed when the agent fails and when the stage is cancelled."""
+    with pytest.raises(AgentError):
+        await runtime(fake_argv("--prompt-file", "{prompt_file}", "--exit", "2"), prompt_via="file").run(make_request())
+    assert list(private_tmp.iterdir()) == []
+    task = asyncio.ensure_future(runtime(fake_argv("--prompt-file", "{prompt_file}", "--hang"), prompt_via="file").run(make_request("PLAN")))
+    while not list(private_tmp.iterdir()):
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_mask_argv_hides_values_of_secret_flags():
+    """Values after --*key*/--*token*/--*secret*/--*password* flags (either form, any case) become ***."""
+    argv = ["agent", "--api-key", "v1", "--Auth-Token=v2", "-p", "text", "--DB_PASSWORD", "v3", "--client-secret=",
+            "--model", "m", "--secret"]
+    assert mask_argv(argv) == ["agent", "--api-key", "***", "--Auth-Token=***", "-p", "text", "--DB_PASSWORD", "***",
+                               "--client-secret=***", "--model", "m", "--secret"]
+
+
+async def test_secret_flag_values_stay_out_of_the_log(make_request, fake_argv):
+    """A literal key in argv is masked in the `running ...` line of the stage log; the agent still gets it."""
+    request = make_request()
+    argv = fake_argv("--api-key", "LITERAL-key-111", "--Auth-Token=LITERAL-token-222", "--db-password", "LITERAL-pw-333")
+    await runtime(argv).run(request)
+    log = request.log_path.read_text()
+    assert "running " in log and "--api-key *** --Auth-Token=*** --db-password ***" in log
+    assert "LITERAL" not in log
 
 
 async def test_placeholders_in_argv(make_request, fake_argv):
@@ -182,6 +232,30 @@ async def test_timeout_ends_the_whole_group(make_request, fake_argv, tmp_path):
     assert "stopping the agent's process group" in request.log_path.read_text()
 
 
+async def test_stop_waits_for_a_slow_dying_grandchild(make_request, fake_argv, tmp_path, monkeypatch):
+    """After SIGKILL the stage waits until the whole group is gone, not only the agent it started."""
+    real_kill = processes.kill_group
+
+    def slow_kill(pgid: int, sig: int = signal.SIGKILL) -> bool:
+        if sig != signal.SIGKILL:
+            return real_kill(pgid, sig)
+        os.kill(pgid, signal.SIGKILL)  # the leader dies at once, the grandchild only 0.5 s later
+        threading.Timer(0.5, real_kill, (pgid, signal.SIGKILL)).start()
+        return True
+
+    monkeypatch.setattr(processes, "kill_group", slow_kill)
+    pid_file = tmp_path / "pids"
+    spawned = []
+    agent = runtime(fake_argv("--hang", "--child", "--ignore-term", "--pid-file", str(pid_file)))
+    task = asyncio.ensure_future(agent.run(make_request(on_spawn=spawned.append)))
+    while len(pids_in(pid_file)) < 2:
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert processes.group_members(spawned[0]) == 0
+
+
 async def test_cancel_ends_the_group_and_reraises(make_request, fake_argv, tmp_path):
     """Cancelling the stage re-raises CancelledError after SIGTERM has ended agent and child."""
     pid_file = tmp_path / "pids"
@@ -217,6 +291,25 @@ async def test_output_cap(make_request, fake_argv):
     log = request.log_path.read_text()
     assert "stdout reached the 65,536 byte cap" in log
     assert len(log) < 80 * 1024
+
+
+async def test_stderr_flood_is_logged_up_to_the_cap_but_not_kept(make_request, fake_argv, monkeypatch):
+    """A flood on stderr is logged up to the cap and not held in memory; the failure still quotes its end."""
+    captures: list[Capture] = []
+
+    class Recording(Capture):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            captures.append(self)
+
+    monkeypatch.setattr(command, "Capture", Recording)
+    request = make_request()
+    with pytest.raises(AgentError, match="stderr ends: .*the last stderr line"):
+        await runtime(fake_argv("--flood-stderr", str(512 * 1024), "--exit", "1"), output_cap=1024 * 1024).run(request)
+    stderr = next(c for c in captures if c.stream == "stderr")
+    assert stderr.seen > 512 * 1024 and stderr.data == bytearray()
+    assert next(c for c in captures if c.stream == "stdout").data  # stdout is still kept: it is the output
+    assert "[stderr] the last stderr line" in request.log_path.read_text()
 
 
 async def test_invalid_utf8_is_replaced_and_logged(make_request, fake_argv):

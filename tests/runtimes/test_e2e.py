@@ -258,3 +258,30 @@ def test_kill9_many_times_exact_invocations(project, run_dir):
     for stage in AGENT_STAGES:
         assert 1 <= invoked[stage] <= started[stage], f"{stage}: {invoked[stage]} invocations, {started[stage]} recorded"
     assert committed(run_dir).run.status == "completed"
+
+
+def test_rerun_after_kill9_ends_the_orphan_agent(project, run_dir):
+    """`rerun` on a run whose teambot was SIGKILLed mid-stage ends that stage's still-running agent first."""
+    count = configure(project, "--sleep", "60", "--sleep-stage", "SPEC")
+    proc = start_teambot("run", "objective.md", cwd=project)
+    agent_pid = None
+    try:
+        wait_for(lambda: counts(count)["SPEC"] == 1)
+        agent_pid = int([line for line in count.read_text().splitlines() if line.startswith("SPEC ")][0].split()[1])
+        wait_for(lambda: committed_pgid(run_dir, "SPEC") == agent_pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert alive(agent_pid)
+        rerun = teambot("rerun", "SPEC", cwd=project)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert f"agent process group {agent_pid}" in rerun.stdout
+        assert not alive(agent_pid), "the orphan was ended before SPEC was marked to run again"
+        configure(project)
+        resumed = teambot("resume", "-q", cwd=project)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert counts(count)["SPEC"] == 2 and counts(count)["SETUP"] == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if agent_pid and alive(agent_pid):
+            os.killpg(agent_pid, signal.SIGKILL)

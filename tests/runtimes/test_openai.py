@@ -221,6 +221,17 @@ async def test_api_key_is_sent_but_never_written(make_runtime, make_request, llm
     assert SECRET not in repr(events.items)
 
 
+async def test_key_pasted_as_the_variable_name_is_not_echoed_by_a_401(make_runtime, make_request, llm_server, events):
+    """A key in api_key_env (settings refuse it; here built directly) never appears in the 401 error or the log."""
+    pasted = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"
+    request = make_request()
+    with pytest.raises(AgentError) as err:
+        await make_runtime("auth", api_key_env=pasted).run(request)
+    assert "authentication failed" in err.value.message and "openai.api_key_env" in err.value.message
+    assert pasted not in err.value.message
+    assert pasted not in request.log_path.read_text() and pasted not in repr(events.items)
+
+
 async def test_no_key_no_authorization_header(make_runtime, make_request, llm_server, monkeypatch):
     """Without the key variable set (local servers), no Authorization header is sent."""
     monkeypatch.delenv("TEAMBOT_TEST_KEY", raising=False)

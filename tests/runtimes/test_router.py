@@ -6,11 +6,13 @@ import sys
 
 import pytest
 
-from teambot.errors import AgentTimeout, ConfigError, UsageError
+from teambot.errors import EXIT_BAD_INPUT, AgentTimeout, ConfigError, UsageError
+from teambot.redact import Redactor
 from teambot.runtimes.command import CommandRuntime
 from teambot.runtimes.demo import DemoRuntime
 from teambot.runtimes.openai import OpenAIRuntime
 from teambot.runtimes.presets import PRESETS
+from teambot.runtimes.registry import RUNTIME_NAMES, check_runtime_name
 from teambot.runtimes.router import build_runtime
 from teambot.settings import Settings
 from tests.runtimes.conftest import FAKE_AGENT
@@ -89,6 +91,65 @@ def test_check_names_agents_that_cannot_run():
     assert "agents.pm: agent command 'no-such-agent-cli-xyz'" in text
     assert "agents.writer: runtime openai needs a model" in text
     assert len(err.value.problems) == 3
+
+
+def test_check_looks_up_relative_programs_under_the_project(tmp_path, monkeypatch):
+    """check() resolves argv[0] as a run would: ./bin/agent and {project_dir}/bin/agent under the project dir."""
+    (tmp_path / "bin").mkdir()
+    agent = tmp_path / "bin" / "agent"
+    agent.write_text("#!/bin/sh\n")
+    agent.chmod(0o755)
+    router = build_runtime(settings(runtime="command", agents={
+        "a": {"argv": ["./bin/agent"]}, "b": {"argv": ["./bin/missing"]},
+        "c": {"argv": ["{project_dir}/bin/agent"]}, "d": {"argv": ["{run_dir}/made-per-stage"]}}))
+    with pytest.raises(ConfigError) as err:
+        router.check(["a", "b", "c", "d"], project_dir=tmp_path)
+    assert err.value.problems == ["agents.b: agent command './bin/missing' (agents.b.argv) does not exist or is not executable"]
+    monkeypatch.chdir(tmp_path)  # the default project directory is the current one, as for the CLI
+    router.check(["a", "c", "d"])
+    with pytest.raises(ConfigError):
+        router.check(["b"])
+
+
+def test_check_refuses_openai_for_stages_with_several_artifacts():
+    """An agent on the openai runtime whose stage declares more than one artifact is a problem up front."""
+    router = build_runtime(settings(runtime="demo", openai={"model": "m"},
+                                    agents={"writer": {"runtime": "openai"}, "pm": {"runtime": "command", "argv": FAKE}}))
+    router.check(["writer", "pm"])  # positional, as before: nothing to object to
+    router.check(["writer", "pm", None], artifacts={"writer": 1, "pm": 3, None: 2})
+    with pytest.raises(ConfigError) as err:
+        router.check(["writer", "pm", None], artifacts={"writer": 2, "pm": 3, None: 2})
+    assert err.value.problems == [("agents.writer: the openai runtime writes one artifact per stage, but one of this "
+                                   "agent's stages declares 2; put it on a command runtime or split the stage")]
+    everyone = build_runtime(settings(openai={"model": "m"}), override="openai")
+    with pytest.raises(ConfigError) as err:
+        everyone.check([None, "ba"], artifacts={None: 3, "ba": 1})
+    assert len(err.value.problems) == 1
+    assert err.value.problems[0].startswith("stages without a work_agent: the openai runtime writes one artifact per stage")
+
+
+async def test_build_runtime_uses_the_given_redactor(make_request, monkeypatch):
+    """The redactor passed to build_runtime is the one the agents' runtimes use (no second one is built)."""
+    monkeypatch.delenv("CUSTOM_TOKEN", raising=False)
+    redactor = Redactor(environ={"CUSTOM_TOKEN": "custom-secret-value"})
+    router = build_runtime(settings(runtime="command", command={"argv": [*FAKE, "--stderr", "saw custom-secret-value"]}),
+                           redactor=redactor)
+    assert router.redactor is redactor
+    request = make_request()
+    await router.run(request)
+    await router.aclose()
+    log = request.log_path.read_text()
+    assert "[stderr] saw ***" in log and "custom-secret-value" not in log
+
+
+def test_check_runtime_name():
+    """check_runtime_name accepts the runtimes and refuses anything else with a usage error listing them."""
+    for name in RUNTIME_NAMES:
+        check_runtime_name(name)
+    with pytest.raises(UsageError) as err:
+        check_runtime_name("gtp")
+    assert err.value.message == "unknown runtime 'gtp'" and err.value.exit_code == EXIT_BAD_INPUT
+    assert err.value.hint == "choose one of: demo, command, openai"
 
 
 async def test_agent_timeout_applies_when_the_stage_has_none(make_request):

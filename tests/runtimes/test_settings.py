@@ -121,3 +121,27 @@ def test_prompt_via_values(tmp_path):
     """prompt_via accepts only stdin or file."""
     problems = problems_of(tmp_path, "command: {argv: [x], prompt_via: pipe}\n")
     assert "command.prompt_via" in problems[0]
+
+
+@pytest.mark.parametrize("value", ["ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6", "sk-proj-Abc123", "github_pat_11AAB",
+                                   "my api key", "eyJhbGciOiJIUzI1NiJ9.e30.sig", "1PASSWORD"])
+def test_api_key_env_must_be_a_variable_name(tmp_path, value):
+    """openai.api_key_env holding anything but a variable name (a pasted key) is a problem that never repeats it."""
+    problems = problems_of(tmp_path, f"openai: {{api_key_env: '{value}'}}\n")
+    where = f"{tmp_path / 'teambot.yaml'}:1:10"
+    assert problems == [f"{where}: openai.api_key_env: must be the NAME of an environment variable, not the key itself"]
+
+
+def test_api_key_env_names_are_accepted(tmp_path):
+    """Ordinary variable names, upper or lower case, load."""
+    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY_2", "ollama_key", "_KEY"):
+        (tmp_path / "teambot.yaml").write_text(f"openai: {{api_key_env: {name}}}\n")
+        assert load_settings(tmp_path).openai.api_key_env == name
+
+
+@pytest.mark.parametrize(("url", "reason"), [("http://[::1", "is not a valid URL"), ("http://h:port/v1", "is not a valid URL"),
+                                             ("https://", "has no host name")])
+def test_invalid_base_url_is_a_load_problem(tmp_path, url, reason):
+    """A base_url httpx cannot use is reported when teambot.yaml is read, not by the first stage mid-run."""
+    problems = problems_of(tmp_path, f"openai: {{base_url: '{url}'}}\n")
+    assert len(problems) == 1 and f"openai.base_url: {reason}" in problems[0]

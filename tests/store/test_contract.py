@@ -123,3 +123,40 @@ def test_no_temp_files_left_behind(tmp_path: Path) -> None:
     store.commit_run(_run())
     store.close()
     assert not [p for p in paths.root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_reader_beside_a_live_writer_never_fails_or_goes_back(tmp_path: Path) -> None:
+    """read_state while a writer commits stages and snapshots: always parses, never shows an older record."""
+    import threading
+
+    from teambot.store.file import read_state
+
+    paths = RunPaths(tmp_path, "f")
+    store = FileStateStore(paths, durable=False)
+    names = [f"S{i}" for i in range(20)]
+    store.commit_run(_run(), stages={n: StageRecord(name=n) for n in names})
+    done = threading.Event()
+
+    def write() -> None:
+        for round_ in range(30):
+            for n in names:
+                store.commit_stage(StageRecord(name=n, attempts=round_ + 1))
+            store.commit_run(_run(elapsed_seconds=float(round_)))
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    seen = {n: 0 for n in names}
+    reads = 0
+    try:
+        while not done.is_set():
+            state = read_state(paths)
+            reads += 1
+            for n in names:
+                assert state.stages[n].attempts >= seen[n], "a read went back in time"
+                seen[n] = state.stages[n].attempts
+    finally:
+        writer.join()
+        store.close()
+    assert reads > 5
+    assert read_state(paths).stages["S0"].attempts == 30

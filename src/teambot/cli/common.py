@@ -15,19 +15,22 @@ workspace_option = click.option(
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")
 
 
-def workspace_dir(option: Path | None) -> Path:
-    """--workspace, else teambot.yaml's `workspace`, else .agent-tracking (relative to the cwd)."""
+def workspace_dir(option: Path | None, settings=None) -> Path:
+    """--workspace, else teambot.yaml's `workspace`, else .agent-tracking; absolute."""
     if option is not None:
-        return option
-    from teambot.errors import ConfigError
-    from teambot.paths import DEFAULT_WORKSPACE
-    from teambot.settings import load_settings
+        return (Path.cwd() / option).resolve()
+    if settings is None:
+        from teambot.errors import ConfigError
+        from teambot.paths import DEFAULT_WORKSPACE
+        from teambot.settings import load_settings
 
-    try:
-        configured = load_settings(Path.cwd()).workspace
-    except ConfigError:
-        configured = DEFAULT_WORKSPACE  # status/resume must still find runs; run reports the file's problems
-    return Path.cwd() / configured
+        try:
+            configured = load_settings(Path.cwd()).workspace
+        except ConfigError:
+            configured = DEFAULT_WORKSPACE  # status/resume must still find runs; run reports the file's problems
+    else:
+        configured = settings.workspace
+    return (Path.cwd() / configured).resolve()
 
 
 def list_runs(workspace: Path) -> list[str]:
@@ -86,24 +89,27 @@ class AgentSetup:
         personas_dir = Path(settings.personas_dir)
         self.personas = partial(load_persona, personas_dir if personas_dir.is_absolute() else project_dir / personas_dir)
 
-    def runtime_factory(self, events, agents=()):
+    def runtime_factory(self, events, workflow):
         """The run's runtime; every agent of the workflow is checked first (ConfigError, exit 2)."""
         from teambot.runtimes.router import build_runtime
 
-        runtime = build_runtime(self.settings, self.override, emit=events.emit)
-        runtime.check(agents)
+        stages = [workflow.config.stages[n] for n in workflow.graph.order]
+        most: dict[str | None, int] = {}
+        for stage in stages:
+            most[stage.work_agent] = max(most.get(stage.work_agent, 0), len(stage.artifacts))
+        runtime = build_runtime(self.settings, self.override, emit=events.emit, redactor=self.redact)
+        runtime.check([s.work_agent for s in stages], artifacts=most, project_dir=self.project_dir)
         return runtime
 
 
 def load_setup(project_dir: Path, override: str | None) -> AgentSetup:
     """teambot.yaml (validated) plus the --runtime override, checked before anything is written."""
-    from teambot.errors import UsageError
-    from teambot.runtimes.registry import RUNTIME_NAMES
+    from teambot.runtimes.registry import check_runtime_name
     from teambot.settings import load_settings
 
     settings = load_settings(project_dir)
-    if override is not None and override not in RUNTIME_NAMES:
-        raise UsageError(f"unknown runtime {override!r}", hint=f"choose one of: {', '.join(RUNTIME_NAMES)}")
+    if override is not None:
+        check_runtime_name(override)
     return AgentSetup(project_dir, settings, override)
 
 
@@ -118,11 +124,16 @@ def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, opti
     for warning in workflow.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     events = EventLog(paths.events, redact=setup.redact)
+    graph = workflow.graph
+    try:
+        # Build and check the runtime first: bad agent settings exit 2 before any state changes.
+        runtime = setup.runtime_factory(events, workflow)
+    except BaseException:
+        events.close()
+        raise
     try:
         if before is not None:  # resume's reconciliation, reported before the live view starts
             before(events, lambda message: print(message, flush=True))
-        graph = workflow.graph
-        agents = [workflow.config.stages[n].work_agent for n in graph.order]
         console = make_console(
             quiet=quiet, order=graph.order,
             agents={n: workflow.config.stages[n].work_agent for n in graph.order},
@@ -133,10 +144,22 @@ def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, opti
         with console:
             return drive(store=store, state=state, workflow=workflow, objective=obj, paths=paths, events=events,
                          project_dir=setup.project_dir, options=options, resumed=resumed, say=console.say,
-                         runtime_factory=lambda log: setup.runtime_factory(log, agents=agents),
-                         personas=setup.personas, redact=setup.redact)
+                         runtime=runtime, personas=setup.personas, redact=setup.redact)
+    except BaseException:
+        _close(runtime)
+        raise
     finally:
         events.close()
+
+
+def _close(runtime) -> None:
+    """aclose a runtime that never ran (drive closes the ones it runs)."""
+    import asyncio
+
+    try:
+        asyncio.run(runtime.aclose())
+    except Exception:  # already failing: the original error is the one to report
+        pass
 
 
 def _paths(workspace: Path, feature: str):

@@ -39,15 +39,11 @@ def _ordered_deps(workflow: Workflow) -> dict[str, list[str]]:
     return {name: sorted(graph.deps[name], key=lambda dep: position.get(dep, len(position))) for name in graph.order}
 
 
-def _group_of(workflow: Workflow) -> dict[str, str]:
-    return {m: group for group, members in workflow.graph.groups.items() for m in members}
-
-
 def render_text(workflow: Workflow) -> str:
     """One line per stage in stage_order: `NAME  <- DEPS  [group G]`."""
     graph = workflow.graph
     width = max((len(n) for n in graph.order), default=0)
-    ordered, group_of = _ordered_deps(workflow), _group_of(workflow)
+    ordered, group_of = _ordered_deps(workflow), graph.group_index
     lines = []
     for name in graph.order:
         deps = ", ".join(ordered[name]) or "(start)"
@@ -72,7 +68,7 @@ def render_mermaid(workflow: Workflow) -> str:
         return ids[name] if ids[name] == name else f'{ids[name]}["{name}"]'
 
     lines = ["flowchart TD"]
-    group_of = _group_of(workflow)
+    group_of = graph.group_index
     lines.extend(f"    {node(name)}" for name in graph.order if name not in group_of)
     for i, (group, members) in enumerate(graph.groups.items()):
         lines.append(f'    subgraph group_{i}["{group} (parallel)"]')

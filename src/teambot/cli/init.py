@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -29,11 +30,19 @@ def command(force: bool, personas_dir: Path | None, directory: Path | None) -> i
     existing = [str(path.relative_to(target)) if path.is_relative_to(target) else str(path) for path in plan if path.exists()]
     if existing and not force:
         raise UsageError(f"{', '.join(existing)} already exist in {target}", hint="nothing was written; use --force to overwrite")
-    for path, source in plan.items():
-        text = source.read_text(encoding="utf-8")
-        if path.name == "teambot.yaml" and personas_dir is not None:
-            text = text.replace("personas_dir: .github/agents", f"personas_dir: {personas_dir}")
-        atomic_write(path, text)
+    blocked = sorted({str(p) for path in plan for p in (path, *path.parents) if p.exists() and not p.is_dir() and p != path}
+                     | {str(path) for path in plan if path.is_dir()})
+    if blocked:  # check everything before writing anything: init never stops half-way
+        raise UsageError(f"cannot write there: {', '.join(blocked)} is in the way", hint="nothing was written; move it or choose --personas-dir")
+    texts = {path: source.read_text(encoding="utf-8") for path, source in plan.items()}
+    if personas_dir is not None:  # a JSON string is a valid YAML scalar, whatever the path holds
+        settings = target / "teambot.yaml"
+        texts[settings] = texts[settings].replace("personas_dir: .github/agents", f"personas_dir: {json.dumps(str(personas_dir))}")
+    for path, text in texts.items():
+        try:
+            atomic_write(path, text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
         click.echo(f"wrote {path}")
     click.echo("next: teambot run objective.md --runtime demo")
     return 0

@@ -59,6 +59,9 @@ def _write_crash_log() -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; every error is turned into one message here."""
     _register()
+    from teambot.processes import sigterm_interrupts
+
+    sigterm_interrupts()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         result = cli.main(args=argv, prog_name="teambot", standalone_mode=False)

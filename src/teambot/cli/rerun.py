@@ -22,11 +22,11 @@ def command(stage: str, feature: str | None, workspace: Path | None) -> int:
     from teambot.errors import UsageError
     from teambot.events import EventLog
     from teambot.paths import RunPaths
-    from teambot.session import reset_stages
+    from teambot.session import recover_dead_owner, reset_stages
     from teambot.store.file import FileStateStore
     from teambot.store.models import RunStatus
 
-    ws = workspace_dir(workspace).resolve()
+    ws = workspace_dir(workspace)
     name = pick_feature(ws, feature, unfinished_only=False)
     paths = RunPaths(ws, name)
     store = FileStateStore(paths)
@@ -39,9 +39,12 @@ def command(stage: str, feature: str | None, workspace: Path | None) -> int:
             close = difflib.get_close_matches(stage, workflow.graph.order, n=1)
             hint = f"did you mean {close[0]}?" if close else f"stages: {', '.join(workflow.graph.order)}"
             raise UsageError(f"no stage named '{stage}' in {workflow.path}", hint=hint)
-        targets = [n for n in workflow.graph.order if n in workflow.graph.downstream([stage]) and n in state.stages]
+        affected = workflow.graph.downstream([stage])
+        targets = [n for n in workflow.graph.order if n in affected and n in state.stages]
         events = EventLog(paths.events)
         try:
+            # we hold the lock, so stages still `running` belong to a dead process: end their agents first
+            recover_dead_owner(store, state, events, click.echo, paths.root)
             changed = reset_stages(store, state, targets, events, f"teambot rerun {stage}")
         finally:
             events.close()

@@ -26,15 +26,15 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
     from teambot.cli.common import pick_feature, workspace_dir
     from teambot.config import load_workflow
     from teambot.errors import ConfigError, UsageError
-    from teambot.lifecycle import StageStatus
+    from teambot.lifecycle import FINISHED, StageStatus
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
-    from teambot.session import FINISHED, DriveOptions, add_missing_stages, recover_dead_owner, reset_stages, stale_stages
+    from teambot.session import DriveOptions, add_missing_stages, recover_dead_owner, reset_stages, stale_stages
     from teambot.store.file import FileStateStore
     from teambot.store.models import RunStatus
 
     project_dir = Path.cwd()
-    ws = workspace_dir(workspace).resolve()
+    ws = workspace_dir(workspace)
     name = pick_feature(ws, feature, unfinished_only=True)
     paths = RunPaths(ws, name)
     store = FileStateStore(paths)  # exits 3 if another process owns the run
@@ -58,6 +58,8 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
         if obj.sha256 != run.objective_sha256:
             notes.append(f"note: objective {objective_path} changed since the run started; unfinished stages use the new text")
 
+        stale_now = stale_stages(workflow, state.stages)
+
         def reconcile(events, say) -> None:
             for note in notes:
                 say(note)
@@ -65,9 +67,10 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             added = add_missing_stages(store, state, workflow)
             if added:
                 say(f"new stages: {', '.join(added)}")
-            stale = stale_stages(workflow, state.stages)
+            stale = stale_now  # new stages have no fingerprint yet, so adding them changes nothing here
             if stale and rerun_stale:
-                rerun = [n for n in workflow.graph.order if n in workflow.graph.downstream(stale)]
+                affected = workflow.graph.downstream(stale)
+                rerun = [n for n in workflow.graph.order if n in affected]
                 reset_stages(store, state, rerun, events, "definition changed (--rerun-stale)")
                 say(f"rerunning stale stages and their downstream: {', '.join(rerun)}")
             elif stale:
@@ -76,7 +79,6 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             reset_stages(store, state, unfinished, events, "resume")
 
         todo = [n for n in workflow.graph.order if n not in state.stages or state.stages[n].status not in FINISHED]
-        stale_now = stale_stages(workflow, state.stages)
         if not todo and not (rerun_stale and stale_now):
             if run.status != RunStatus.COMPLETED:
                 run.status = RunStatus.COMPLETED

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import click
 
-from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_option
+from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_dir, workspace_option
 
 
 @click.command("run")
@@ -27,6 +26,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     from teambot.cli import main as cli_main
     from teambot.config import load_workflow, resolve_stages_path
     from teambot.errors import UsageError
+    from teambot.fsutil import atomic_write
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
     from teambot.session import DriveOptions
@@ -38,8 +38,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     workflow = load_workflow(resolve_stages_path(stages, project_dir), project_dir=project_dir)
     setup = load_setup(project_dir, runtime)
     name = obj.feature_name(feature)
-    ws = workspace if workspace is not None else Path(setup.settings.workspace)
-    paths = RunPaths((project_dir / ws).resolve(), name)
+    paths = RunPaths(workspace_dir(workspace, setup.settings), name)
     store = FileStateStore(paths)  # takes the run's lock, or exits 3 naming the owner
     try:
         existing = store.load()
@@ -53,7 +52,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
             return _dry_run(workflow, obj, paths, setup)
         for path in (paths.artifacts, paths.outputs, paths.logs, paths.prompts):
             path.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(obj.path, paths.objective_copy)
+        atomic_write(paths.objective_copy, setup.redact(obj.text), durable=False)
         run = RunRecord(feature=name, objective_path=str(obj.path.resolve()), objective_sha256=obj.sha256,
                         stages_path=str(workflow.path.resolve()), stages_sha256=workflow.sha256,
                         runtime=setup.runtime_name, runtime_override=runtime)

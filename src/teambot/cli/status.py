@@ -19,7 +19,7 @@ def command(feature: str | None, as_json: bool, workspace: Path | None) -> int:
     from teambot.cli.common import list_runs, workspace_dir
     from teambot.errors import UsageError
 
-    ws = workspace_dir(workspace).resolve()
+    ws = workspace_dir(workspace)
     runs = list_runs(ws)
     if feature is None and len(runs) > 1:
         summaries = [_summary(ws, name) for name in runs]
@@ -62,7 +62,7 @@ def build_report(ws: Path, name: str) -> dict:
     from teambot.errors import ConfigError
     from teambot.paths import RunPaths
     from teambot.session import stale_stages
-    from teambot.store.file import read_state
+    from teambot.store.file import owner_alive, read_state
 
     paths = RunPaths(ws, name)
     state = read_state(paths)
@@ -77,7 +77,7 @@ def build_report(ws: Path, name: str) -> dict:
     except ConfigError as err:
         notes.append(f"stages file: {err.message}")
     status = run.status.value
-    if status == "running" and not _owner_alive(paths):
+    if status == "running" and not owner_alive(paths):
         status = "interrupted"
         notes.append("the process running this run is gone (killed or crashed); continue with `teambot resume`")
     stages = []
@@ -106,21 +106,6 @@ def build_report(ws: Path, name: str) -> dict:
         "usage": {"prompt_tokens": prompt_total, "completion_tokens": completion_total}, "notes": notes,
         "stages": stages,
     }
-
-
-def _owner_alive(paths) -> bool:
-    """True if some process holds the run's lock (the OS drops it when the owner dies)."""
-    from filelock import FileLock, Timeout
-
-    if not paths.lock.exists():
-        return False
-    lock = FileLock(str(paths.lock), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        return True
-    lock.release()
-    return False
 
 
 def _print_report(report: dict) -> None:

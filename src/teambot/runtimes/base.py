@@ -43,7 +43,9 @@ class StageRequest:
 
 @dataclass
 class StageResult:
-    """What an attempt produced. `artifacts` maps declared names to files the agent wrote."""
+    """What an attempt produced. `artifacts` maps declared names to the files written during this
+    attempt; the executor fails the stage for a declared artifact missing here, even if an
+    older file of that name exists."""
 
     output: str
     artifacts: dict[str, Path] = field(default_factory=dict)

@@ -1,10 +1,12 @@
 """The command runtime: run an agent CLI (claude, codex, gemini, copilot, aider, ...) per stage.
 
 argv only, never a shell; cwd is the project directory; the prompt goes on stdin or into the
-file named by a `{prompt_file}` placeholder. The agent runs in its own session and process
+file named by a `{prompt_file}` placeholder (in a private temporary directory outside the
+workspace, removed after the attempt). The agent runs in its own session and process
 group, reported through `request.on_spawn` and kept in `processes.live_groups`; on timeout,
 cancellation or a failure the whole group gets SIGTERM, then SIGKILL after the grace period.
-stdout is the stage output and, with stderr, streams to the stage's log as it arrives.
+stdout is the stage output and, with stderr, streams to the stage's log as it arrives. argv
+is logged with the values of secret-looking flags (`--api-key VALUE`) masked.
 """
 
 from __future__ import annotations
@@ -16,19 +18,18 @@ import re
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from teambot import processes
 from teambot.errors import AgentError
-from teambot.redact import Redactor
+from teambot.redact import MARKER, Redactor
 from teambot.runtimes.base import StageRequest, StageResult
 from teambot.runtimes.output import CHUNK, Capture, StageLog, artifact_stamps, claim_artifacts, decode_output
 
-
 STDERR_TAIL_LINES = 3
-POLL_SECONDS = 0.05
+POLL_SECONDS = processes.POLL_SECONDS
 DRAIN_SECONDS = 1.0  # after the agent exits, how long its pipes may stay open before its group is ended
 
 
@@ -61,8 +62,7 @@ class CommandRuntime:
             return await self._run(request, prompt_path)
         finally:
             if prompt_path is not None:
-                with contextlib.suppress(OSError):
-                    prompt_path.unlink()
+                shutil.rmtree(prompt_path.parent, ignore_errors=True)
 
     async def aclose(self) -> None:
         return None
@@ -70,7 +70,7 @@ class CommandRuntime:
     async def _run(self, request: StageRequest, prompt_path: Path | None) -> StageResult:
         argv = self._argv(request, prompt_path)
         env = _environment(request, prompt_path)
-        program = self._resolve(argv[0], env, request.project_dir)
+        program = resolve_program(argv[0], env.get("PATH", os.defpath), request.project_dir, self.spec.origin)
         log = StageLog(request.log_path, self.redact)
         try:
             return await self._spawn(request, argv, program, env, log)
@@ -80,7 +80,7 @@ class CommandRuntime:
     async def _spawn(self, request: StageRequest, argv: list[str], program: str, env: dict[str, str],
                      log: StageLog) -> StageResult:
         before = artifact_stamps(request)
-        log.note(f"attempt {request.attempt}: running {' '.join(argv)} (cwd {request.project_dir})")
+        log.note(f"attempt {request.attempt}: running {' '.join(mask_argv(argv))} (cwd {request.project_dir})")
         use_stdin = self.spec.prompt_via == "stdin"
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -93,7 +93,8 @@ class CommandRuntime:
                              retryable=False) from None
         pgid = proc.pid  # start_new_session: the child leads its own session and process group
         processes.live_groups.add(pgid)
-        out, err = Capture(self.spec.output_cap, log, "stdout"), Capture(self.spec.output_cap, log, "stderr")
+        # stderr only feeds the log and the failure message's tail: nothing of it is kept in memory
+        out, err = Capture(self.spec.output_cap, log, "stdout"), Capture(self.spec.output_cap, log, "stderr", keep_data=False)
         try:
             if request.on_spawn is not None:
                 request.on_spawn(pgid)
@@ -135,19 +136,18 @@ class CommandRuntime:
             await asyncio.gather(*[t for t in (*tasks, feeder) if t is not None], return_exceptions=True)
 
     async def _stop(self, proc, pgid: int) -> None:
-        """SIGTERM the group, SIGKILL whatever is left after the grace period."""
-        loop = asyncio.get_running_loop()
+        """SIGTERM the group, SIGKILL whatever is left after the grace period, wait until it is empty."""
         try:
             if processes.group_members(pgid):
                 processes.kill_group(pgid, signal.SIGTERM)
-                deadline = loop.time() + self.spec.grace
-                while processes.group_members(pgid) and loop.time() < deadline:
-                    await asyncio.sleep(POLL_SECONDS)
+                await _until_empty(pgid, self.spec.grace)
         finally:  # also when a second cancellation cuts the wait short
             if processes.group_members(pgid):
                 processes.kill_group(pgid, signal.SIGKILL)
+        # Not only the leader: a grandchild still dying after SIGKILL must not outlive the stage.
+        await _until_empty(pgid, processes.KILL_WAIT)
         with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
-            await asyncio.wait_for(_exited(proc), 2.0)
+            await asyncio.wait_for(_exited(proc), processes.KILL_WAIT)
 
     def _argv(self, request: StageRequest, prompt_path: Path | None) -> list[str]:
         values = {
@@ -162,19 +162,6 @@ class CommandRuntime:
         pattern = re.compile(r"\{(" + "|".join(values) + r")\}")
         return [pattern.sub(lambda m: values[m.group(1)], arg) for arg in self.spec.argv]
 
-    def _resolve(self, program: str, env: dict[str, str], project_dir: Path) -> str:
-        if os.sep in program:
-            path = project_dir / program
-            if path.is_file() and os.access(path, os.X_OK):
-                return str(path)
-            raise AgentError(f"agent command {program!r} ({self.spec.origin}) does not exist or is not executable",
-                             retryable=False)
-        found = shutil.which(program, path=env.get("PATH", os.defpath))
-        if found is None:
-            raise AgentError(f"agent command {program!r} ({self.spec.origin}) was not found on PATH; "
-                             "install it, or set command.argv / agents.<id>.argv in teambot.yaml", retryable=False)
-        return found
-
     def _failure(self, program: str, code: int, err: Capture, request: StageRequest) -> str:
         """One line: what happened, the end of stderr, where the whole log is."""
         what = f"exited with code {code}" if code >= 0 else f"was killed by signal {_signal_name(-code)}"
@@ -183,6 +170,51 @@ class CommandRuntime:
         path = request.log_path
         where = os.path.relpath(path, request.project_dir) if path.is_relative_to(request.project_dir) else path
         return self.redact(f"agent command {program!r} {what}{detail} (log: {where})")
+
+
+def resolve_program(program: str, path_env: str, project_dir: Path, origin: str = "command.argv") -> str:
+    """The executable argv[0] names: a path (relative ones under `project_dir`), else found on `path_env`.
+
+    Raises a non-retryable AgentError naming the program and `origin` (where its argv came from).
+    """
+    if os.sep in program:
+        path = project_dir / program  # an absolute program stays as it is
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+        raise AgentError(f"agent command {program!r} ({origin}) does not exist or is not executable", retryable=False)
+    found = shutil.which(program, path=path_env)
+    if found is None:
+        raise AgentError(f"agent command {program!r} ({origin}) was not found on PATH; "
+                         "install it, or set command.argv / agents.<id>.argv in teambot.yaml", retryable=False)
+    return found
+
+
+_SECRET_FLAG = re.compile(r"key|token|secret|password", re.IGNORECASE)
+
+
+def mask_argv(argv: Sequence[str]) -> list[str]:
+    """argv fit for logs and messages: the value of a flag whose name contains key, token, secret or
+    password (`--api-key VALUE`, `--api-key=VALUE`) becomes ***.
+
+    Such values are typed into teambot.yaml, not read from the environment, so the redactor does
+    not know them. Erring on the safe side, `--max-tokens 100` shows as `--max-tokens ***`.
+    """
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            shown.append(MARKER)
+            hide_next = False
+            continue
+        if arg.startswith("-"):
+            name, eq, _ = arg.partition("=")
+            if _SECRET_FLAG.search(name):
+                if eq:
+                    arg = f"{name}={MARKER}"
+                else:
+                    hide_next = True
+        shown.append(arg)
+    return shown
 
 
 async def _exited(proc) -> int:
@@ -199,6 +231,16 @@ async def _exited(proc) -> int:
         if not waiter.done():
             waiter.cancel()
     return proc.returncode if proc.returncode is not None else waiter.result()
+
+
+async def _until_empty(pgid: int, seconds: float) -> bool:
+    """Poll until group `pgid` has no live member or `seconds` have passed; True if it is empty."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while processes.group_members(pgid):
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(POLL_SECONDS)
+    return True
 
 
 async def _pump(stream: asyncio.StreamReader, capture: Capture) -> None:
@@ -218,12 +260,21 @@ async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
 
 
 def _write_prompt(request: StageRequest) -> Path:
-    """The prompt, for `{prompt_file}`: in the run directory, where agents are allowed to read."""
-    folder = request.run_dir / "prompts"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{request.stage}.", suffix=".input.md", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(request.prompt)
+    """The prompt, for `{prompt_file}`, in a new private directory (0700, the file 0600).
+
+    Not in the run directory: the prompt is not redacted (the agent needs all of it), and a
+    file there would outlive a SIGKILLed teambot inside the workspace. The system temporary
+    directory is also one that agent CLIs may read by default (Copilot CLI does). The caller
+    removes the directory after the attempt.
+    """
+    folder = tempfile.mkdtemp(prefix="teambot-prompt-")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"{request.stage}.", suffix=".md", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(request.prompt)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return Path(name)
 
 

@@ -27,7 +27,7 @@ from teambot.errors import AgentError
 from teambot.redact import Redactor
 from teambot.runtimes.base import StageRequest, StageResult
 from teambot.runtimes.output import Capture, StageLog, artifact_stamps, claim_artifacts, decode_output
-from teambot.settings import OpenAISettings
+from teambot.settings import OpenAISettings, is_env_name
 from teambot.store.models import TokenUsage
 
 MAX_WAIT = 60.0  # never sleep longer than this between attempts, whatever Retry-After says
@@ -207,6 +207,9 @@ class OpenAIRuntime:
             return _Transient(f"server error ({said})", "server_error", status)
         if status == 401:
             env = self.config.api_key_env
+            if not is_env_name(env):  # a key pasted as the name (settings refuse it): never echo it
+                return AgentError(f"authentication failed ({said}); openai.api_key_env must name the variable "
+                                  "holding the key", retryable=False)
             unset = "" if os.environ.get(env) else f"; ${env} is not set"
             return AgentError(f"authentication failed ({said}); check the API key in ${env}{unset}", retryable=False)
         if status == 403:

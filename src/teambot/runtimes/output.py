@@ -12,6 +12,8 @@ from teambot.fsutil import atomic_write
 from teambot.runtimes.base import StageRequest
 
 CHUNK = 64 * 1024  # a line longer than this is logged without waiting for its newline
+TAIL_LINES, TAIL_WIDTH = 64, 200  # what `Capture.tail` can give back
+
 
 class StageLog:
     """A stage's log file: whole lines appended as they arrive, secrets redacted, teambot's notes."""
@@ -36,19 +38,25 @@ class StageLog:
 
 
 class Capture:
-    """One output stream: keeps up to `cap` bytes, copies whole lines to the log as they come."""
+    """One output stream: copies whole lines of its first `cap` bytes to the log as they come.
 
-    def __init__(self, cap: int, log: StageLog, stream: str, prefix: str | None = None) -> None:
+    Keeps those bytes in `data` unless `keep_data` is False (stderr: only the log and the last
+    few lines, `tail()`, are wanted, so a flood of it costs no memory).
+    """
+
+    def __init__(self, cap: int, log: StageLog, stream: str, prefix: str | None = None, *, keep_data: bool = True) -> None:
         self.cap, self.log, self.stream = cap, log, stream
+        self.keep_data = keep_data
         self.data = bytearray()
+        self.seen = 0  # bytes let through (kept in `data` when keep_data)
         self.dropped = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._partial = ""
         self._prefix = (f"[{stream}] " if stream != "stdout" else "") if prefix is None else prefix
-        self._tail: deque[str] = deque(maxlen=64)
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
 
     def feed(self, chunk: bytes) -> None:
-        room = self.cap - len(self.data)
+        room = self.cap - self.seen
         if len(chunk) > room:
             keep = chunk[: _utf8_boundary(chunk, max(room, 0))]
             if not self.dropped:
@@ -56,7 +64,9 @@ class Capture:
             self.dropped += len(chunk) - len(keep)
             chunk = keep
         if chunk:
-            self.data += chunk
+            self.seen += len(chunk)
+            if self.keep_data:
+                self.data += chunk
             self._text(self._decoder.decode(chunk))
 
     def finish(self) -> None:
@@ -65,8 +75,8 @@ class Capture:
             self._text("\n")
 
     def tail(self, count: int) -> list[str]:
-        lines = [line.rstrip() for line in self._tail if line.strip()]
-        return [line[:200] for line in lines[-count:]]
+        """The last `count` non-blank lines, each cut at TAIL_WIDTH characters."""
+        return list(self._tail)[-count:] if count > 0 else []
 
     def _text(self, text: str) -> None:
         lines = (self._partial + text).split("\n")
@@ -74,7 +84,7 @@ class Capture:
         if len(self._partial) > CHUNK:  # no newline for a long while: log it anyway
             lines.append(self._partial)
             self._partial = ""
-        self._tail.extend(lines)
+        self._tail.extend(line.rstrip()[:TAIL_WIDTH] for line in lines if line.strip())
         self.log.lines([self._prefix + line for line in lines])
 
 

@@ -63,7 +63,3 @@ PRESETS: dict[str, Preset] = {
                          "--no-pretty", "--no-stream", "--no-check-update"), "file"),
     )
 }
-
-
-def get_preset(name: str) -> Preset:
-    return PRESETS[name]

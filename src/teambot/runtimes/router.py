@@ -1,25 +1,32 @@
 """Send each stage to its agent's runtime: teambot.yaml's per-agent overrides, else the default.
 
-`build_runtime(settings, override, emit)` is what a run uses as its one AgentRuntime. The
-router builds each agent's runtime on first use (a command spec from the agent's argv or
-preset, an openai variant with the agent's model) and closes them all in `aclose()`.
-`--runtime NAME` (override) puts every agent on NAME, keeping their argv/preset/model.
+`build_runtime(settings, override, emit, redactor)` is what a run uses as its one
+AgentRuntime. The router builds each agent's runtime on first use (a command spec from the
+agent's argv or preset, an openai variant with the agent's model) and closes them all in
+`aclose()`. `--runtime NAME` (override) puts every agent on NAME, keeping their
+argv/preset/model. `check()` finds, before a run starts, what would fail every stage of an
+agent mid-run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
-from collections.abc import Callable, Iterable
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from teambot.errors import AgentError, AgentTimeout, ConfigError, UsageError
+from teambot.errors import AgentError, AgentTimeout, ConfigError
 from teambot.redact import Redactor
 from teambot.runtimes.base import AgentRuntime, StageRequest, StageResult
-from teambot.runtimes.presets import PRESETS
-from teambot.runtimes.registry import RUNTIME_NAMES
+from teambot.runtimes.presets import PLACEHOLDERS, PRESETS
+from teambot.runtimes.registry import check_runtime_name
 from teambot.settings import AgentSettings, Settings
+
+# argv[0] can be checked before a run only when no per-stage placeholder is left in it
+_STAGE_PLACEHOLDER = re.compile(r"\{(" + "|".join(p for p in PLACEHOLDERS if p != "project_dir") + r")\}")
 
 
 class RouterRuntime:
@@ -27,13 +34,14 @@ class RouterRuntime:
 
     name = "router"
 
-    def __init__(self, settings: Settings, override: str | None = None, emit: Callable[..., Any] | None = None) -> None:
-        if override is not None and override not in RUNTIME_NAMES:
-            raise UsageError(f"unknown runtime {override!r}", hint=f"choose one of: {', '.join(RUNTIME_NAMES)}")
+    def __init__(self, settings: Settings, override: str | None = None, emit: Callable[..., Any] | None = None,
+                 redactor: Callable[[str], str] | None = None) -> None:
+        if override is not None:
+            check_runtime_name(override)
         self.settings = settings
         self.override = override
         self.emit = emit
-        self.redactor = Redactor((settings.openai.api_key_env, *settings.secret_env_vars))
+        self.redactor = redactor or Redactor((settings.openai.api_key_env, *settings.secret_env_vars))
         self._agents: dict[str | None, AgentRuntime] = {}
         self._demo: AgentRuntime | None = None
         self._openai = None
@@ -49,17 +57,33 @@ class RouterRuntime:
         """The runtime that does `agent`'s work: --runtime, else agents.<id>.runtime, else runtime."""
         return self.override or self.agent_settings(agent).runtime or self.settings.runtime
 
-    def check(self, agents: Iterable[str | None]) -> None:
-        """Raise ConfigError naming every agent of the workflow that cannot be run as configured."""
+    def check(self, agents: Iterable[str | None], *, artifacts: Mapping[str | None, int] | None = None,
+              project_dir: Path | None = None) -> None:
+        """Raise ConfigError naming every agent of the workflow that cannot be run as configured.
+
+        `artifacts` maps an agent (None: stages without one) to the most artifacts any of its
+        stages declares; the openai runtime writes only one. `project_dir` (default: the
+        current directory) is where a relative argv[0] such as `./bin/agent` is looked up.
+        """
+        from teambot.runtimes.command import resolve_program
+
+        project_dir = Path.cwd() if project_dir is None else project_dir
+        agents, artifacts = list(agents), artifacts or {}
         problems = []
         for agent in sorted({a for a in agents if a is not None}):
             try:
                 spec = self._spec_for(agent)
+                program = spec.argv[0].replace("{project_dir}", str(project_dir)) if spec is not None else ""
+                if spec is not None and not _STAGE_PLACEHOLDER.search(program):
+                    resolve_program(program, os.environ.get("PATH", os.defpath), project_dir, spec.origin)
             except AgentError as exc:
                 problems.append(f"agents.{agent}: {exc.message}")
-                continue
-            if spec is not None and "/" not in spec.argv[0] and shutil.which(spec.argv[0]) is None:
-                problems.append(f"agents.{agent}: agent command {spec.argv[0]!r} ({spec.origin}) was not found on PATH")
+        for agent in sorted(set(agents) | set(artifacts), key=lambda a: (a is not None, a or "")):
+            most = artifacts.get(agent, 0)
+            if most > 1 and self.runtime_name(agent) == "openai":
+                who, whose = (f"agents.{agent}", "this agent's") if agent is not None else ("stages without a work_agent", "those")
+                problems.append(f"{who}: the openai runtime writes one artifact per stage, but one of {whose} stages "
+                                f"declares {most}; put it on a command runtime or split the stage")
         if problems:
             raise ConfigError(f"teambot.yaml: {len(problems)} agent(s) cannot run", problems=problems,
                               hint="configure them in teambot.yaml (docs/configuration.md, docs/runtimes.md)")
@@ -147,6 +171,10 @@ class RouterRuntime:
                            grace=shared.grace_seconds, origin=origin)
 
 
-def build_runtime(settings: Settings, override: str | None = None, emit: Callable[..., Any] | None = None) -> RouterRuntime:
-    """The runtime a run uses: routes each stage by agent; `emit(type, stage, **details)` gets runtime events."""
-    return RouterRuntime(settings, override, emit)
+def build_runtime(settings: Settings, override: str | None = None, emit: Callable[..., Any] | None = None,
+                  redactor: Callable[[str], str] | None = None) -> RouterRuntime:
+    """The runtime a run uses: routes each stage by agent; `emit(type, stage, **details)` gets runtime events.
+
+    `redactor` is the run's (the one its event log uses); without it one is built from `settings`.
+    """
+    return RouterRuntime(settings, override, emit, redactor)

@@ -25,11 +25,17 @@ from teambot.store.models import SCHEMA_VERSION, Owner, RunRecord, RunState, Sta
 _MOVE_ASIDE = "teambot never overwrites it: move the run directory aside (or restore the file from a backup) and start again"
 
 
+class _Moved(Exception):
+    """The writer replaced state.json or folded a stage file into it while we were reading."""
+
+
 def _read_json(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise StateError(f"{path} is corrupt: not UTF-8 text", hint=_MOVE_ASIDE) from None
+    except FileNotFoundError:
+        raise _Moved() from None
     except OSError as exc:
         raise StateError(f"cannot read {path}: {exc.strerror}") from None
     try:
@@ -41,14 +47,38 @@ def _read_json(path: Path) -> object:
 
 
 def read_state(paths: RunPaths) -> RunState | None:
-    """The committed state of a run (without taking its lock), or None if there is none."""
-    if not paths.state.exists():
+    """The committed state of a run (without taking its lock), or None if there is none.
+
+    Safe beside a live writer: if state.json is replaced (a snapshot, which also deletes
+    stages/*.json) while we read, we read again.
+    """
+    for _ in range(20):
+        try:
+            return _read_state_once(paths)
+        except _Moved:
+            continue
+    raise StateError(f"{paths.state} kept changing while being read", hint="try again")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def _read_state_once(paths: RunPaths) -> RunState | None:
+    before = _identity(paths.state)
+    if before is None:
         return None
     data = _read_json(paths.state)
     if not isinstance(data, dict):
         raise StateError(f"{paths.state} is corrupt: top level is not an object", hint=_MOVE_ASIDE)
     version = data.get("schema_version")
-    if isinstance(version, int) and version > SCHEMA_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise StateError(f"{paths.state} is corrupt: schema_version is {version!r}, not a number", hint=_MOVE_ASIDE)
+    if version > SCHEMA_VERSION:
         raise StateError(
             f"{paths.state} was written by a newer teambot (state schema {version}; this teambot reads up to {SCHEMA_VERSION})",
             hint="upgrade teambot (pip install -U teambot) to continue this run",
@@ -69,6 +99,8 @@ def read_state(paths: RunPaths) -> RunState | None:
             known = state.stages.get(record.name)
             if known is None or record.seq > known.seq:
                 state.stages[record.name] = record
+    if _identity(paths.state) != before:
+        raise _Moved()
     return state
 
 
@@ -90,17 +122,13 @@ class FileStateStore:
         except OSError as exc:
             raise StateError(f"cannot use run directory {paths.root}: {exc.strerror or exc}",
                              hint="check the workspace path (--workspace or teambot.yaml) and its permissions") from None
+        atomic_write(paths.owner, make_owner().model_dump_json(), durable=False)
         self._run: RunRecord | None = None
         self._stages: dict[str, StageRecord] = {}
         self._seq = 0
 
     def _owner_message(self) -> str:
-        owner = None
-        try:
-            state = read_state(self.paths)
-            owner = state.run.owner if state else None
-        except StateError:
-            pass
+        owner = read_owner(self.paths)
         if owner is None:
             return f"run '{self.paths.feature}' is locked by another teambot process"
         return f"run '{self.paths.feature}' is in use by another teambot process: pid {owner.pid} on {owner.host}, since {owner.since}"
@@ -134,6 +162,33 @@ class FileStateStore:
 
     def close(self) -> None:
         self._lock.release()
+
+
+def read_owner(paths: RunPaths) -> Owner | None:
+    """The process that last took the run's lock (it may have died since), or None."""
+    try:
+        return Owner.model_validate_json(paths.owner.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def owner_alive(paths: RunPaths) -> bool:
+    """True if the process that last took the lock still runs (checked on this host by pid).
+
+    Read-only: probing the lock itself could make a `run` starting that instant exit 3.
+    """
+    owner = read_owner(paths)
+    if owner is None:
+        return False
+    if owner.host != socket.gethostname():
+        return True  # another machine (shared disk): cannot check, assume it is alive
+    try:
+        os.kill(owner.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def make_owner() -> Owner:

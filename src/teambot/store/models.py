@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as _dt
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from teambot.lifecycle import StageStatus
 
@@ -14,6 +16,14 @@ SCHEMA_VERSION = 1
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _iso(value: str) -> str:
+    _dt.datetime.fromisoformat(value)  # a ValueError here is reported as a corrupt state file
+    return value
+
+
+Timestamp = Annotated[str, AfterValidator(_iso)]
 
 
 class RunStatus(StrEnum):
@@ -44,8 +54,8 @@ class StageRecord(_Model):
     name: str
     status: StageStatus = StageStatus.PENDING
     attempts: int = 0
-    started_at: str | None = None
-    finished_at: str | None = None
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
     agent: str | None = None
     error: str | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)  # artifact name -> sha256
@@ -59,7 +69,7 @@ class StageRecord(_Model):
 class Owner(_Model):
     pid: int
     host: str
-    since: str
+    since: Timestamp
 
 
 class RunRecord(_Model):
@@ -71,8 +81,8 @@ class RunRecord(_Model):
     stages_sha256: str
     runtime: str = "demo"  # the default runtime in effect (teambot.yaml or --runtime)
     runtime_override: str | None = None  # --runtime given to `run`; resume keeps it
-    created_at: str = Field(default_factory=now_iso)
-    updated_at: str = Field(default_factory=now_iso)
+    created_at: Timestamp = Field(default_factory=now_iso)
+    updated_at: Timestamp = Field(default_factory=now_iso)
     elapsed_seconds: float = 0.0
     owner: Owner | None = None
     error: str | None = None
