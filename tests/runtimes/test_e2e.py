@@ -88,8 +88,9 @@ def test_runtime_flag_overrides_config(project, run_dir):
     assert counts(count) == Counter()
 
 
-def test_sigkilled_teambot_leaves_an_agent_that_resume_ends(project, run_dir):
-    """After kill -9 of teambot mid-stage, resume ends the agent's live group and reruns only that stage."""
+@pytest.fixture
+def orphan(project, run_dir):
+    """teambot SIGKILLed while SPEC's agent sleeps: yields (count file, the agent's pid, still alive)."""
     count = configure(project, "--sleep", "60", "--sleep-stage", "SPEC")
     proc = start_teambot("run", "objective.md", cwd=project)
     agent_pid = None
@@ -100,17 +101,23 @@ def test_sigkilled_teambot_leaves_an_agent_that_resume_ends(project, run_dir):
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert alive(agent_pid)  # its own session: the kill did not reach it
-        configure(project)
-        resumed = teambot("resume", cwd=project)
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        assert f"agent process group {agent_pid}" in resumed.stdout
-        wait_for(lambda: not alive(agent_pid), timeout=5)
-        assert counts(count) == Counter({s: 2 if s == "SPEC" else 1 for s in AGENT_STAGES})
+        yield count, agent_pid
     finally:
         if proc.poll() is None:
             proc.kill()
         if agent_pid and alive(agent_pid):
             os.killpg(agent_pid, signal.SIGKILL)
+
+
+def test_sigkilled_teambot_leaves_an_agent_that_resume_ends(project, orphan):
+    """After kill -9 of teambot mid-stage, resume ends the agent's live group and reruns only that stage."""
+    count, agent_pid = orphan
+    configure(project)
+    resumed = teambot("resume", cwd=project)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"agent process group {agent_pid}" in resumed.stdout
+    wait_for(lambda: not alive(agent_pid), timeout=5)
+    assert counts(count) == Counter({s: 2 if s == "SPEC" else 1 for s in AGENT_STAGES})
 
 
 def test_sigterm_ends_the_agent_group(project, run_dir):
@@ -260,28 +267,14 @@ def test_kill9_many_times_exact_invocations(project, run_dir):
     assert committed(run_dir).run.status == "completed"
 
 
-def test_rerun_after_kill9_ends_the_orphan_agent(project, run_dir):
+def test_rerun_after_kill9_ends_the_orphan_agent(project, orphan):
     """`rerun` on a run whose teambot was SIGKILLed mid-stage ends that stage's still-running agent first."""
-    count = configure(project, "--sleep", "60", "--sleep-stage", "SPEC")
-    proc = start_teambot("run", "objective.md", cwd=project)
-    agent_pid = None
-    try:
-        wait_for(lambda: counts(count)["SPEC"] == 1)
-        agent_pid = int([line for line in count.read_text().splitlines() if line.startswith("SPEC ")][0].split()[1])
-        wait_for(lambda: committed_pgid(run_dir, "SPEC") == agent_pid)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        assert alive(agent_pid)
-        rerun = teambot("rerun", "SPEC", cwd=project)
-        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-        assert f"agent process group {agent_pid}" in rerun.stdout
-        assert not alive(agent_pid), "the orphan was ended before SPEC was marked to run again"
-        configure(project)
-        resumed = teambot("resume", "-q", cwd=project)
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        assert counts(count)["SPEC"] == 2 and counts(count)["SETUP"] == 1
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        if agent_pid and alive(agent_pid):
-            os.killpg(agent_pid, signal.SIGKILL)
+    count, agent_pid = orphan
+    rerun = teambot("rerun", "SPEC", cwd=project)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"agent process group {agent_pid}" in rerun.stdout
+    assert not alive(agent_pid), "the orphan was ended before SPEC was marked to run again"
+    configure(project)
+    resumed = teambot("resume", "-q", cwd=project)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert counts(count)["SPEC"] == 2 and counts(count)["SETUP"] == 1
