@@ -8,6 +8,9 @@ import click
 
 from teambot.errors import UsageError
 
+# A command that knows its run directory sets this, so a crash log lands beside the run.
+crash_dir: Path | None = None
+
 workspace_option = click.option(
     "--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Directory holding runs (default: .agent-tracking under the current directory).",

@@ -18,9 +18,6 @@ import click
 from teambot import __version__
 from teambot.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, TeambotError
 
-# A command that knows its run directory sets this, so a crash log lands beside the run.
-crash_dir: Path | None = None
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="teambot")
@@ -49,7 +46,10 @@ def _print_error(err: TeambotError) -> None:
 
 
 def _write_crash_log() -> Path:
-    base = crash_dir if crash_dir is not None and crash_dir.is_dir() else Path(tempfile.gettempdir())
+    from teambot.cli import common
+
+    known = common.crash_dir
+    base = known if known is not None and known.is_dir() else Path(tempfile.gettempdir())
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = base / f"teambot-crash-{stamp}-{os.getpid()}.log"
     path.write_text(f"teambot {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}", encoding="utf-8")

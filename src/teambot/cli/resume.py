@@ -22,7 +22,7 @@ from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_op
 def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Path | None, runtime: str | None,
             max_concurrency: int | None, on_failure: str, workspace: Path | None, quiet: bool) -> int:
     """Continue a run: finished stages are kept, unfinished ones run again."""
-    from teambot.cli import main as cli_main
+    from teambot.cli import common
     from teambot.cli.common import pick_feature, workspace_dir
     from teambot.config import load_workflow
     from teambot.errors import ConfigError, UsageError
@@ -42,7 +42,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
         state = store.load()
         if state is None:
             raise UsageError(f"no run named '{name}' in {ws}")
-        cli_main.crash_dir = paths.root
+        common.crash_dir = paths.root
         run = state.run
         stages_path = stages if stages is not None else Path(run.stages_path)
         if not stages_path.exists():

@@ -23,7 +23,7 @@ from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_di
 def command(objective: Path, stages: Path | None, runtime: str | None, max_concurrency: int | None, workspace: Path | None,
             feature: str | None, max_hours: float, on_failure: str, dry_run: bool, quiet: bool) -> int:
     """Start a run of OBJECTIVE (a markdown file) through the workflow."""
-    from teambot.cli import main as cli_main
+    from teambot.cli import common
     from teambot.config import load_workflow, resolve_stages_path
     from teambot.errors import UsageError
     from teambot.fsutil import atomic_write
@@ -47,7 +47,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
                 f"a run for feature '{name}' already exists in {paths.root} (status {existing.run.status.value})",
                 hint=f"continue it with `teambot resume {name}`, or start another with --feature NAME",
             )
-        cli_main.crash_dir = paths.root
+        common.crash_dir = paths.root
         if dry_run:
             return _dry_run(workflow, obj, paths, setup)
         for path in (paths.artifacts, paths.outputs, paths.logs, paths.prompts):
