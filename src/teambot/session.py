@@ -47,19 +47,24 @@ def stale_stages(workflow: Workflow, stages: dict[str, StageRecord]) -> list[str
     ]
 
 
-def reset_stages(store, state: RunState, names, events: EventLog | None, reason: str) -> list[str]:
+def _transition(store, state: RunState, name: str, trigger: str, **changes) -> None:
+    """Move one stored stage through its lifecycle (`trigger` raises if illegal) and commit it."""
+    record = state.stages[name]
+    lifecycle = StageLifecycle(name, record.status)
+    getattr(lifecycle, trigger)()
+    state.stages[name] = store.commit_stage(record.model_copy(update={"status": lifecycle.status, "pgid": None, **changes}))
+    lifecycle.release()
+
+
+def reset_stages(store, state: RunState, names, events: EventLog, reason: str) -> list[str]:
     """Move the given stages back to pending (lifecycle `reset`), committing each one."""
     done = []
     for name in names:
-        record = state.stages[name]
-        if record.status == StageStatus.PENDING:
+        previous = state.stages[name].status
+        if previous == StageStatus.PENDING:
             continue
-        lifecycle = StageLifecycle(name, record.status)
-        lifecycle.reset()
-        state.stages[name] = store.commit_stage(record.model_copy(update={"status": lifecycle.status, "error": None, "pgid": None}))
-        lifecycle.release()
-        if events is not None:
-            events.emit("stage_reset", name, reason=reason, previous=record.status.value)
+        _transition(store, state, name, "reset", error=None)
+        events.emit("stage_reset", name, reason=reason, previous=previous.value)
         done.append(name)
     return done
 
@@ -76,13 +81,8 @@ def recover_dead_owner(store, state: RunState, events: EventLog, say, run_dir: P
                 end_group(record.pgid)  # SIGTERM, a short grace, SIGKILL; returns once the group is gone
             else:
                 say(f"stage {name}: process group {record.pgid} is alive but is not this run's agent (id reused?); left alone")
-        lifecycle = StageLifecycle(name, record.status)
-        lifecycle.interrupt()
         who = f"pid {owner.pid}" if owner else "an earlier process"
-        state.stages[name] = store.commit_stage(
-            record.model_copy(update={"status": lifecycle.status, "error": f"interrupted: teambot ({who}) stopped while it ran", "pgid": None})
-        )
-        lifecycle.release()
+        _transition(store, state, name, "interrupt", error=f"interrupted: teambot ({who}) stopped while it ran")
         events.emit("stage_interrupted", name, reason="previous process died")
 
 
