@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.helpers import events, start_teambot, teambot
+from tests.helpers import events, start_teambot, teambot, wait_for
 from tests.runtimes.conftest import FAKE_AGENT, SECRET
 
 AGENT_STAGES = ["SETUP", "BUSINESS_PROBLEM", "SPEC", "SPEC_REVIEW", "RESEARCH", "TEST_STRATEGY", "PLAN", "PLAN_REVIEW",
@@ -31,14 +31,6 @@ def configure(project: Path, *flags: str, extra: str = "", runtime: str = "comma
 
 def counts(path: Path) -> Counter:
     return Counter(line.split()[0] for line in path.read_text().splitlines()) if path.exists() else Counter()
-
-
-def wait_for(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def committed(run_dir: Path):
@@ -95,9 +87,9 @@ def orphan(project, run_dir):
     proc = start_teambot("run", "objective.md", cwd=project)
     agent_pid = None
     try:
-        wait_for(lambda: counts(count)["SPEC"] == 1)
+        assert wait_for(lambda: counts(count)["SPEC"] == 1)
         agent_pid = int([line for line in count.read_text().splitlines() if line.startswith("SPEC ")][0].split()[1])
-        wait_for(lambda: committed_pgid(run_dir, "SPEC") == agent_pid)
+        assert wait_for(lambda: committed_pgid(run_dir, "SPEC") == agent_pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert alive(agent_pid)  # its own session: the kill did not reach it
@@ -116,7 +108,7 @@ def test_sigkilled_teambot_leaves_an_agent_that_resume_ends(project, orphan):
     resumed = teambot("resume", cwd=project)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"agent process group {agent_pid}" in resumed.stdout
-    wait_for(lambda: not alive(agent_pid), timeout=5)
+    assert wait_for(lambda: not alive(agent_pid), timeout=5)
     assert counts(count) == Counter({s: 2 if s == "SPEC" else 1 for s in AGENT_STAGES})
 
 
@@ -126,7 +118,7 @@ def test_sigterm_ends_the_agent_group(project, run_dir):
     configure(project, "--hang", "--child", "--pid-file", str(pid_file))
     proc = start_teambot("run", "objective.md", cwd=project)
     try:
-        wait_for(lambda: pid_file.exists() and len(pid_file.read_text().split()) >= 2)
+        assert wait_for(lambda: pid_file.exists() and len(pid_file.read_text().split()) >= 2)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 130
     finally:
@@ -250,7 +242,7 @@ def test_kill9_many_times_exact_invocations(project, run_dir):
         proc = start_teambot(*command, cwd=project)
         command = ("resume", "-q")
         try:
-            wait_for(lambda: sum(counts(count).values()) >= invoked or proc.poll() is not None, timeout=30)
+            assert wait_for(lambda: sum(counts(count).values()) >= invoked or proc.poll() is not None, timeout=30)
             time.sleep(0.1)
         finally:
             proc.send_signal(signal.SIGKILL)
