@@ -69,6 +69,8 @@ def test_kill9_inside_group_keeps_the_finished_sibling(project: Path, run_dir: P
     assert state(run_dir)["stages"]["RESEARCH"]["status"] == "running" or "RESEARCH" in _running_commits(run_dir)
     report = status_json(project)
     assert report["status"] == "interrupted", "status tells the truth: the owner is gone"
+    research = next(s for s in report["stages"] if s["name"] == "RESEARCH")
+    assert research["status"] == "interrupted", "no stage shows as running once its process is gone"
     count = len(started(run_dir))
     again = teambot("resume", "-q", cwd=project, env={"TEAMBOT_DEMO_DELAY": "0.02"})
     assert again.returncode == 0, again.stdout + again.stderr

@@ -77,7 +77,8 @@ def build_report(ws: Path, name: str) -> dict:
     except ConfigError as err:
         notes.append(f"stages file: {err.message}")
     status = run.status.value
-    if status == "running" and not owner_alive(paths):
+    orphaned = status == "running" and not owner_alive(paths)
+    if orphaned:  # report what resume will record: nothing is running any more
         status = "interrupted"
         notes.append("the process running this run is gone (killed or crashed); continue with `teambot resume`")
     stages = []
@@ -88,14 +89,15 @@ def build_report(ws: Path, name: str) -> dict:
             stages.append({"name": stage_name, "status": "pending", "attempts": 0, "started_at": None, "finished_at": None,
                            "agent": None, "error": None, "stale": False, "usage": None})
             continue
+        cut_off = orphaned and record.status.value == "running"  # its process died mid-stage
         usage = record.usage.model_dump() if record.usage else None
         if record.usage:
             prompt_total += record.usage.prompt_tokens
             completion_total += record.usage.completion_tokens
         stages.append({
-            "name": stage_name, "status": record.status.value, "attempts": record.attempts,
+            "name": stage_name, "status": "interrupted" if cut_off else record.status.value, "attempts": record.attempts,
             "started_at": record.started_at, "finished_at": record.finished_at, "agent": record.agent,
-            "error": record.error, "stale": stage_name in stale, "usage": usage,
+            "error": "teambot stopped while it ran" if cut_off else record.error, "stale": stage_name in stale, "usage": usage,
             "artifacts": record.artifacts,
         })
     return {
