@@ -13,8 +13,9 @@ from datetime import datetime
 
 from teambot.events import Event
 
-_ICON = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "interrupted": "■", "skipped": "↷"}
-_STYLE = {"running": "bold yellow", "succeeded": "green", "failed": "bold red", "interrupted": "magenta", "skipped": "dim"}
+_ICON = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "interrupted": "■", "skipped": "↷", "blocked": "⛔"}
+_STYLE = {"running": "bold yellow", "succeeded": "green", "failed": "bold red", "interrupted": "magenta", "skipped": "dim",
+          "blocked": "bold red"}
 
 
 class PlainConsole:
@@ -65,6 +66,18 @@ def describe(event: Event) -> str | None:
             return f"parallel group {d.get('group')} completed"
         case "agent_attempt_failed" | "agent_waiting":
             return f"{event.stage}: {d.get('message') or d}"
+        case "stage_blocked":
+            return f"{event.stage} BLOCKED: {d.get('reason')}"
+        case "iteration_started":
+            return f"{event.stage}: iteration {d.get('iteration')} ({d.get('of_budget')} of {d.get('budget')})"
+        case "step_completed":
+            verdict = f": {d['verdict']}" if d.get("verdict") else ""
+            return f"{event.stage}: {d.get('step')} step of iteration {d.get('iteration')} done ({d.get('agent')}){verdict}"
+        case "acceptance_tests_started":
+            return f"{event.stage}: running the acceptance tests: {d.get('command')}"
+        case "acceptance_tests_completed":
+            outcome = "PASSED" if d.get("passed") else "FAILED"
+            return f"{event.stage}: acceptance tests {outcome} in iteration {d.get('iteration')}: {d.get('summary')}"
     return None
 
 
@@ -102,13 +115,14 @@ class LiveConsole:
             self.status[name] = "running"
             self.started[name] = now
             self.ended.pop(name, None)
-        elif event.type in ("stage_succeeded", "stage_failed", "stage_interrupted") and name:
+        elif event.type in ("stage_succeeded", "stage_failed", "stage_interrupted", "stage_blocked") and name:
             self.status[name] = event.type.removeprefix("stage_")
             self.ended[name] = now
         elif event.type == "stage_retrying" and name:
             self.status[name] = "pending"
         line = describe(event)
-        if line and event.type in ("stage_failed", "stage_retrying", "run_started", "run_resumed"):
+        if line and event.type in ("stage_failed", "stage_retrying", "run_started", "run_resumed", "stage_blocked",
+                                   "step_completed", "acceptance_tests_completed"):
             self.notes = (self.notes + [line])[-4:]
 
     def __rich__(self):

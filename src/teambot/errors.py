@@ -71,3 +71,17 @@ class AgentError(Exception):
 
 class AgentTimeout(AgentError):
     """The agent did not finish within the stage's timeout."""
+
+
+class StageBlocked(Exception):
+    """A stage cannot go on without a person: its iterations ran out, or a gate refused it.
+
+    Like AgentError a result, not a crash: the executor records the stage `blocked`, and the
+    run ends blocked (exit 1). `report` is the file explaining it, `kind` what blocked it.
+    """
+
+    def __init__(self, message: str, *, kind: str, report: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind  # "iterations" or "acceptance_gate"
+        self.report = report

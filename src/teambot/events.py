@@ -21,6 +21,8 @@ EVENT_TYPES = frozenset(
         "stage_started", "stage_succeeded", "stage_failed", "stage_interrupted", "stage_retrying",
         "stage_skipped", "stage_reset", "parallel_group_started", "parallel_group_completed",
         "agent_attempt_failed", "agent_waiting",
+        "stage_blocked", "run_blocked", "iteration_started", "step_completed",
+        "acceptance_tests_started", "acceptance_tests_completed",
     }
 )
 

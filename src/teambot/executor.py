@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from teambot.config.loader import Workflow
-from teambot.errors import AgentError, AgentTimeout
+from teambot.errors import AgentError, AgentTimeout, StageBlocked
 from teambot.events import EventLog
 from teambot.fsutil import atomic_write, fsync_files, sha256_file
+from teambot.kinds.context import LoopSettings, StageWork
 from teambot.lifecycle import FINISHED, StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
@@ -51,6 +52,7 @@ class ExecutorOptions:
     time_budget: float | None = None  # seconds this process may still run (max-hours minus elapsed)
     retry_backoff: float = 1.0  # first retry waits this long, doubling each time
     durable: bool = True
+    loops: LoopSettings = field(default_factory=LoopSettings)  # review / acceptance / command stage defaults
 
 
 @dataclass
@@ -58,10 +60,11 @@ class Outcome:
     stop: StopReason
     failed: dict[str, str] = field(default_factory=dict)  # stage -> error
     pending: list[str] = field(default_factory=list)
+    blocked: dict[str, str] = field(default_factory=dict)  # stage -> why
 
     @property
     def completed(self) -> bool:
-        return self.stop is StopReason.NONE and not self.failed and not self.pending
+        return self.stop is StopReason.NONE and not self.failed and not self.blocked and not self.pending
 
 
 class ParallelStageExecutor:
@@ -120,10 +123,11 @@ class ParallelStageExecutor:
 
     # -- main loop -----------------------------------------------------------------------
     async def run(self) -> Outcome:
-        agents = {n: self.stages[n].work_agent for n in self.graph.order}
+        agents = {n: agents_of(self.stages[n]) for n in self.graph.order}
         statuses = {n: lc.status for n, lc in self.lifecycles.items()}
         scheduler = Scheduler(self.graph, agents, statuses)
         failed: dict[str, str] = {}
+        blocked: dict[str, str] = {}
         busy: dict[str, str] = {}  # agent -> stage
         deadline = None if self.options.time_budget is None else time.monotonic() + self.options.time_budget
         try:
@@ -142,15 +146,15 @@ class ParallelStageExecutor:
                     self.request_stop(StopReason.TIME_LIMIT)  # once: stages wind down within their grace
                 for task in done:
                     name = self._running.pop(task)
-                    agent = agents[name]
-                    if agent is not None and busy.get(agent) == name:
-                        del busy[agent]
+                    for agent in agents[name]:
+                        if busy.get(agent) == name:
+                            del busy[agent]
                     status = task.result() if not task.cancelled() else StageStatus.INTERRUPTED
                     if status == StageStatus.SUCCEEDED:
                         scheduler.finished(name)
                         self._maybe_group_completed(name)
-                    elif status == StageStatus.FAILED:
-                        failed[name] = self.records[name].error or "failed"
+                    elif status in (StageStatus.FAILED, StageStatus.BLOCKED):
+                        (failed if status == StageStatus.FAILED else blocked)[name] = self.records[name].error or status.value
                         if self.options.on_failure == "stop":
                             if self._stop is StopReason.NONE:
                                 self._stop = StopReason.FAILURE
@@ -159,12 +163,11 @@ class ParallelStageExecutor:
             for lifecycle in self.lifecycles.values():
                 lifecycle.release()
         pending = [n for n in self.graph.order if self.records[n].status not in FINISHED]
-        pending = [n for n in pending if n not in failed]
-        return Outcome(stop=self._stop, failed=failed, pending=pending)
+        pending = [n for n in pending if n not in failed and n not in blocked]
+        return Outcome(stop=self._stop, failed=failed, pending=pending, blocked=blocked)
 
-    def _start(self, name: str, busy: dict[str, str], agents: dict[str, str | None]) -> None:
-        agent = agents[name]
-        if agent is not None:
+    def _start(self, name: str, busy: dict[str, str], agents: dict[str, tuple[str, ...]]) -> None:
+        for agent in agents[name]:
             busy[agent] = name
         group = self.graph.group_of(name)
         if group is not None and group not in self._groups_started:
@@ -200,6 +203,12 @@ class ParallelStageExecutor:
         stage = self.stages[name]
         lifecycle = self.lifecycles[name]
         retries = stage.retries
+        if stage.requires_acceptance_tests_passed:
+            from teambot.kinds.acceptance import gate_problem
+
+            problem = gate_problem(self.records, self.stages)
+            if problem is not None:  # refuses to start: no attempt is recorded
+                return self._block(name, self._gate_report(name, problem))
         while True:
             lifecycle.start()
             attempt = self.records[name].attempts + 1
@@ -213,6 +222,8 @@ class ParallelStageExecutor:
                 self._commit(name, status=lifecycle.status, finished_at=now_iso(), error="interrupted", pgid=None)
                 self.events.emit("stage_interrupted", name, reason=str(self._stop or "cancelled"))
                 raise
+            except StageBlocked as exc:
+                return self._block(name, exc)
             except AgentError as exc:
                 error, retryable = self.redact(exc.message), exc.retryable
             except Exception as exc:  # a runtime bug must not lose the run: record it as a failure
@@ -238,9 +249,35 @@ class ParallelStageExecutor:
             self.events.emit("stage_failed", name, attempt=attempt, error=error)
             return StageStatus.FAILED
 
+    def _block(self, name: str, exc: StageBlocked) -> StageStatus:
+        lifecycle = self.lifecycles[name]
+        lifecycle.block()
+        self._commit(name, status=lifecycle.status, finished_at=now_iso(), error=self.redact(exc.message), pgid=None,
+                     blocked_by=exc.kind)
+        self.events.emit("stage_blocked", name, reason=exc.message, kind=exc.kind, report=exc.report)
+        return StageStatus.BLOCKED
+
+    def _gate_report(self, name: str, problem: str) -> StageBlocked:
+        path = self.paths.report(name, "gate")
+        acceptance = [n for n in self.graph.order if self.stages[n].is_acceptance_test_stage]
+        feature = self.paths.feature
+        text = "\n".join([
+            f"# Acceptance gate: {name} refused to start", "",
+            f"{name} has requires_acceptance_tests_passed, and {problem}.", "",
+            "## What to do", "",
+            f"- Make the acceptance tests pass: `teambot rerun {acceptance[0] if acceptance else 'ACCEPTANCE_STAGE'} {feature}`"
+            f" (or `teambot unblock` it when it ran out of iterations), then `teambot resume {feature}`.",
+            f"- {name} is checked again on every resume.", "",
+        ])
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, text, durable=False)
+        return StageBlocked(f"acceptance gate: {problem}; see {path}", kind="acceptance_gate", report=str(path))
+
     async def _attempt(self, name: str, attempt: int) -> dict:
-        """One call of the runtime; returns the record fields to commit with `succeeded`."""
+        """One attempt of the stage; returns the record fields to commit with `succeeded`."""
         stage = self.stages[name]
+        if stage.run is not None or stage.is_review_stage or stage.is_acceptance_test_stage:
+            return await self._attempt_kind(name, attempt)
         if stage.work_agent is None and not stage.artifacts:
             # a sync point such as COMPLETE: nothing for an agent to do
             return self._write_output(name, f"# {name}\n\nAll upstream stages finished.\n", {})
@@ -275,6 +312,44 @@ class ParallelStageExecutor:
             fsync_files(self.paths.artifact(a) for a in stage.artifacts)
         return self._write_output(name, result.output, hashes, usage=result.usage)
 
+    async def _attempt_kind(self, name: str, attempt: int) -> dict:
+        """A command stage, review loop or acceptance loop (teambot/kinds/)."""
+        from teambot.kinds.acceptance import acceptance_command, run_acceptance
+        from teambot.kinds.command_stage import run_commands
+        from teambot.kinds.review import run_review
+
+        stage = self.stages[name]
+        work = StageWork(
+            name=name, stage=stage, attempt=attempt, paths=self.paths, objective=self.objective,
+            project_dir=self.project_dir, runtime=self.runtime, settings=self.options.loops,
+            upstream=self._upstream_artifacts(name), get_record=lambda: self.records[name],
+            commit=lambda **changes: self._commit(name, **changes),
+            emit=lambda type, **details: self.events.emit(type, name, **details), redact=self.redact,
+            persona=self.personas or (lambda agent: None), on_spawn=lambda pgid: self._commit(name, pgid=pgid),
+            durable=self.options.durable,
+        )
+        if stage.run is not None:
+            output = await run_commands(work)
+        elif stage.is_review_stage:
+            output = await run_review(work)
+        else:
+            demo = getattr(self.runtime, "demo_acceptance_command", None)
+            command = acceptance_command(name, stage, self.options.loops.acceptance_command,
+                                         demo(stage.work_agent) if demo else None)
+            if command is None:
+                raise AgentError(f"{name} is an acceptance test stage but no acceptance command is configured: set "
+                                 "acceptance.command in teambot.yaml or acceptance_command on the stage", retryable=False)
+            output = await run_acceptance(work, command)
+        hashes: dict[str, str] = {}
+        for artifact in stage.artifacts:
+            path = self.paths.artifact(artifact)
+            if not path.is_file() or path.stat().st_size == 0:
+                raise AgentError(f"declared artifact {artifact} was not produced", retryable=True)
+            hashes[artifact] = sha256_file(path)
+        if self.options.durable:
+            fsync_files(self.paths.artifact(a) for a in stage.artifacts)
+        return self._write_output(name, output, hashes, usage=work.usage)
+
     def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:
         """Write the output file now; the record pointing to it is committed after (never before)."""
         data = self.redact(output).encode("utf-8", errors="replace")
@@ -292,6 +367,12 @@ class ParallelStageExecutor:
                 fh.write(traceback.format_exc())
         except OSError:
             log.exception("could not write the log of %s", name)
+
+
+def agents_of(stage) -> tuple[str, ...]:
+    """The agents a stage keeps busy while it runs: its work agent, and its reviewer in a review loop."""
+    agents = [stage.work_agent] + ([stage.review_agent] if stage.is_review_stage else [])
+    return tuple(dict.fromkeys(a for a in agents if a))
 
 
 def artifact_lineage(workflow: Workflow) -> dict[str, tuple[tuple[str, str], ...]]:

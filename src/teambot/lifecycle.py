@@ -28,6 +28,8 @@ class StageStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
+    # Cannot go on without a person: out of review/acceptance iterations, or a gate refused it.
+    BLOCKED = "blocked"
 
 
 # A finished stage: its dependents may start, resume leaves it alone.
@@ -40,10 +42,12 @@ _TRANSITIONS = [
     {"trigger": "fail", "source": S.RUNNING, "dest": S.FAILED},
     {"trigger": "interrupt", "source": S.RUNNING, "dest": S.INTERRUPTED},
     {"trigger": "skip", "source": S.PENDING, "dest": S.SKIPPED},
+    # a gate refuses to start it (pending), or its iterations ran out (running)
+    {"trigger": "block", "source": [S.PENDING, S.RUNNING], "dest": S.BLOCKED},
     # another attempt within the same run, while retries remain
     {"trigger": "retry", "source": S.FAILED, "dest": S.PENDING},
     # resume (unfinished stages) and rerun / --rerun-stale (finished ones)
-    {"trigger": "reset", "source": [S.RUNNING, S.FAILED, S.INTERRUPTED, S.SUCCEEDED, S.SKIPPED], "dest": S.PENDING},
+    {"trigger": "reset", "source": [S.RUNNING, S.FAILED, S.INTERRUPTED, S.BLOCKED, S.SUCCEEDED, S.SKIPPED], "dest": S.PENDING},
 ]
 
 
@@ -66,6 +70,7 @@ class StageLifecycle:
     def fail(self) -> bool: ...
     def interrupt(self) -> bool: ...
     def skip(self) -> bool: ...
+    def block(self) -> bool: ...
     def retry(self) -> bool: ...
     def reset(self) -> bool: ...
 

@@ -69,6 +69,14 @@ class RunPaths:
     def objective_copy(self) -> Path:
         return self.root / "objective.md"
 
+    def iterations(self, stage: str) -> Path:
+        """Every step of a review / acceptance stage's iterations: NN-work.md, NN-review.md, ..."""
+        return self.root / "iterations" / stage
+
+    def report(self, stage: str, kind: str) -> Path:
+        """Why a stage is blocked: review-failure-<STAGE>.md, acceptance-failure-..., gate-..."""
+        return self.root / f"{kind}-{stage}.md"
+
     def output(self, stage: str) -> Path:
         return self.outputs / f"{stage}.md"
 

@@ -17,9 +17,11 @@ from teambot.lifecycle import FINISHED, StageStatus
 class Scheduler:
     """Ready stages in stage_order, at most one running stage per agent."""
 
-    def __init__(self, graph: StageGraph, agents: Mapping[str, str | None], statuses: Mapping[str, StageStatus]) -> None:
+    def __init__(self, graph: StageGraph, agents: Mapping[str, str | tuple[str, ...] | None],
+                 statuses: Mapping[str, StageStatus]) -> None:
         self._graph = graph
-        self._agents = agents
+        # a stage holds one agent, or several (a review loop holds its work agent and its reviewer)
+        self._agents = {n: (a,) if isinstance(a, str) else tuple(a or ()) for n, a in agents.items()}
         self._index = {name: i for i, name in enumerate(graph.order)}
         self._children = graph.dependents()
         self._pending = {n for n in graph.order if statuses[n] == StageStatus.PENDING}
@@ -34,14 +36,13 @@ class Scheduler:
         held: list[tuple[int, str]] = []
         while self._ready and len(chosen) < capacity:
             item = heapq.heappop(self._ready)
-            agent = self._agents.get(item[1])
-            if agent is not None and agent in busy:
+            agents = self._agents.get(item[1], ())
+            if busy.intersection(agents):
                 held.append(item)
                 continue
             chosen.append(item[1])
             self._pending.discard(item[1])
-            if agent is not None:
-                busy.add(agent)
+            busy.update(agents)
         for item in held:
             heapq.heappush(self._ready, item)
         return chosen

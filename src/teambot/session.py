@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from teambot.config.loader import Workflow
 from teambot.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from teambot.events import EventLog
 from teambot.executor import ExecutorOptions, Outcome, ParallelStageExecutor, StopReason
+from teambot.kinds.context import LoopSettings
 from teambot.lifecycle import StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
@@ -33,6 +34,7 @@ class DriveOptions:
     on_failure: str = "stop"
     rerun_stale: bool = False
     durable: bool = True
+    loops: LoopSettings = field(default_factory=LoopSettings)
 
 
 def stale_stages(workflow: Workflow, stages: dict[str, StageRecord]) -> list[str]:
@@ -56,14 +58,22 @@ def _transition(store, state: RunState, name: str, trigger: str, **changes) -> N
     lifecycle.release()
 
 
-def reset_stages(store, state: RunState, names, events: EventLog, reason: str) -> list[str]:
-    """Move the given stages back to pending (lifecycle `reset`), committing each one."""
+def reset_stages(store, state: RunState, names, events: EventLog, reason: str, *, fresh_budget: bool = False) -> list[str]:
+    """Move the given stages back to pending (lifecycle `reset`), committing each one.
+
+    `fresh_budget` (rerun, --rerun-stale, unblock): review / acceptance stages start a new
+    iteration budget; their history is kept. Resume keeps the budget where it was.
+    """
     done = []
     for name in names:
-        previous = state.stages[name].status
+        record = state.stages[name]
+        previous = record.status
+        budget = {"budget_start": len(record.iterations), "budget": None} if fresh_budget else {}
         if previous == StageStatus.PENDING:
+            if budget and record.budget_start != len(record.iterations):
+                state.stages[name] = store.commit_stage(record.model_copy(update=budget))
             continue
-        _transition(store, state, name, "reset", error=None)
+        _transition(store, state, name, "reset", error=None, blocked_by=None, **budget)
         events.emit("stage_reset", name, reason=reason, previous=previous.value)
         done.append(name)
     return done
@@ -135,7 +145,7 @@ def drive(
         workflow=workflow, records=state.stages, run=run, store=store, events=events, runtime=runtime,
         paths=paths, objective=objective, project_dir=project_dir, personas=personas, redact=redact,
         options=ExecutorOptions(max_concurrency=options.max_concurrency, on_failure=options.on_failure,
-                                time_budget=budget, durable=options.durable),
+                                time_budget=budget, durable=options.durable, loops=options.loops),
     )
     outcome = asyncio.run(_execute(executor, runtime))
     run.elapsed_seconds = executor.elapsed()
@@ -188,6 +198,17 @@ def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: 
         events.emit("run_interrupted", None, pending=outcome.pending)
         say(f"run interrupted; finished stages are kept. Continue with: teambot resume {run.feature}")
         return EXIT_INTERRUPTED
+    if outcome.blocked and not outcome.failed:
+        run.status = RunStatus.BLOCKED
+        run.error = "; ".join(f"{name}: {why}" for name, why in outcome.blocked.items())
+        store.commit_run(run)
+        events.emit("run_blocked", None, blocked=outcome.blocked, pending=outcome.pending)
+        say(f"run blocked: {len(outcome.blocked)} stage(s) need a person")
+        for name, why in outcome.blocked.items():
+            say(f"  {name}: {why}")
+        say(f"  finished work is kept; after fixing it: teambot unblock STAGE {run.feature} (a fresh iteration budget), "
+            f"then teambot resume {run.feature}")
+        return EXIT_FAILED
     if outcome.completed:
         run.status = RunStatus.COMPLETED
         store.commit_run(run)
@@ -196,7 +217,7 @@ def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: 
         return EXIT_OK
     run.status = RunStatus.FAILED
     if outcome.failed:
-        run.error = "; ".join(f"{name}: {error}" for name, error in outcome.failed.items())
+        run.error = "; ".join(f"{name}: {error}" for name, error in {**outcome.failed, **outcome.blocked}.items())
     else:
         run.error = "stages could not start: " + ", ".join(outcome.pending)
     store.commit_run(run)
@@ -204,6 +225,8 @@ def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: 
     say(f"run failed: {len(outcome.failed)} stage(s) failed")
     for name, error in outcome.failed.items():
         say(f"  {name}: {error}")
+    for name, why in outcome.blocked.items():
+        say(f"  {name} (blocked): {why}")
     if outcome.pending:
         say(f"  not run: {', '.join(outcome.pending)}")
     say(f"  fix the cause, then: teambot resume {run.feature}")

@@ -65,6 +65,21 @@ class OpenAISettings(_Strict):
     stream: bool = True
 
 
+class ReviewSettings(_Strict):
+    """Review stages (is_review_stage): how many work → review iterations one budget allows."""
+
+    max_iterations: Annotated[int, Field(ge=1, le=50)] = 4
+
+
+class AcceptanceSettings(_Strict):
+    """Acceptance test stages: the command teambot runs itself, and its iteration budget."""
+
+    # argv, no shell; {junit} becomes a path teambot reads JUnit XML from (recommended)
+    command: Argv | None = None
+    max_iterations: Annotated[int, Field(ge=1, le=50)] = 4
+    timeout: Annotated[float, Field(gt=0)] = 1800.0  # seconds per run of the command
+
+
 class Settings(_Strict):
     """The whole teambot.yaml document."""
 
@@ -76,10 +91,13 @@ class Settings(_Strict):
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
     command: CommandSettings = Field(default_factory=CommandSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    acceptance: AcceptanceSettings = Field(default_factory=AcceptanceSettings)
 
 
-_ALL_FIELDS = sorted({f for m in (Settings, AgentSettings, CommandSettings, OpenAISettings) for f in m.model_fields})
-_SECTIONS = ("agents", "command", "openai", "secret_env_vars")
+_MODELS = (Settings, AgentSettings, CommandSettings, OpenAISettings, ReviewSettings, AcceptanceSettings)
+_ALL_FIELDS = sorted({f for m in _MODELS for f in m.model_fields})
+_SECTIONS = ("agents", "command", "openai", "secret_env_vars", "review", "acceptance")
 
 
 def load_settings(project_dir: Path, path: Path | None = None) -> Settings:
@@ -146,6 +164,13 @@ def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
             argv = body.get("argv")
             if _has_placeholder(argv, "model") and not body.get("model"):
                 found.append((where + ("argv",), "uses {model} but this agent sets no model"))
+    acceptance = data.get("acceptance")
+    if isinstance(acceptance, dict) and isinstance(acceptance.get("command"), list):
+        from teambot.config.validate import ACCEPTANCE_PLACEHOLDERS, placeholder_problems
+
+        found += [(p.path, p.message) for p in placeholder_problems(("acceptance", "command"), acceptance["command"],
+                                                                     ACCEPTANCE_PLACEHOLDERS)
+                  if all(isinstance(a, str) for a in acceptance["command"])]
     openai = data.get("openai")
     if isinstance(openai, dict):
         url = openai.get("base_url")
@@ -232,4 +257,4 @@ def _invalid(path: Path, lines: list[str]) -> ConfigError:
                        hint="fix them all; the settings are described in docs/configuration.md")
 
 
-__all__ = ["AgentSettings", "CommandSettings", "OpenAISettings", "SETTINGS_FILE", "Settings", "load_settings"]
+__all__ = ["AcceptanceSettings", "AgentSettings", "ReviewSettings", "CommandSettings", "OpenAISettings", "SETTINGS_FILE", "Settings", "load_settings"]

@@ -22,7 +22,7 @@ def base_config() -> dict[str, Any]:
             "A": {"work_agent": "pm"},
             "B": {"work_agent": "builder-1", "artifacts": ["b.md"]},
             "C": {"work_agent": "builder-2", "artifacts": ["c.md"]},
-            "D": {"work_agent": "pm", "is_review_stage": True},
+            "D": {"work_agent": "pm", "review_agent": "reviewer", "is_review_stage": True},
             "E": {},
         },
         "stage_order": ["A", "B", "C", "D", "E"],

@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+from teambot.store.models import SCHEMA_VERSION
 from tests.helpers import count_events, events, start_teambot, started, state, status_json, teambot, wait_for
 
 DELAY = {"TEAMBOT_DEMO_DELAY": "0.12"}
@@ -46,7 +47,7 @@ def test_kill9_at_many_moments_then_resume_never_repeats_finished_work(project: 
         rerun = set(started(run_dir)[before:])
         assert not rerun & finished, f"finished stages ran again after a kill: {rerun & finished}"
         data = state(run_dir)  # always parses
-        assert data["schema_version"] == 1
+        assert data["schema_version"] == SCHEMA_VERSION
         running = {n for n, r in data["stages"].items() if r["status"] == "running"} | _running_commits(run_dir)
         kills_in_group += bool(running & {"RESEARCH", "TEST_STRATEGY"})
     finished = _succeeded(run_dir)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from teambot.store.models import SCHEMA_VERSION
 from tests.helpers import events, started, state, status_json, teambot
 
 ORDER = [
@@ -22,7 +23,7 @@ def test_run_completes_every_stage_once(project: Path, run_dir: Path) -> None:
     assert "run completed" in proc.stdout
     assert sorted(started(run_dir)) == sorted(ORDER)
     data = state(run_dir)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == SCHEMA_VERSION
     assert data["run"]["status"] == "completed"
     assert len(data["run"]["objective_sha256"]) == 64
     assert all(rec["status"] == "succeeded" for rec in data["stages"].values())

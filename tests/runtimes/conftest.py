@@ -95,28 +95,30 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(404, {"error": {"message": f"no route {self.path}"}})
         stream = bool(body.get("stream"))
         user = body["messages"][-1]["content"]
+        # a review or verdict prompt quotes the verdict lines: approve it, whatever the model
+        verdict = "\n\nVERDICT: APPROVED" if "VERDICT: APPROVED" in user else ""
         if model == "canned":
-            return self._json(200, _completion(f"Canned reply to: {user.splitlines()[0]}"))
+            return self._json(200, _completion(f"Canned reply to: {user.splitlines()[0]}{verdict}"))
         if model == "stream":
-            return self._sse([_chunk("Hello"), _chunk(", streamed"), _chunk(" world.", finish="stop"),
+            return self._sse([_chunk("Hello"), _chunk(", streamed"), _chunk(" world." + verdict, finish="stop"),
                               _chunk(usage=(21, 5)), b"data: [DONE]\n\n"])
         if model == "nostream":
             if "stream_options" in body or stream:
                 return self._json(400, {"error": {"message": "Unrecognized request argument supplied: stream_options"}})
-            return self._json(200, _completion("plain reply", (3, 2)))
+            return self._json(200, _completion("plain reply" + verdict, (3, 2)))
         if model == "ratelimit":
             if n == 1:
                 return self._json(429, {"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}},
                                   {"Retry-After": state.retry_after})
-            return self._json(200, _completion("after the rate limit"))
+            return self._json(200, _completion("after the rate limit" + verdict))
         if model == "flaky":
             if n == 1:
                 return self._json(500, {"error": {"message": "internal hiccup"}})
-            return self._json(200, _completion("after a 500"))
+            return self._json(200, _completion("after a 500" + verdict))
         if model == "down":
             return self._json(503, {"error": {"message": "overloaded"}})
         if model == "slow":
-            chunks = [_chunk(w) for w in ("slow ", "but ", "steady")] + [_chunk(finish="stop"), b"data: [DONE]\n\n"]
+            chunks = [_chunk(w) for w in ("slow ", "but ", "steady" + verdict)] + [_chunk(finish="stop"), b"data: [DONE]\n\n"]
             return self._sse(chunks, delay=0.15)
         if model == "hang":
             state.stop.wait(30)
@@ -144,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(400, {"error": {"message": f"bad header {key}"}})
         if model == "persona":
             system = [m["content"] for m in body["messages"] if m["role"] == "system"]
-            return self._json(200, _completion(f"system: {system[0] if system else '(none)'}"))
+            return self._json(200, _completion(f"system: {system[0] if system else '(none)'}{verdict}"))
         return self._json(404, {"error": {"message": f"The model `{model}` does not exist", "code": "model_not_found"}})
 
     def _json(self, status: int, body: dict, headers: dict | None = None) -> None:
@@ -187,3 +189,14 @@ def llm_server():
         state.stop.set()
         httpd.shutdown()
         httpd.server_close()
+
+
+def acceptance_yaml(project: Path) -> str:
+    """teambot.yaml's `acceptance:` section running one real passing unittest (written into `project`)."""
+    folder = project / "acceptance_tests"
+    folder.mkdir(exist_ok=True)
+    (folder / "test_ok.py").write_text("import unittest\n\n\nclass Ok(unittest.TestCase):\n"
+                                       "    def test_ok(self):\n        self.assertTrue(True)\n", encoding="utf-8")
+    argv = ["{python}", "-m", "teambot.runtimes.demo_tests", str(folder), "--junit", "{junit}"]
+    return f"acceptance:\n  command: {json.dumps(argv)}\n"
+

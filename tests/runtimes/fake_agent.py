@@ -31,6 +31,10 @@ def main() -> int:
     parser.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM (forces SIGKILL)")
     parser.add_argument("--pid-file", help="append our pid and any grandchild's pid here")
     parser.add_argument("--exit", type=int, default=0)
+    parser.add_argument("--verdict", default="VERDICT: APPROVED", help="the end of a review")
+    parser.add_argument("--reask-verdict", default=None, help="the answer when asked again for the verdict")
+    parser.add_argument("--reject-iterations", type=int, default=0, help="request changes in iterations 1..N")
+    parser.add_argument("--sleep-iteration", type=int, default=0, help="--sleep only in this iteration's work step")
     parser.add_argument("--fail-stage", default="", help="exit 3 in these comma-separated stages")
     parser.add_argument("--fail-until", type=int, default=0, help="exit 4 until this many invocations are counted")
     parser.add_argument("--stderr", default="", help="write this to stderr (\\n for new lines)")
@@ -46,10 +50,12 @@ def main() -> int:
     stage = os.environ.get("TEAMBOT_STAGE", "")
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    step = os.environ.get("TEAMBOT_STEP", "work")
+    iteration = int(os.environ.get("TEAMBOT_ITERATION", "1"))
     count = 0
-    if args.count:
+    if args.count:  # one line per call: STAGE for work, STAGE/review and STAGE/verdict for a reviewer's
         with open(args.count, "a", encoding="utf-8") as fh:
-            fh.write(f"{stage} {os.getpid()}\n")
+            fh.write(f"{stage}{'' if step == 'work' else '/' + step} {os.getpid()} {iteration}\n")
         with open(args.count, encoding="utf-8") as fh:
             count = sum(1 for _ in fh)
     if args.pid_file:
@@ -78,7 +84,8 @@ def main() -> int:
     if args.stderr:
         sys.stderr.write(args.stderr.replace("\\n", "\n") + "\n")
         sys.stderr.flush()
-    if args.sleep and (not args.sleep_stage or stage in args.sleep_stage.split(",")):
+    if args.sleep and (not args.sleep_stage or stage in args.sleep_stage.split(",")) \
+            and (not args.sleep_iteration or (iteration == args.sleep_iteration and step == "work")):
         time.sleep(args.sleep)
     if args.hang:
         out.write(b"working...\n")
@@ -110,6 +117,12 @@ def main() -> int:
         out.write(b"before \xff\xfe bad \xc3( after\n")
     first = prompt.strip().splitlines()[0] if prompt.strip() else "(no prompt)"
     out.write(f"# {stage or 'stage'} output\n\nprompt began with: {first}\nprompt length: {len(prompt)}\n".encode())
+    if step in ("review", "verdict"):
+        if iteration <= args.reject_iterations:
+            out.write(f"feedback-marker-{iteration}: please fix section {iteration}\nVERDICT: CHANGES_REQUESTED\n".encode())
+        else:
+            text = args.reask_verdict if step == "verdict" and args.reask_verdict is not None else args.verdict
+            out.write(f"{text}\n".encode())
     out.flush()
     if args.daemon_child:
         os._exit(args.exit)  # leave the grandchild running, holding our stdout open

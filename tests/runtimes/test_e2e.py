@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.helpers import events, start_teambot, teambot, wait_for
-from tests.runtimes.conftest import FAKE_AGENT, SECRET
+from tests.runtimes.conftest import FAKE_AGENT, SECRET, acceptance_yaml
 
 AGENT_STAGES = ["SETUP", "BUSINESS_PROBLEM", "SPEC", "SPEC_REVIEW", "RESEARCH", "TEST_STRATEGY", "PLAN", "PLAN_REVIEW",
                 "IMPLEMENTATION", "IMPLEMENTATION_REVIEW", "TEST", "ACCEPTANCE_TEST", "POST_REVIEW"]
@@ -25,12 +25,17 @@ def configure(project: Path, *flags: str, extra: str = "", runtime: str = "comma
     count = project / "count.txt"
     argv = [sys.executable, str(FAKE_AGENT), "--count", str(count), *flags]
     (project / "teambot.yaml").write_text(
-        f"runtime: {runtime}\ncommand:\n  argv: {json.dumps(argv)}\n  grace_seconds: 0.5\n{extra}", encoding="utf-8")
+        f"runtime: {runtime}\ncommand:\n  argv: {json.dumps(argv)}\n  grace_seconds: 0.5\n{extra}{acceptance_yaml(project)}",
+        encoding="utf-8")
     return count
 
 
-def counts(path: Path) -> Counter:
-    return Counter(line.split()[0] for line in path.read_text().splitlines()) if path.exists() else Counter()
+def counts(path: Path, reviews: bool = False) -> Counter:
+    """Agent calls per stage: work steps (STAGE), or with `reviews` also reviewer calls (STAGE/review)."""
+    if not path.exists():
+        return Counter()
+    keys = [line.split()[0] for line in path.read_text().splitlines()]
+    return Counter(k for k in keys if reviews or "/" not in k)
 
 
 def committed(run_dir: Path):
@@ -133,7 +138,7 @@ def test_openai_run_records_usage_and_retry_events(project, run_dir, llm_server)
     """An openai run completes through the local server; usage is in state; a 429's retry is in events.jsonl."""
     (project / "teambot.yaml").write_text(
         f"runtime: openai\nopenai:\n  base_url: {llm_server.url}\n  model: stream\n  retry_backoff_seconds: 0.01\n"
-        "agents:\n  ba: {model: ratelimit}\n", encoding="utf-8")
+        "agents:\n  ba: {model: ratelimit}\n" + acceptance_yaml(project), encoding="utf-8")
     proc = teambot("run", "objective.md", cwd=project)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     usage = committed(run_dir).stages["RESEARCH"].usage
@@ -155,7 +160,7 @@ def test_openai_failures_fail_the_stage(project, run_dir, llm_server, model, mes
     """A 401 and a server that stays down each fail the first stage with a clear message, exit 1."""
     (project / "teambot.yaml").write_text(
         f"runtime: openai\nopenai: {{base_url: '{llm_server.url}', model: {model}, max_retries: 1,"
-        " retry_backoff_seconds: 0.01}\n", encoding="utf-8")
+        " retry_backoff_seconds: 0.01}\n" + acceptance_yaml(project), encoding="utf-8")
     proc = teambot("run", "objective.md", cwd=project)
     assert proc.returncode == 1
     assert message in proc.stdout

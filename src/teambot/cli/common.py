@@ -92,16 +92,37 @@ class AgentSetup:
         personas_dir = Path(settings.personas_dir)
         self.personas = partial(load_persona, personas_dir if personas_dir.is_absolute() else project_dir / personas_dir)
 
+    def loop_settings(self):
+        """teambot.yaml's review / acceptance / command defaults, as the executor takes them."""
+        from teambot.kinds.context import LoopSettings
+
+        s = self.settings
+        return LoopSettings(
+            review_iterations=s.review.max_iterations, acceptance_iterations=s.acceptance.max_iterations,
+            acceptance_command=tuple(s.acceptance.command) if s.acceptance.command else None,
+            acceptance_timeout=s.acceptance.timeout, command_output_cap=s.command.output_cap_bytes,
+            command_grace=s.command.grace_seconds,
+        )
+
     def runtime_factory(self, events, workflow):
         """The run's runtime; every agent of the workflow is checked first (ConfigError, exit 2)."""
         from teambot.runtimes.router import build_runtime
 
+        from teambot.errors import ConfigError
+        from teambot.kinds.checks import command_problems
+
         stages = [workflow.config.stages[n] for n in workflow.graph.order]
         most: dict[str | None, int] = {}
         for stage in stages:
-            most[stage.work_agent] = max(most.get(stage.work_agent, 0), len(stage.artifacts))
+            if stage.run is None:
+                most[stage.work_agent] = max(most.get(stage.work_agent, 0), len(stage.artifacts))
         runtime = build_runtime(self.settings, self.override, emit=events.emit, redactor=self.redact)
-        runtime.check([s.work_agent for s in stages], artifacts=most, project_dir=self.project_dir)
+        agents = [s.work_agent for s in stages if s.run is None] + [s.review_agent for s in stages if s.is_review_stage]
+        runtime.check(agents, artifacts=most, project_dir=self.project_dir)
+        problems = command_problems(workflow, self.loop_settings(), runtime.demo_acceptance_command, self.project_dir)
+        if problems:
+            raise ConfigError(f"{workflow.path}: {len(problems)} stage command(s) cannot run", problems=problems,
+                              hint="fix them in the stages file or teambot.yaml (docs/stages.md, docs/configuration.md)")
         return runtime
 
 

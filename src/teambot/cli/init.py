@@ -1,4 +1,4 @@
-"""`teambot init`: write stages.yaml, teambot.yaml, an example objective and the personas."""
+"""`teambot init`: write stages.yaml, teambot.yaml, an example objective, the personas and the prompt templates."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 FILES = ("stages.yaml", "teambot.yaml", "objective.md")
+TEMPLATES_DIR = Path(".teambot") / "prompts"  # where stages.yaml's prompt_template paths point
 
 
 @click.command("init")
@@ -16,7 +17,7 @@ FILES = ("stages.yaml", "teambot.yaml", "objective.md")
               help="Where to write the persona files (default: .github/agents, Copilot's custom-agent location).")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def command(force: bool, personas_dir: Path | None, directory: Path | None) -> int:
-    """Set up a project: stages.yaml, teambot.yaml, objective.md and six agent personas."""
+    """Set up a project: stages.yaml, teambot.yaml, objective.md, six agent personas and the prompt templates."""
     from teambot.errors import UsageError
     from teambot.fsutil import atomic_write
     from teambot.prompts.personas import DEFAULT_PERSONAS_DIR, packaged_personas, persona_path
@@ -27,6 +28,7 @@ def command(force: bool, personas_dir: Path | None, directory: Path | None) -> i
     personas = personas if personas.is_absolute() else target / personas
     plan = {target / name: data / name for name in FILES}
     plan |= {persona_path(personas, agent): source for agent, source in packaged_personas().items()}
+    plan |= {target / TEMPLATES_DIR / source.name: source for source in sorted((data / "prompts").glob("*.md"))}
     existing = [str(path.relative_to(target)) if path.is_relative_to(target) else str(path) for path in plan if path.exists()]
     if existing and not force:
         raise UsageError(f"{', '.join(existing)} already exist in {target}", hint="nothing was written; use --force to overwrite")

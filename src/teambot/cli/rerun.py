@@ -45,10 +45,10 @@ def command(stage: str, feature: str | None, workspace: Path | None) -> int:
         try:
             # we hold the lock, so stages still `running` belong to a dead process: end their agents first
             recover_dead_owner(store, state, events, click.echo, paths.root)
-            changed = reset_stages(store, state, targets, events, f"teambot rerun {stage}")
+            changed = reset_stages(store, state, targets, events, f"teambot rerun {stage}", fresh_budget=True)
         finally:
             events.close()
-        if state.run.status in (RunStatus.COMPLETED, RunStatus.FAILED) and changed:
+        if state.run.status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.BLOCKED) and changed:
             state.run.status = RunStatus.INTERRUPTED
         state.run.owner = None
         store.commit_run(state.run)

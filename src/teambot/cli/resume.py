@@ -71,11 +71,12 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             if stale and rerun_stale:
                 affected = workflow.graph.downstream(stale)
                 rerun = [n for n in workflow.graph.order if n in affected]
-                reset_stages(store, state, rerun, events, "definition changed (--rerun-stale)")
+                reset_stages(store, state, rerun, events, "definition changed (--rerun-stale)", fresh_budget=True)
                 say(f"rerunning stale stages and their downstream: {', '.join(rerun)}")
             elif stale:
                 say(f"stale (definition changed since they ran; kept): {', '.join(stale)}. Use --rerun-stale to run them again.")
-            unfinished = [n for n in workflow.graph.order if state.stages[n].status in (StageStatus.FAILED, StageStatus.INTERRUPTED)]
+            unfinished = [n for n in workflow.graph.order
+                          if state.stages[n].status in (StageStatus.FAILED, StageStatus.INTERRUPTED, StageStatus.BLOCKED)]
             reset_stages(store, state, unfinished, events, "resume")
 
         todo = [n for n in workflow.graph.order if n not in state.stages or state.stages[n].status not in FINISHED]
@@ -89,7 +90,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
                 click.echo(f"stale: {', '.join(stale_now)} (use --rerun-stale to run them again)")
             return 0
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
-                               max_hours=max_hours, on_failure=on_failure)
+                               max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings())
         return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=True, before=reconcile)
     finally:
         store.close()

@@ -58,7 +58,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
                         runtime=setup.runtime_name, runtime_override=runtime)
         records = {n: StageRecord(name=n, agent=workflow.config.stages[n].work_agent) for n in workflow.graph.order}
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
-                               max_hours=max_hours, on_failure=on_failure)
+                               max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings())
         state = RunState(run=run, stages=records)
         # drive builds the runtime before its first commit: bad runtime settings write no state
         return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=False)

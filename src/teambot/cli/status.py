@@ -98,7 +98,9 @@ def build_report(ws: Path, name: str) -> dict:
             "name": stage_name, "status": "interrupted" if cut_off else record.status.value, "attempts": record.attempts,
             "started_at": record.started_at, "finished_at": record.finished_at, "agent": record.agent,
             "error": "teambot stopped while it ran" if cut_off else record.error, "stale": stage_name in stale, "usage": usage,
-            "artifacts": record.artifacts,
+            "artifacts": record.artifacts, "blocked_by": record.blocked_by,
+            "iterations": [it.model_dump(mode="json") for it in record.iterations],
+            "budget_start": record.budget_start,
         })
     return {
         "feature": name, "status": status, "error": run.error, "run_dir": str(paths.root),
@@ -125,6 +127,8 @@ def _print_report(report: dict) -> None:
         extra = " [stale]" if stage["stale"] else ""
         tokens = f"  tokens {stage['usage']['prompt_tokens']}+{stage['usage']['completion_tokens']}" if stage["usage"] else ""
         click.echo(f"  {stage['name']:<24} {stage['status']:<12} {stage['agent'] or '-':<10} attempts {stage['attempts']}  {when}{tokens}{extra}")
+        if stage.get("iterations"):
+            click.echo(f"      {_iterations_line(stage['iterations'], stage['budget_start'])}")
         if stage["error"] and stage["status"] != "succeeded":
             click.echo(f"      {stage['error']}")
     usage = report["usage"]
@@ -134,6 +138,21 @@ def _print_report(report: dict) -> None:
         click.echo(f"note: {note}")
     if report["stale"]:
         click.echo(f"note: stale stages (definition changed since they ran): {', '.join(report['stale'])}; `teambot resume --rerun-stale` runs them again")
+
+
+def _iterations_line(iterations: list[dict], budget_start: int) -> str:
+    """`iterations: 1 changes_requested, 2 changes_requested, 3 approved` (the current budget after |)."""
+    shown = []
+    for i, it in enumerate(iterations):
+        if it.get("test"):
+            what = "passed" if it["test"]["passed"] else f"failed ({it['test']['summary']})"
+        elif it.get("verdict"):
+            what = it["verdict"]
+        else:
+            step = "review" if it.get("work") else "work"
+            what = f"in progress ({step} step)"
+        shown.append(("| " if i == budget_start and i else "") + f"{it['number']} {what}")
+    return "iterations: " + ", ".join(shown)
 
 
 def _took(started: str | None, finished: str) -> str:

@@ -13,9 +13,13 @@ STAGE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 # Fields that place a stage in the graph or set how it is retried; changing them does not
 # change the stage's work, so they stay out of the fingerprint (finished work is kept).
-_NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries"})
+_NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries", "max_iterations"})
+# Fields added after the first release count in the fingerprint only when set, so a run
+# started by an older teambot does not see all its finished stages turn stale on upgrade.
+_LATER_FIELDS = frozenset({"run", "acceptance_command"})
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+Argv = Annotated[list[NonEmptyStr], Field(min_length=1)]
 
 
 class _Strict(BaseModel):
@@ -42,19 +46,38 @@ class StageConfig(_Strict):
     depends_on: list[str] | None = None
     timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     retries: Annotated[int, Field(ge=0, le=20)] = 0
+    # review and acceptance stages: iterations per budget (default: teambot.yaml's, else 4)
+    max_iterations: Annotated[int, Field(ge=1, le=50)] | None = None
+    # a command stage: argv lists run one after the other, no shell, no agent
+    run: Annotated[list[Argv], Field(min_length=1)] | None = None
+    # an acceptance stage's test command (default: teambot.yaml's acceptance.command)
+    acceptance_command: Argv | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _null_means_default(cls, data: object) -> object:
-        """`artifacts: null` (hand-edited upstream files) means the field's default, not an error."""
+        """`artifacts: null` (hand-edited upstream files) means the field's default, not an error.
+
+        `run: [ruff, check, .]` (one argv) is short for `run: [[ruff, check, .]]`.
+        """
         if isinstance(data, dict):
             defaults = {"description", "allowed_personas", "artifacts", "exit_criteria", "retries"}
-            return {k: v for k, v in data.items() if not (v is None and k in defaults)}
+            data = {k: v for k, v in data.items() if not (v is None and k in defaults)}
+            run = data.get("run")
+            if isinstance(run, list) and run and all(isinstance(arg, str) for arg in run):
+                data["run"] = [run]
         return data
+
+    @property
+    def is_command_stage(self) -> bool:
+        return self.run is not None
 
     def fingerprint(self) -> str:
         """sha256 of the definition fields that change the stage's work (not its placement)."""
         data = self.model_dump(mode="json", exclude=set(_NOT_WORK_FIELDS))
+        for key in _LATER_FIELDS:
+            if data.get(key) is None:
+                data.pop(key, None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 from teambot.config.models import GroupConfig, StagesFile
 from teambot.config.problems import Problem, did_you_mean
 from teambot.config.structure import Parts
+from teambot.config.templates import resolve_template
 from teambot.graph import find_cycle, implied_edges
 
 MAX_CYCLES = 10  # enough to show a tangle without flooding the screen
@@ -47,6 +48,11 @@ def artifact_problem(name: str) -> str | None:
     return None
 
 
+# Placeholders a command stage's `run` and an acceptance command may use (each argv element).
+RUN_PLACEHOLDERS = ("project_dir", "run_dir", "artifacts_dir", "stage", "feature", "python")
+ACCEPTANCE_PLACEHOLDERS = (*RUN_PLACEHOLDERS, "junit")
+
+
 def _stage_fields(parts: Parts) -> list[Problem]:
     problems = []
     for name, stage in parts.stages.items():
@@ -54,6 +60,57 @@ def _stage_fields(parts: Parts) -> list[Problem]:
             reason = artifact_problem(artifact)
             if reason:
                 problems.append(Problem(("stages", name, "artifacts", i), f"artifact {artifact!r} {reason}"))
+        problems += _kind(name, stage)
+        for i, argv in enumerate(stage.run or []):
+            problems += placeholder_problems(("stages", name, "run", i), argv, RUN_PLACEHOLDERS)
+        if stage.acceptance_command:
+            problems += placeholder_problems(("stages", name, "acceptance_command"), stage.acceptance_command,
+                                             ACCEPTANCE_PLACEHOLDERS)
+    if any(s.requires_acceptance_tests_passed for s in parts.stages.values()) and \
+            not any(s.is_acceptance_test_stage for s in parts.stages.values()):
+        gated = next(n for n, s in parts.stages.items() if s.requires_acceptance_tests_passed)
+        problems.append(Problem(("stages", gated, "requires_acceptance_tests_passed"),
+                                "no stage has is_acceptance_test_stage: true, so this gate could never open"))
+    return problems
+
+
+def _kind(name: str, stage) -> list[Problem]:
+    """A stage is one kind: plain, review loop, acceptance loop or command; each needs its agents."""
+    here = ("stages", name)
+    problems = []
+    if stage.run is not None:
+        for key in ("work_agent", "review_agent", "is_review_stage", "is_acceptance_test_stage"):
+            if getattr(stage, key):
+                problems.append(Problem(here + (key,), "a command stage (run) calls no agent; remove "
+                                                       f"{key} or remove run"))
+    if stage.is_review_stage and stage.is_acceptance_test_stage:
+        problems.append(Problem(here + ("is_acceptance_test_stage",),
+                                "a stage is either a review stage or an acceptance test stage, not both"))
+    if stage.is_review_stage:
+        for key in ("work_agent", "review_agent"):
+            if not getattr(stage, key):
+                problems.append(Problem(here + (key,), f"a review stage needs a {key} (work_agent revises, "
+                                                       "review_agent approves or requests changes)"))
+    if stage.is_acceptance_test_stage and not stage.work_agent:
+        problems.append(Problem(here + ("work_agent",), "an acceptance test stage needs a work_agent "
+                                                        "(it writes the tests and fixes what fails)"))
+    if stage.acceptance_command is not None and not stage.is_acceptance_test_stage:
+        problems.append(Problem(here + ("acceptance_command",), "only a stage with is_acceptance_test_stage: true "
+                                                                "runs an acceptance command"))
+    if stage.max_iterations is not None and not (stage.is_review_stage or stage.is_acceptance_test_stage):
+        problems.append(Problem(here + ("max_iterations",), "only review and acceptance test stages iterate"))
+    return problems
+
+
+def placeholder_problems(where: tuple, argv: list[str], known: tuple[str, ...]) -> list[Problem]:
+    import re
+
+    problems = []
+    for i, arg in enumerate(argv):
+        for found in re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", arg):
+            if found not in known:
+                problems.append(Problem(where + (i,), f"unknown placeholder {{{found}}}{did_you_mean(found, known)}; "
+                                                      f"known: {', '.join('{' + p + '}' for p in known)}"))
     return problems
 
 
@@ -166,6 +223,8 @@ def _templates(parts: Parts, project_dir: Path) -> list[Problem]:
         where = Path(stage.prompt_template)  # as prompts.assemble resolves it: no ~ expansion
         where = where if where.is_absolute() else project_dir / where
         try:
+            if resolve_template(stage.prompt_template, project_dir) is not None:
+                continue  # the project's file, or teambot's packaged template of that name
             state = None if where.is_file() else "is not a file" if where.exists() else "not found"
         except OSError as exc:  # e.g. a name too long for the file system
             state = f"cannot be read ({exc.strerror})"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from teambot.config.models import StageConfig
+from teambot.config.templates import resolve_template
 from teambot.objective import Objective
 
 UPSTREAM_CAP = 64 * 1024  # bytes of each upstream artifact included in a prompt
@@ -48,12 +49,11 @@ def render_prompt(
     if stage.include_objective:
         parts += ["## Objective", "", objective.body, ""]
     if stage.prompt_template:
-        template = project_dir / stage.prompt_template
-        parts += ["## Instructions", "", template.read_text(encoding="utf-8", errors="replace").strip(), ""]
+        parts += ["## Instructions", "", template_text(stage.prompt_template, project_dir), ""]
     if upstream:
         parts += ["## Upstream artifacts", ""]
         for path in upstream:
-            parts += [f"### {path.name} ({path})", "", _artifact_text(path), ""]
+            parts += [f"### {path.name} ({path})", "", artifact_text(path), ""]
     if stage.artifacts:
         parts += ["## Produce", "", "Write each of these files (paths relative to the artifacts directory):", ""]
         parts += [f"- {name}" for name in stage.artifacts] + [""]
@@ -62,7 +62,14 @@ def render_prompt(
     return RenderedPrompt(system=persona, user="\n".join(parts))
 
 
-def _artifact_text(path: Path) -> str:
+def template_text(name: str, project_dir: Path) -> str:
+    path = resolve_template(name, project_dir)
+    if path is None:  # validated before the run; removed since
+        return f"(prompt template {name} not found)"
+    return path.read_text(encoding="utf-8", errors="replace").strip()
+
+
+def artifact_text(path: Path) -> str:
     try:
         with path.open("rb") as fh:
             data = fh.read(UPSTREAM_CAP + 1)

@@ -39,6 +39,10 @@ class StageRequest:
     # The same prompt in two parts, for runtimes with a system message (openai).
     system_prompt: str | None = None
     user_prompt: str = ""
+    # Review and acceptance stages call agents several times per attempt: which call this is.
+    kind: str = "plain"  # "plain", "review" (a review loop) or "acceptance" (an acceptance loop)
+    step: str = "work"  # "work" (produce / revise / fix), "review", or "verdict" (asked again for it)
+    iteration: int = 1
 
 
 @dataclass

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,11 +39,23 @@ class CommandSpec:
     """How to run one agent: argv with placeholders, where the prompt goes, limits."""
 
     argv: tuple[str, ...]
-    prompt_via: str = "stdin"  # or "file": the {prompt_file} placeholder gets the prompt's path
+    prompt_via: str = "stdin"  # or "file": the {prompt_file} placeholder gets the prompt's path; "none"
     model: str | None = None
     output_cap: int = 10 * 1024 * 1024
     grace: float = 5.0
     origin: str = "command.argv"  # where the argv came from, for error messages
+    label: str = "agent command"  # what the messages call it ("command" for a command stage)
+    values: tuple[tuple[str, str], ...] = ()  # more placeholders ({junit} for acceptance commands)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A process that ran to its end: exit code (negative: killed by that signal) and output."""
+
+    code: int
+    stdout: str
+    stderr_tail: list[str]
+    message: str  # one line for a failure: what happened, the end of stderr, where the log is
 
 
 class CommandRuntime:
@@ -68,9 +81,18 @@ class CommandRuntime:
         return None
 
     async def _run(self, request: StageRequest, prompt_path: Path | None) -> StageResult:
-        argv = self._argv(request, prompt_path)
+        before = artifact_stamps(request)
+        done = await self.execute(request, prompt_path)
+        if done.code != 0:
+            raise AgentError(done.message)
+        text = self.redact(done.stdout)
+        return StageResult(output=text, artifacts=claim_artifacts(request, before, text))
+
+    async def execute(self, request: StageRequest, prompt_path: Path | None = None) -> Completed:
+        """Run the argv once to its end (a non-zero exit is returned, not raised)."""
+        argv = self.argv_for(request, prompt_path)
         env = _environment(request, prompt_path)
-        program = resolve_program(argv[0], env.get("PATH", os.defpath), request.project_dir, self.spec.origin)
+        program = resolve_program(argv[0], env.get("PATH", os.defpath), request.project_dir, self.spec.origin, self.spec.label)
         log = StageLog(request.log_path, self.redact)
         try:
             return await self._spawn(request, argv, program, env, log)
@@ -78,9 +100,9 @@ class CommandRuntime:
             log.close()
 
     async def _spawn(self, request: StageRequest, argv: list[str], program: str, env: dict[str, str],
-                     log: StageLog) -> StageResult:
-        before = artifact_stamps(request)
-        log.note(f"attempt {request.attempt}: running {' '.join(mask_argv(argv))} (cwd {request.project_dir})")
+                     log: StageLog) -> Completed:
+        step = f" {request.step} step of iteration {request.iteration}" if request.kind != "plain" else ""
+        log.note(f"attempt {request.attempt}{step}: running {' '.join(mask_argv(argv))} (cwd {request.project_dir})")
         use_stdin = self.spec.prompt_via == "stdin"
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -89,7 +111,7 @@ class CommandRuntime:
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )
         except OSError as exc:
-            raise AgentError(self.redact(f"cannot start agent command {argv[0]!r} ({self.spec.origin}): {exc.strerror or exc}"),
+            raise AgentError(self.redact(f"cannot start {self.spec.label} {argv[0]!r} ({self.spec.origin}): {exc.strerror or exc}"),
                              retryable=False) from None
         pgid = proc.pid  # start_new_session: the child leads its own session and process group
         processes.live_groups.add(pgid)
@@ -111,11 +133,9 @@ class CommandRuntime:
         if out.dropped:
             log.note(f"stdout cut at {self.spec.output_cap:,} bytes; {out.dropped:,} more bytes dropped")
             text += f"\n\n[teambot: output cut at {self.spec.output_cap:,} bytes; {out.dropped:,} more bytes were dropped]\n"
-        log.note(f"agent exited with code {code}")
-        if code != 0:
-            raise AgentError(self._failure(argv[0], code, err, request))
-        text = self.redact(text)
-        return StageResult(output=text, artifacts=claim_artifacts(request, before, text))
+        log.note(f"{'agent' if self.spec.label == 'agent command' else self.spec.label} exited with code {code}")
+        message = self._failure(argv[0], code, err, request) if code != 0 else ""
+        return Completed(code=code, stdout=text, stderr_tail=err.tail(STDERR_TAIL_LINES), message=message)
 
     async def _communicate(self, proc, pgid: int, out: Capture, err: Capture, stdin: bytes | None, log: StageLog) -> int:
         tasks = [asyncio.ensure_future(_pump(proc.stdout, out)), asyncio.ensure_future(_pump(proc.stderr, err))]
@@ -149,12 +169,12 @@ class CommandRuntime:
         with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
             await asyncio.wait_for(_exited(proc), processes.KILL_WAIT)
 
-    def _argv(self, request: StageRequest, prompt_path: Path | None) -> list[str]:
+    def argv_for(self, request: StageRequest, prompt_path: Path | None) -> list[str]:
         values = {
             "prompt_file": str(prompt_path) if prompt_path else "", "model": self.spec.model or "",
             "run_dir": str(request.run_dir), "artifacts_dir": str(request.artifacts_dir),
             "project_dir": str(request.project_dir), "stage": request.stage, "agent": request.agent or "",
-            "feature": request.feature,
+            "feature": request.feature, "python": sys.executable, **dict(self.spec.values),
         }
         if not self.spec.model and any("{model}" in arg for arg in self.spec.argv):
             raise AgentError(f"{self.spec.origin} uses {{model}} but no model is configured for agent {request.agent}",
@@ -169,10 +189,11 @@ class CommandRuntime:
         detail = f"; stderr ends: {tail}" if tail else "; it wrote nothing to stderr"
         path = request.log_path
         where = os.path.relpath(path, request.project_dir) if path.is_relative_to(request.project_dir) else path
-        return self.redact(f"agent command {program!r} {what}{detail} (log: {where})")
+        return self.redact(f"{self.spec.label} {program!r} {what}{detail} (log: {where})")
 
 
-def resolve_program(program: str, path_env: str, project_dir: Path, origin: str = "command.argv") -> str:
+def resolve_program(program: str, path_env: str, project_dir: Path, origin: str = "command.argv",
+                    label: str = "agent command") -> str:
     """The executable argv[0] names: a path (relative ones under `project_dir`), else found on `path_env`.
 
     Raises a non-retryable AgentError naming the program and `origin` (where its argv came from).
@@ -181,11 +202,12 @@ def resolve_program(program: str, path_env: str, project_dir: Path, origin: str 
         path = project_dir / program  # an absolute program stays as it is
         if path.is_file() and os.access(path, os.X_OK):
             return str(path)
-        raise AgentError(f"agent command {program!r} ({origin}) does not exist or is not executable", retryable=False)
+        raise AgentError(f"{label} {program!r} ({origin}) does not exist or is not executable", retryable=False)
     found = shutil.which(program, path=path_env)
     if found is None:
-        raise AgentError(f"agent command {program!r} ({origin}) was not found on PATH; "
-                         "install it, or set command.argv / agents.<id>.argv in teambot.yaml", retryable=False)
+        fix = "install it, or set command.argv / agents.<id>.argv in teambot.yaml" if label == "agent command" \
+            else f"install it, or change {origin}"
+        raise AgentError(f"{label} {program!r} ({origin}) was not found on PATH; {fix}", retryable=False)
     return found
 
 
@@ -283,7 +305,7 @@ def _environment(request: StageRequest, prompt_path: Path | None) -> dict[str, s
     env.update(
         TEAMBOT_FEATURE=request.feature, TEAMBOT_STAGE=request.stage, TEAMBOT_AGENT=request.agent or "",
         TEAMBOT_ARTIFACTS_DIR=str(request.artifacts_dir), TEAMBOT_RUN_DIR=str(request.run_dir),
-        TEAMBOT_ATTEMPT=str(request.attempt),
+        TEAMBOT_ATTEMPT=str(request.attempt), TEAMBOT_STEP=request.step, TEAMBOT_ITERATION=str(request.iteration),
     )
     if prompt_path is not None:
         env["TEAMBOT_PROMPT_FILE"] = str(prompt_path)

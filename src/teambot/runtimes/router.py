@@ -88,6 +88,14 @@ class RouterRuntime:
             raise ConfigError(f"teambot.yaml: {len(problems)} agent(s) cannot run", problems=problems,
                               hint="configure them in teambot.yaml (docs/configuration.md, docs/runtimes.md)")
 
+    def demo_acceptance_command(self, agent: str | None) -> tuple[str, ...] | None:
+        """The demo's acceptance command when `agent` runs on the demo runtime (see kinds/acceptance.py)."""
+        if self.runtime_name(agent) != "demo":
+            return None
+        from teambot.runtimes.demo import DEMO_ACCEPTANCE_COMMAND
+
+        return DEMO_ACCEPTANCE_COMMAND
+
     # -- AgentRuntime ----------------------------------------------------------------------
     async def run(self, request: StageRequest) -> StageResult:
         runtime = self.runtime_for(request.agent)

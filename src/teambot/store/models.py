@@ -11,7 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from teambot.lifecycle import StageStatus
 
-SCHEMA_VERSION = 1
+# 2: stage records gained iterations, budget_start, budget and blocked_by; status `blocked`.
+# An older teambot refuses a version-2 file rather than drop the loop history on its next write.
+SCHEMA_VERSION = 2
 
 
 def now_iso() -> str:
@@ -48,6 +50,43 @@ class TokenUsage(_Model):
         return self.prompt_tokens + self.completion_tokens
 
 
+class StepRecord(_Model):
+    """One step's text, saved under iterations/<STAGE>/ before the record pointing to it."""
+
+    file: str  # relative to the run directory
+    sha256: str
+    at: Timestamp
+
+
+class AcceptanceResult(_Model):
+    """What teambot saw when it ran the acceptance command itself (never an agent's claim)."""
+
+    passed: bool
+    exit_code: int | None  # None: it did not finish (timed out) or could not start
+    tests: int | None = None  # from JUnit XML; None when the command gives none
+    failures: int | None = None
+    errors: int | None = None
+    skipped: int | None = None
+    summary: str  # one line: "3 tests, 1 failed", "no acceptance tests ran", ...
+    output: StepRecord  # the command's output (and the failing tests' details)
+
+
+class Iteration(_Model):
+    """One round of a review or acceptance loop. Each step is committed as soon as it is done,
+    so a resumed run continues at the first step this record lacks."""
+
+    number: int  # 1-based over the stage's whole history (budgets never renumber it)
+    started_at: Timestamp
+    work: StepRecord | None = None  # the work agent's output (produce / revise / fix)
+    artifacts: dict[str, str] = Field(default_factory=dict)  # declared artifacts the work step wrote -> sha256
+    review: StepRecord | None = None  # the reviewer's review
+    verdict_request: StepRecord | None = None  # its answer when asked once more for the verdict line
+    verdict: str | None = None  # "approved" / "changes_requested" (review stages)
+    verdict_note: str | None = None  # how the verdict was reached, e.g. "no verdict line, even when asked again"
+    feedback: str | None = None  # what the next work step is told (a rejection's review, failing tests)
+    test: AcceptanceResult | None = None  # acceptance stages
+
+
 class StageRecord(_Model):
     """What is known of one stage. `seq` orders commits (the newest copy of a record wins)."""
 
@@ -63,6 +102,10 @@ class StageRecord(_Model):
     fingerprint: str | None = None  # of the definition the stage last succeeded with
     usage: TokenUsage | None = None
     pgid: int | None = None  # the agent's process group while running (command runtime)
+    iterations: list[Iteration] = Field(default_factory=list)  # review / acceptance history, append-only
+    budget_start: int = 0  # iterations before this index were spent by earlier budgets (`teambot unblock`)
+    budget: int | None = None  # iterations of the current budget, when `unblock --iterations` set it
+    blocked_by: str | None = None  # "iterations" or "acceptance_gate" while status is blocked
     seq: int = 0
 
 

@@ -1,0 +1,237 @@
+"""An acceptance test stage: the work agent writes tests or fixes → teambot runs the tests itself.
+
+Steps of one iteration, each committed as it ends: `work` (the agent writes or updates the
+acceptance tests, later fixes what failed), then `test`: teambot runs the acceptance
+command (argv, no shell) and reads JUnit XML when the command has a {junit} placeholder,
+else the exit code. Zero tests is a failure, never a pass. The history is append-only
+across resumes. A stage with requires_acceptance_tests_passed starts only when the latest
+result passed (`gate_problem`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from teambot.config.models import StageConfig
+from teambot.errors import StageBlocked
+from teambot.fsutil import atomic_write
+from teambot.kinds import budget as B
+from teambot.kinds.context import StageWork
+from teambot.kinds.junit import JUnitError, read_junit
+from teambot.prompts.loops import render_work_prompt
+from teambot.runtimes.base import StageRequest
+from teambot.store.models import AcceptanceResult, Iteration, StageRecord
+
+RESULTS_HEADING = "## Results recorded by teambot"
+OUTPUT_TAIL = 12 * 1024  # characters of the command's output the work agent sees after a failure
+_NO_TESTS = re.compile(r"^(Ran 0 tests\b|.*\bno tests ran\b)", re.MULTILINE)  # unittest, pytest
+PYTEST_NO_TESTS = 5
+
+
+def acceptance_command(name: str, stage: StageConfig, configured: tuple[str, ...] | None,
+                       demo: tuple[str, ...] | None) -> tuple[tuple[str, ...], str] | None:
+    """(argv, where it comes from): the stage's own, else the demo's generated tests when the
+    stage's agent runs on the demo runtime, else teambot.yaml's; None when there is none."""
+    if stage.acceptance_command:
+        return tuple(stage.acceptance_command), f"stages.{name}.acceptance_command"
+    if demo is not None:
+        return demo, "the demo runtime's generated tests"
+    if configured:
+        return configured, "teambot.yaml acceptance.command"
+    return None
+
+
+async def run_acceptance(work: StageWork, command: tuple[tuple[str, ...], str]) -> str:
+    """Iterate until the acceptance tests pass; returns the stage output."""
+    stage = work.stage
+    budget = B.budget_of(work.record, stage.max_iterations or work.settings.acceptance_iterations)
+    while True:
+        it = B.current(work.record)
+        if it is None or it.test is not None:
+            if it is not None and it.test.passed:
+                return _passed(work, it)
+            if B.used(work.record) >= budget:
+                raise _blocked(work, budget)
+            it = B.begin(work, budget)
+        if it.work is None:
+            it = await _work_step(work, it, budget)
+        if it.test is None:
+            it = await _test_step(work, it, command)
+
+
+async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
+    stage = work.stage
+    prev = B.previous(work.record, it)
+    feedback = title = None
+    if prev is not None and prev.test is not None and not prev.test.passed:
+        feedback = _failure_feedback(work, prev)
+        title = f"Acceptance tests failed in iteration {prev.number}: {prev.test.summary}"
+    prompt = render_work_prompt(work.name, stage, work.objective, work.upstream, work.project_dir,
+                                persona=work.persona(stage.work_agent), iteration=it.number, budget=budget,
+                                feedback=feedback, feedback_title=title)
+    result = await work.call(stage.work_agent, prompt, kind="acceptance", step="work", iteration=it.number,
+                             artifacts=tuple(stage.artifacts))
+    it = B.update(work, it, work=work.save(it.number, "work", result.output))
+    work.emit("step_completed", iteration=it.number, step="work", agent=stage.work_agent)
+    return it
+
+
+async def _test_step(work: StageWork, it: Iteration, command: tuple[tuple[str, ...], str]) -> Iteration:
+    from teambot.runtimes.command import CommandRuntime, CommandSpec, mask_argv
+
+    argv, origin = command
+    junit = work.step_path(it.number, "junit", ".xml")
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    junit.unlink(missing_ok=True)  # left by an attempt that was cut short: never read a stale report
+    uses_junit = any("{junit}" in arg for arg in argv)
+    spec = CommandSpec(argv=argv, prompt_via="none", output_cap=work.settings.command_output_cap,
+                       grace=work.settings.command_grace, origin=origin, label="acceptance command",
+                       values=(("junit", str(junit)),))
+    request = StageRequest(
+        feature=work.paths.feature, stage=work.name, agent=None, prompt="", artifacts_dir=work.paths.artifacts,
+        artifacts=(), upstream_artifacts=(), run_dir=work.paths.root, project_dir=work.project_dir,
+        timeout=None, log_path=work.paths.log(work.name), attempt=work.attempt, on_spawn=work.on_spawn,
+        kind="acceptance", step="test", iteration=it.number,
+    )
+    runner = CommandRuntime(spec, work.redact)
+    timeout = work.stage.timeout or work.settings.acceptance_timeout
+    shown = " ".join(mask_argv(runner.argv_for(request, None)))
+    work.emit("acceptance_tests_started", iteration=it.number, command=shown)
+    try:
+        done = await asyncio.wait_for(runner.execute(request), timeout)
+    except TimeoutError:
+        code, stdout, tail = None, "", []
+        judged = Judgement(False, f"the acceptance command timed out after {timeout:g} s")
+    else:
+        code, stdout, tail = done.code, work.redact(done.stdout), done.stderr_tail
+        judged = judge(code, stdout, junit if uses_junit else None)
+    log = [f"$ {shown}", f"exit code: {code if code is not None else '(none: timed out)'}", f"result: {judged.summary}", ""]
+    if judged.failed:
+        log += ["## Failing tests", ""] + [f"### {name}\n\n{text}\n" for name, text in judged.failed]
+    log += ["## Output", "", stdout.rstrip()]
+    if tail:
+        log += ["", "## End of stderr", "", *tail]
+    outcome = AcceptanceResult(passed=judged.passed, exit_code=code, summary=judged.summary,
+                               output=work.save(it.number, "test", "\n".join(log) + "\n", suffix=".log"), **judged.counts)
+    it = B.update(work, it, test=outcome, feedback=None if judged.passed else B.excerpt(judged.summary))
+    work.emit("acceptance_tests_completed", iteration=it.number, passed=judged.passed, summary=judged.summary,
+              **judged.counts)
+    return it
+
+
+@dataclass
+class Judgement:
+    passed: bool
+    summary: str
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (test, message) of failing tests
+    counts: dict[str, int] = field(default_factory=dict)  # tests, failures, errors, skipped (JUnit)
+
+
+def judge(code: int, stdout: str, junit: Path | None) -> Judgement:
+    """Pass or fail from the exit code and, when the command writes one, the JUnit report.
+
+    Both must agree for a pass, and zero executed tests is a failure.
+    """
+    if junit is None:
+        if code == PYTEST_NO_TESTS or _NO_TESTS.search(stdout):
+            return Judgement(False, f"no acceptance tests ran (exit code {code})")
+        if code != 0:
+            return Judgement(False, f"the acceptance command exited with code {code}")
+        return Judgement(True, "exit code 0 (no JUnit report: tests were not counted)")
+    try:
+        report = read_junit(junit)
+    except JUnitError as exc:
+        return Judgement(False, f"{exc} (exit code {code})")
+    counts = {"tests": report.tests, "failures": report.failures, "errors": report.errors, "skipped": report.skipped}
+    if report.executed == 0:
+        return Judgement(False, f"no acceptance tests ran ({report.tests} collected, {report.skipped} skipped)",
+                         counts=counts)
+    summary = (f"{report.executed} test{'s' if report.executed != 1 else ''} ran: {report.failures} failed, "
+               f"{report.errors} errors, {report.skipped} skipped")
+    if not report.passed:
+        return Judgement(False, summary, report.failed, counts)
+    if code != 0:
+        return Judgement(False, f"{summary}, but the command exited with code {code}", counts=counts)
+    return Judgement(True, summary, counts=counts)
+
+
+def _failure_feedback(work: StageWork, prev: Iteration) -> str:
+    text = work.read(prev.test.output, cap=1 << 20)
+    if len(text) > OUTPUT_TAIL:
+        text = f"[... {len(text) - OUTPUT_TAIL} earlier characters in {work.paths.root / prev.test.output.file}]\n" \
+               + text[-OUTPUT_TAIL:]
+    return text
+
+
+def _history(record: StageRecord) -> list[str]:
+    rows = ["| iteration | result | summary | at |", "|---|---|---|---|"]
+    for it in record.iterations:
+        if it.test is not None:
+            rows.append(f"| {it.number} | {'passed' if it.test.passed else 'failed'} | {it.test.summary} | {it.test.output.at} |")
+    return rows
+
+
+def _passed(work: StageWork, it: Iteration) -> str:
+    """Record the real results in the first declared artifact (after what the agent wrote)."""
+    stage = work.stage
+    results = "\n".join([RESULTS_HEADING, "", f"Passed in iteration {it.number}: {it.test.summary}.", "",
+                         *_history(work.record), ""])
+    if stage.artifacts:
+        path = work.paths.artifact(stage.artifacts[0])
+        try:
+            written = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            written = f"# Acceptance test results: {work.objective.title}\n"
+        written = written.split(RESULTS_HEADING, 1)[0].rstrip()  # an earlier budget's results
+        atomic_write(path, work.redact(written + "\n\n" + results), durable=work.durable)
+    return "\n".join([f"# {work.name}: acceptance tests passed in iteration {it.number}", "", results,
+                        f"## Work ({stage.work_agent})", "", work.read(it.work).strip(), ""])
+
+
+def _blocked(work: StageWork, budget: int) -> StageBlocked:
+    record = work.record
+    last = record.iterations[-1]
+    path = work.paths.report(work.name, "acceptance-failure")
+    text = "\n".join([
+        f"# Acceptance failure: {work.name}", "",
+        f"The acceptance tests did not pass in {budget} iteration{'s' if budget != 1 else ''} "
+        f"(run {work.paths.feature}; work agent {work.stage.work_agent}).", "",
+        f"## Last result (iteration {last.number})", "", last.test.summary if last.test else "(none)", "",
+        f"Output: {work.paths.root / last.test.output.file}" if last.test else "", "",
+        "## History", "", *_history(record), "",
+        "## What to do", "",
+        "- Read the failing tests' output. Fix the code (or a wrong test) yourself if the agent could not.",
+        f"- Give the stage a fresh budget, then continue: `teambot unblock {work.name} {work.paths.feature}` "
+        f"and `teambot resume {work.paths.feature}`. The history is kept.", "",
+    ])
+    work.save_text(path, text)
+    summary = last.test.summary if last.test else "no result"
+    return StageBlocked(f"acceptance tests still failing after {budget} iteration{'s' if budget != 1 else ''} "
+                        f"({summary}); see {path}", kind="iterations", report=str(path))
+
+
+def latest_result(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> tuple[str, Iteration] | None:
+    """The most recent acceptance result of any acceptance stage, by the time it was recorded."""
+    found = [(it.test.output.at, name, it) for name, record in records.items()
+             if name in stages and stages[name].is_acceptance_test_stage
+             for it in record.iterations if it.test is not None]
+    if not found:
+        return None
+    _, name, it = max(found, key=lambda item: item[0])
+    return name, it
+
+
+def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> str | None:
+    """Why a stage with requires_acceptance_tests_passed may not start, or None if it may."""
+    latest = latest_result(records, stages)
+    if latest is None:
+        names = ", ".join(n for n, s in stages.items() if s.is_acceptance_test_stage)
+        return f"no acceptance test result yet ({names} has not run its tests)"
+    name, it = latest
+    if not it.test.passed:
+        return f"the latest acceptance result ({name}, iteration {it.number}) failed: {it.test.summary}"
+    return None

@@ -1,0 +1,114 @@
+"""StageWork: what a review loop, acceptance loop or command stage needs from the executor.
+
+One StageWork serves one attempt of one stage. `call` runs an agent through the run's
+runtime (the stage timeout applies to each call); `save` writes a step's text under
+iterations/<STAGE>/ (atomically, before any record points to it); `commit` records the
+stage's new fields, so every finished step survives a kill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from teambot.config.models import StageConfig
+from teambot.errors import AgentTimeout
+from teambot.fsutil import atomic_write
+from teambot.objective import Objective
+from teambot.paths import RunPaths
+from teambot.prompts.assemble import RenderedPrompt
+from teambot.runtimes.base import AgentRuntime, StageRequest, StageResult
+from teambot.store.models import StageRecord, StepRecord, TokenUsage, now_iso
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """The run-wide defaults a stage's own fields override (teambot.yaml review/acceptance)."""
+
+    review_iterations: int = 4
+    acceptance_iterations: int = 4
+    acceptance_command: tuple[str, ...] | None = None
+    acceptance_timeout: float = 1800.0
+    command_output_cap: int = 10 * 1024 * 1024
+    command_grace: float = 5.0
+
+
+@dataclass
+class StageWork:
+    name: str
+    stage: StageConfig
+    attempt: int
+    paths: RunPaths
+    objective: Objective
+    project_dir: Path
+    runtime: AgentRuntime
+    settings: LoopSettings
+    upstream: list[Path]  # artifacts of the stages this one depends on, in stage order
+    get_record: Callable[[], StageRecord]
+    commit: Callable[..., StageRecord]  # commit(**fields) -> the committed record
+    emit: Callable[..., Any]  # emit(type, **details) for this stage
+    redact: Callable[[str], str]
+    persona: Callable[[str | None], str | None]
+    on_spawn: Callable[[int], None]
+    durable: bool = True
+    usage: TokenUsage | None = field(default=None)
+
+    @property
+    def record(self) -> StageRecord:
+        return self.get_record()
+
+    async def call(self, agent: str | None, prompt: RenderedPrompt, *, kind: str, step: str, iteration: int,
+                   artifacts: tuple[str, ...] = ()) -> StageResult:
+        """One agent call; its prompt is saved (redacted) beside the step's output."""
+        self.save_text(self.step_path(iteration, f"{step}.prompt"), prompt.text)
+        for artifact in artifacts:
+            self.paths.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)
+        request = StageRequest(
+            feature=self.paths.feature, stage=self.name, agent=agent, prompt=prompt.text,
+            artifacts_dir=self.paths.artifacts, artifacts=artifacts, upstream_artifacts=tuple(self.upstream),
+            run_dir=self.paths.root, project_dir=self.project_dir, timeout=self.stage.timeout,
+            log_path=self.paths.log(self.name), attempt=self.attempt, objective_title=self.objective.title,
+            description=self.stage.description, on_spawn=self.on_spawn, system_prompt=prompt.system,
+            user_prompt=prompt.user, kind=kind, step=step, iteration=iteration,
+        )
+        try:
+            result = await asyncio.wait_for(self.runtime.run(request), timeout=self.stage.timeout)
+        except TimeoutError:
+            raise AgentTimeout(f"{step} step of iteration {iteration} timed out after {self.stage.timeout:g} s "
+                               "(stage timeout)") from None
+        if result.usage is not None:
+            total = self.usage or TokenUsage()
+            self.usage = TokenUsage(prompt_tokens=total.prompt_tokens + result.usage.prompt_tokens,
+                                    completion_tokens=total.completion_tokens + result.usage.completion_tokens)
+        return result
+
+    def step_path(self, iteration: int, step: str, suffix: str = ".md") -> Path:
+        return self.paths.iterations(self.name) / f"{iteration:02d}-{step}{suffix}"
+
+    def save_text(self, path: Path, text: str) -> str:
+        """Write `text` (redacted) atomically; returns its sha256."""
+        data = self.redact(text).encode("utf-8", errors="replace")
+        atomic_write(path, data, durable=self.durable)
+        return hashlib.sha256(data).hexdigest()
+
+    def save(self, iteration: int, step: str, text: str, suffix: str = ".md") -> StepRecord:
+        """Save one step's text and return the record that will point to it."""
+        path = self.step_path(iteration, step, suffix)
+        digest = self.save_text(path, text)
+        return StepRecord(file=str(path.relative_to(self.paths.root)), sha256=digest, at=now_iso())
+
+    def read(self, step: StepRecord | None, cap: int = 64 * 1024) -> str:
+        """A saved step's text (cut at `cap` characters with a note), or "" if it is gone."""
+        if step is None:
+            return ""
+        try:
+            text = (self.paths.root / step.file).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        if len(text) > cap:
+            text = text[:cap] + f"\n\n[... cut: {len(text) - cap} more characters in {self.paths.root / step.file}]"
+        return text

@@ -1,0 +1,128 @@
+"""A review stage: work agent produces or revises → reviewer reviews → verdict, until approved.
+
+Steps of one iteration, each committed as it ends: `work` (the work agent's output and the
+declared artifacts it wrote), `review` (with its verdict when the review has a verdict
+line), then, only when it has none, `verdict` (the reviewer asked once more). A resumed
+run continues at the first step the newest iteration lacks. Out of iterations, the stage
+is blocked and review-failure-<STAGE>.md says why.
+"""
+
+from __future__ import annotations
+
+from teambot.errors import AgentError, StageBlocked
+from teambot.fsutil import sha256_file
+from teambot.kinds import budget as B
+from teambot.kinds.context import StageWork
+from teambot.kinds.gitinfo import git_summary
+from teambot.kinds.verdict import Verdict, parse_verdict
+from teambot.prompts.loops import render_review_prompt, render_verdict_request, render_work_prompt
+from teambot.store.models import Iteration
+
+
+async def run_review(work: StageWork) -> str:
+    """Iterate until approved; returns the stage output."""
+    stage = work.stage
+    budget = B.budget_of(work.record, stage.max_iterations or work.settings.review_iterations)
+    while True:
+        it = B.current(work.record)
+        if it is None or it.verdict is not None:
+            if it is not None and it.verdict == Verdict.APPROVED:
+                return _approved(work, it)
+            if B.used(work.record) >= budget:
+                raise _blocked(work, budget)
+            it = B.begin(work, budget)
+        if it.work is None:
+            it = await _work_step(work, it, budget)
+        if it.review is None:
+            it = await _review_step(work, it, budget)
+        if it.verdict is None:
+            it = await _verdict_step(work, it)
+
+
+async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
+    stage = work.stage
+    prev = B.previous(work.record, it)
+    feedback = title = None
+    if prev is not None and prev.verdict == Verdict.CHANGES_REQUESTED:
+        feedback = work.read(prev.review)
+        if prev.verdict_request is not None:
+            feedback += "\n\n" + work.read(prev.verdict_request)
+        title = f"Changes requested by {stage.review_agent} in iteration {prev.number}"
+    prompt = render_work_prompt(work.name, stage, work.objective, work.upstream, work.project_dir,
+                                persona=work.persona(stage.work_agent), iteration=it.number, budget=budget,
+                                feedback=feedback, feedback_title=title)
+    result = await work.call(stage.work_agent, prompt, kind="review", step="work", iteration=it.number,
+                             artifacts=tuple(stage.artifacts))
+    hashes = {}
+    for artifact in stage.artifacts:
+        path = work.paths.artifact(artifact)
+        if artifact not in result.artifacts or not path.is_file() or path.stat().st_size == 0:
+            raise AgentError(f"iteration {it.number}: declared artifact {artifact} was not written by the work step",
+                             retryable=True)
+        hashes[artifact] = sha256_file(path)
+    it = B.update(work, it, work=work.save(it.number, "work", result.output), artifacts=hashes)
+    work.emit("step_completed", iteration=it.number, step="work", agent=stage.work_agent)
+    return it
+
+
+async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
+    stage = work.stage
+    under_review = list(dict.fromkeys([*(work.paths.artifact(a) for a in stage.artifacts), *work.upstream]))
+    prompt = render_review_prompt(work.name, stage, work.objective, persona=work.persona(stage.review_agent),
+                                  under_review=under_review, work_output=work.read(it.work), project_dir=work.project_dir,
+                                  iteration=it.number, budget=budget, git=await git_summary(work.project_dir))
+    result = await work.call(stage.review_agent, prompt, kind="review", step="review", iteration=it.number)
+    verdict = parse_verdict(result.output)
+    changes: dict = {"review": work.save(it.number, "review", result.output)}
+    if verdict is not None:
+        changes |= {"verdict": verdict.value, "verdict_note": "verdict line in the review",
+                    "feedback": B.excerpt(result.output)}
+    it = B.update(work, it, **changes)
+    work.emit("step_completed", iteration=it.number, step="review", agent=stage.review_agent,
+              verdict=verdict.value if verdict else None)
+    return it
+
+
+async def _verdict_step(work: StageWork, it: Iteration) -> Iteration:
+    stage = work.stage
+    review = work.read(it.review)
+    prompt = render_verdict_request(work.name, persona=work.persona(stage.review_agent), review=review, iteration=it.number)
+    result = await work.call(stage.review_agent, prompt, kind="review", step="verdict", iteration=it.number)
+    verdict = parse_verdict(result.output)
+    note = ("verdict line given when asked again" if verdict is not None
+            else "no verdict line, even when asked again: counted as changes requested")
+    verdict = verdict or Verdict.CHANGES_REQUESTED
+    it = B.update(work, it, verdict_request=work.save(it.number, "verdict", result.output), verdict=verdict.value,
+                  verdict_note=note, feedback=B.excerpt(review))
+    work.emit("step_completed", iteration=it.number, step="verdict", agent=stage.review_agent, verdict=verdict.value)
+    return it
+
+
+def _approved(work: StageWork, it: Iteration) -> str:
+    return "\n".join([
+        f"# {work.name}: approved in iteration {it.number}", "",
+        f"## Work ({work.stage.work_agent})", "", work.read(it.work).strip(), "",
+        f"## Review ({work.stage.review_agent})", "", work.read(it.review).strip(), "",
+    ])
+
+
+def _blocked(work: StageWork, budget: int) -> StageBlocked:
+    record, stage = work.record, work.stage
+    last = record.iterations[-1]
+    path = work.paths.report(work.name, "review-failure")
+    rows = [f"| {i.number} | {i.verdict or '-'} | {i.verdict_note or ''} |" for i in record.iterations]
+    text = "\n".join([
+        f"# Review failure: {work.name}", "",
+        f"The reviewer ({stage.review_agent}) did not approve {work.name} in {budget} iteration"
+        f"{'s' if budget != 1 else ''} (run {work.paths.feature}; work agent {stage.work_agent}).", "",
+        f"## Last feedback (iteration {last.number}, {last.review.file if last.review else 'no review'})", "",
+        work.read(last.review).strip() or "(no review text)", "",
+        "## History", "", "| iteration | verdict | how |", "|---|---|---|", *rows, "",
+        "## What to do", "",
+        "- Read the feedback. Fix what the agents could not (edit the files under review yourself) if needed.",
+        f"- Give the stage a fresh budget, then continue: `teambot unblock {work.name} {work.paths.feature}` "
+        f"and `teambot resume {work.paths.feature}`. Every iteration so far stays in the history.", "",
+    ])
+    work.save_text(path, text)
+    return StageBlocked(f"not approved after {budget} iteration{'s' if budget != 1 else ''}; last feedback in {path}",
+                        kind="iterations", report=str(path))

@@ -1,0 +1,88 @@
+"""Prompts of the iterating stages: the work step with feedback, the review, the verdict request.
+
+The work prompt is the stage's usual prompt (assemble.render_prompt) plus what the last
+iteration taught: the reviewer's requested changes, or the failing acceptance tests. The
+review prompt gives the reviewer the objective, the work under review and the verdict
+protocol (kinds/verdict.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from teambot.config.models import StageConfig
+from teambot.kinds.verdict import APPROVED_LINE, CHANGES_LINE
+from teambot.objective import Objective
+from teambot.prompts.assemble import RenderedPrompt, artifact_text, render_prompt, template_text
+
+VERDICT_RULES = f"""## Your verdict
+
+Review the work against the objective, the instructions and the exit criteria. List each
+finding with where it is (file, section), what is wrong and what would fix it, most severe
+first. Then end your review with one line that is exactly one of these, on its own:
+
+{APPROVED_LINE}
+{CHANGES_LINE}
+
+Approve only when nothing blocking is left. Anything else than that exact line (a
+paraphrase, markdown around it, a negation) is not an approval."""
+
+
+def render_work_prompt(stage_name: str, stage: StageConfig, objective: Objective, upstream: Sequence[Path],
+                       project_dir: Path, *, persona: str | None, iteration: int, budget: int,
+                       feedback: str | None, feedback_title: str | None) -> RenderedPrompt:
+    """The work agent's prompt for one iteration; `feedback` is what the previous one ended with."""
+    base = render_prompt(stage_name, stage, objective, upstream, project_dir, persona=persona)
+    parts = [base.user.rstrip(), "", f"## Iteration {iteration} (at most {budget} in this budget)", ""]
+    if feedback:
+        parts += [f"### {feedback_title or 'Feedback'}", "", feedback.strip(), ""]
+        if stage.is_acceptance_test_stage:
+            parts += ["Fix the implementation so these acceptance tests pass. Do not weaken, skip or delete "
+                      "tests to make them pass; teambot runs the acceptance command itself after you finish "
+                      "and decides from its real results.", ""]
+        else:
+            parts += ["Address every requested change: revise the work under review and the files listed "
+                      "above, and say what you changed. The reviewer will look again.", ""]
+    elif stage.is_acceptance_test_stage:
+        parts += ["Write or update the executable acceptance tests. When you finish, teambot runs the "
+                  "acceptance command itself and decides from its real results, not from your report.", ""]
+    return RenderedPrompt(system=base.system, user="\n".join(parts))
+
+
+def render_review_prompt(stage_name: str, stage: StageConfig, objective: Objective, *, persona: str | None,
+                         under_review: Sequence[Path], work_output: str, project_dir: Path, iteration: int,
+                         budget: int, git: str | None) -> RenderedPrompt:
+    """The reviewer's prompt: objective, the files under review, the work agent's output, git."""
+    title = f"{stage.name} ({stage_name})" if stage.name and stage.name != stage_name else stage_name
+    parts = [f"# Review: {title}, iteration {iteration} of at most {budget}", ""]
+    parts += [f"You are reviewing as **{stage.review_agent}** the work of **{stage.work_agent}**.", ""]
+    if stage.description:
+        parts += [stage.description.strip(), ""]
+    parts += ["## Objective", "", objective.body, ""]
+    if stage.prompt_template:
+        parts += ["## Instructions the work followed", "", template_text(stage.prompt_template, project_dir), ""]
+    if under_review:
+        parts += ["## Under review", ""]
+        for path in under_review:
+            parts += [f"### {path.name} ({path})", "", artifact_text(path), ""]
+    parts += [f"## What {stage.work_agent} reported (iteration {iteration})", "", work_output.strip() or "(nothing)", ""]
+    if git:
+        parts += ["## Changes in the project (git)", "", git, ""]
+    if stage.exit_criteria:
+        parts += ["## Exit criteria", ""] + [f"- {c}" for c in stage.exit_criteria] + [""]
+    parts += [VERDICT_RULES, ""]
+    return RenderedPrompt(system=persona, user="\n".join(parts))
+
+
+def render_verdict_request(stage_name: str, *, persona: str | None, review: str, iteration: int) -> RenderedPrompt:
+    """Asked once when a review has no verdict line."""
+    user = "\n".join([
+        f"# Verdict needed: {stage_name}, iteration {iteration}", "",
+        "Your review below has no verdict line, so teambot cannot tell whether you approve.",
+        "Reply with one line that is exactly one of these (nothing else is needed):", "",
+        APPROVED_LINE, CHANGES_LINE, "",
+        "Without that line the review counts as changes requested.", "",
+        "## Your review", "", review.strip() or "(empty)", "",
+    ])
+    return RenderedPrompt(system=persona, user=user)
