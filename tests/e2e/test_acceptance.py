@@ -1,0 +1,154 @@
+"""Acceptance stages end to end: teambot runs real tests itself; zero tests fail; the gate blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import state, status_json, teambot
+
+ACCEPTANCE_STAGES = """\
+stages:
+  BUILD: {work_agent: builder-1, artifacts: [notes.md]}
+  ACCEPTANCE_TEST:
+    work_agent: builder-1
+    is_acceptance_test_stage: true
+    artifacts: [acceptance_test_results.md]
+    max_iterations: %d
+  POST_REVIEW:
+    work_agent: pm
+    requires_acceptance_tests_passed: true
+    artifacts: [post_review.md]
+    %s
+stage_order: [BUILD, ACCEPTANCE_TEST, POST_REVIEW]
+"""
+
+
+def write_stages(project: Path, max_iterations: int = 4, post_review_depends: str = "") -> None:
+    (project / "stages.yaml").write_text(ACCEPTANCE_STAGES % (max_iterations, post_review_depends), encoding="utf-8")
+
+
+def small_project(tmp_path: Path, max_iterations: int = 4) -> Path:
+    write_stages(tmp_path, max_iterations)
+    (tmp_path / "objective.md").write_text("---\nfeature: acc\n---\n# Count words\n\nA word counter.\n", encoding="utf-8")
+    return tmp_path
+
+
+def history(run_dir: Path) -> list[dict]:
+    from teambot.paths import RunPaths
+    from teambot.store.file import read_state
+
+    found = read_state(RunPaths(run_dir.parent, run_dir.name))
+    return [it.test.model_dump() for it in found.stages["ACCEPTANCE_TEST"].iterations if it.test]
+
+
+def test_failing_then_fixed_passes_in_iteration_two_with_both_in_the_history(tmp_path):
+    """The generated code fails its real test once; the work agent gets the failure and fixes it."""
+    project = small_project(tmp_path)
+    run_dir = project / ".agent-tracking" / "acc"
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project, env={"TEAMBOT_DEMO_ACCEPTANCE": "fail:1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tests = history(run_dir)
+    assert [(t["passed"], t["tests"], t["failures"]) for t in tests] == [(False, 1, 1), (True, 1, 0)]
+    folder = run_dir / "iterations" / "ACCEPTANCE_TEST"
+    assert "not implemented yet" in (folder / "01-test.log").read_text()  # the real assertion message
+    second_prompt = (folder / "02-work.prompt.md").read_text()
+    assert "Acceptance tests failed in iteration 1" in second_prompt and "not implemented yet" in second_prompt
+    results = (run_dir / "artifacts" / "acceptance_test_results.md").read_text()
+    assert "## Results recorded by teambot" in results and "Passed in iteration 2" in results
+    assert "| 1 | failed |" in results and "| 2 | passed |" in results
+    assert state(run_dir)["stages"]["POST_REVIEW"]["status"] == "succeeded"
+
+
+def test_zero_tests_is_blocked_not_passed(tmp_path):
+    """No tests written: every iteration fails with 'no acceptance tests ran'; the run ends blocked, exit 1."""
+    project = small_project(tmp_path, max_iterations=2)
+    run_dir = project / ".agent-tracking" / "acc"
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project, env={"TEAMBOT_DEMO_ACCEPTANCE": "none"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "run blocked" in proc.stdout and "no acceptance tests ran" in proc.stdout
+    assert [t["passed"] for t in history(run_dir)] == [False, False]
+    assert all(t["summary"].startswith("no acceptance tests ran") for t in history(run_dir))
+    data = state(run_dir)
+    assert data["run"]["status"] == "blocked"
+    assert data["stages"]["ACCEPTANCE_TEST"]["status"] == "blocked"
+    assert data["stages"]["POST_REVIEW"]["status"] == "pending"
+    assert (run_dir / "acceptance-failure-ACCEPTANCE_TEST.md").exists()
+
+
+def test_gate_refuses_after_a_failed_result_and_history_survives_resumes(tmp_path):
+    """POST_REVIEW (requires_acceptance_tests_passed) refuses to start after a failed result; fixing it opens the gate."""
+    project = small_project(tmp_path, max_iterations=1)
+    run_dir = project / ".agent-tracking" / "acc"
+    failing = {"TEAMBOT_DEMO_ACCEPTANCE": "fail:9"}
+    assert teambot("run", "objective.md", "--runtime", "demo", cwd=project, env=failing).returncode == 1
+    # Make POST_REVIEW independent of the acceptance stage: only the gate stands in its way now.
+    write_stages(project, max_iterations=1, post_review_depends="depends_on: [BUILD]")
+    proc = teambot("resume", cwd=project, env=failing)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    stages = {s["name"]: s for s in status_json(project)["stages"]}
+    assert stages["POST_REVIEW"]["status"] == "blocked" and stages["POST_REVIEW"]["blocked_by"] == "acceptance_gate"
+    assert stages["POST_REVIEW"]["attempts"] == 0  # refused to start: its agent never ran
+    assert "latest acceptance result (ACCEPTANCE_TEST, iteration 1) failed" in stages["POST_REVIEW"]["error"]
+    assert not (run_dir / "artifacts" / "post_review.md").exists()
+    assert (run_dir / "gate-POST_REVIEW.md").exists()
+    gate = teambot("unblock", "POST_REVIEW", cwd=project)
+    assert gate.returncode == 2 and "acceptance gate" in gate.stderr
+    # Fix: a fresh budget for the acceptance stage, the code now passes; the gate opens.
+    write_stages(project, max_iterations=1)
+    assert teambot("unblock", "ACCEPTANCE_TEST", cwd=project).returncode == 0
+    done = teambot("resume", cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [t["passed"] for t in history(run_dir)] == [False, True]  # iteration 1 kept across two resumes
+    assert state(run_dir)["stages"]["POST_REVIEW"]["status"] == "succeeded"
+
+
+def test_gate_refuses_when_no_acceptance_result_exists(tmp_path):
+    """A gated stage that can start before any acceptance result exists is blocked, not run."""
+    project = small_project(tmp_path)
+    write_stages(project, post_review_depends="depends_on: []")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "run blocked" in proc.stdout
+    stages = {s["name"]: s for s in status_json(project)["stages"]}
+    assert stages["POST_REVIEW"]["status"] == "blocked" and stages["POST_REVIEW"]["attempts"] == 0
+    assert "no acceptance test result yet" in stages["POST_REVIEW"]["error"]
+
+
+def test_acceptance_stage_without_a_command_is_refused_before_the_run(tmp_path):
+    """With a real runtime and no acceptance.command, `run` exits 2 naming the stage and writes no state."""
+    project = small_project(tmp_path)
+    (project / "teambot.yaml").write_text("runtime: command\ncommand:\n  argv: [\"true\"]\n", encoding="utf-8")
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 2
+    assert "stages.ACCEPTANCE_TEST: an acceptance test stage needs a command" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (project / ".agent-tracking" / "acc" / "state.json").exists()
+
+
+def test_configured_pytest_command_runs_real_pytest(tmp_path):
+    """acceptance.command from teambot.yaml runs real pytest with {junit}; a stage's agent cannot fake the result."""
+    import json
+    import sys
+
+    project = small_project(tmp_path)
+    tests_dir = project / "tests" / "acceptance"
+    tests_dir.mkdir(parents=True)
+    (tests_dir / "test_words.py").write_text("def test_counts():\n    assert len('a b c'.split()) == 3\n", encoding="utf-8")
+    agent = project / "agent.py"
+    agent.write_text("import sys\nsys.stdin.read()\nprint('ALL ACCEPTANCE TESTS PASSED (trust me)')\n", encoding="utf-8")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/acceptance", "--junitxml={junit}"]
+    (project / "teambot.yaml").write_text(
+        f"runtime: command\ncommand:\n  argv: {json.dumps([sys.executable, str(agent)])}\n"
+        f"acceptance:\n  command: {json.dumps(command)}\n", encoding="utf-8")
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = project / ".agent-tracking" / "acc"
+    assert [(t["passed"], t["tests"]) for t in history(run_dir)] == [(True, 1)]
+    # Now the real test fails: the agent's claim changes nothing, and the budget runs out.
+    (tests_dir / "test_words.py").write_text("def test_counts():\n    assert len('a b c'.split()) == 4\n", encoding="utf-8")
+    assert teambot("rerun", "ACCEPTANCE_TEST", cwd=project).returncode == 0
+    again = teambot("resume", cwd=project)
+    assert again.returncode == 1 and "blocked" in again.stdout
+    tests = history(run_dir)
+    assert len(tests) == 5 and tests[0]["passed"] and not any(t["passed"] for t in tests[1:])
+    assert "assert 3 == 4" in (run_dir / "iterations" / "ACCEPTANCE_TEST" / "02-test.log").read_text()

@@ -1,0 +1,86 @@
+"""JUnit XML from a real pytest run is read into counts; zero tests and broken reports never pass."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from teambot.kinds.acceptance import judge
+from teambot.kinds.junit import JUnitError, read_junit
+
+
+def run_pytest(tmp_path: Path, source: str) -> tuple[int, str, Path]:
+    """Run real pytest on one test file; returns (exit code, stdout, junit path)."""
+    (tmp_path / "test_sample.py").write_text(source, encoding="utf-8")
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_sample.py"),
+                           f"--junitxml={junit}"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    return proc.returncode, proc.stdout, junit
+
+
+def test_counts_and_failures_from_real_pytest(tmp_path):
+    """Passed, failed, errored and skipped tests are counted; failing tests carry their message."""
+    code, out, junit = run_pytest(tmp_path, (
+        "import pytest\n"
+        "def test_ok(): assert True\n"
+        "def test_bad(): assert 1 == 2, 'one is not two'\n"
+        "@pytest.fixture\ndef broken(): raise RuntimeError('fixture broke')\n"
+        "def test_error(broken): pass\n"
+        "@pytest.mark.skip(reason='later')\ndef test_skip(): pass\n"))
+    report = read_junit(junit)
+    assert (report.tests, report.failures, report.errors, report.skipped) == (4, 1, 1, 1)
+    assert not report.passed
+    names = [name for name, _ in report.failed]
+    assert any(n.endswith("test_bad") for n in names) and any(n.endswith("test_error") for n in names)
+    assert any("one is not two" in text for _, text in report.failed)
+    judged = judge(code, out, junit)
+    assert not judged.passed and judged.summary == "3 tests ran: 1 failed, 1 errors, 1 skipped"
+
+
+def test_all_passing_passes(tmp_path):
+    """Exit 0 and a report with passing tests is a pass."""
+    code, out, junit = run_pytest(tmp_path, "def test_a(): pass\ndef test_b(): pass\n")
+    judged = judge(code, out, junit)
+    assert judged.passed and judged.counts["tests"] == 2
+
+
+def test_zero_tests_is_a_failure(tmp_path):
+    """A file without tests (pytest exit 5) is 'no acceptance tests ran', with or without JUnit."""
+    code, out, junit = run_pytest(tmp_path, "x = 1\n")
+    assert code == 5
+    assert judge(code, out, junit).summary.startswith("no acceptance tests ran")
+    assert not judge(code, out, None).passed
+    assert not judge(0, "Ran 0 tests in 0.000s\n\nNO TESTS RAN\n", None).passed
+
+
+def test_only_skipped_tests_is_a_failure(tmp_path):
+    """Collected but all skipped: nothing executed, so no pass."""
+    code, out, junit = run_pytest(tmp_path, "import pytest\n@pytest.mark.skip\ndef test_a(): pass\n")
+    judged = judge(code, out, junit)
+    assert not judged.passed and "no acceptance tests ran" in judged.summary
+
+
+def test_a_report_that_disagrees_with_the_exit_code_fails(tmp_path):
+    """Passing tests in the report but a non-zero exit: the stricter reading wins."""
+    code, out, junit = run_pytest(tmp_path, "def test_a(): pass\n")
+    judged = judge(1, out, junit)
+    assert not judged.passed and "exited with code 1" in judged.summary
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "wrote no JUnit XML"),
+    ("<testsuite><testcase", "cannot be read"),
+    ("<html></html>", "not a JUnit XML report"),
+])
+def test_missing_or_broken_reports_are_failures(tmp_path, content, reason):
+    """No report, a torn one, or another XML document: a failure that says why."""
+    path = tmp_path / "junit.xml"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(JUnitError, match=reason):
+        read_junit(path)
+    judged = judge(0, "", path)
+    assert not judged.passed and reason in judged.summary

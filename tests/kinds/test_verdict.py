@@ -1,0 +1,45 @@
+"""The verdict protocol: only an exact `VERDICT:` line approves, and the last one wins."""
+
+from __future__ import annotations
+
+import pytest
+
+from teambot.kinds.verdict import Verdict, parse_verdict
+
+
+@pytest.mark.parametrize("text", [
+    "REJECTED: not approved: the spec lacks error cases.\nVerification Evidence: none",
+    "I would not say VERDICT: APPROVED here.",
+    "VERDICT: NOT APPROVED",
+    "NOT VERDICT: APPROVED",
+    "VERDICT: APPROVED?",
+    "**VERDICT: APPROVED**",
+    "> VERDICT: APPROVED",
+    '"VERDICT: APPROVED"',
+    "`VERDICT: APPROVED`",
+    "verdict: approved",
+    "VERDICT:APPROVED",
+    "Approved. LGTM, ship it!",
+    "The format is:\n```\nVERDICT: APPROVED\n```\nbut I have findings.",
+])
+def test_negations_quotes_and_prose_never_approve(text):
+    """Negations, quotes, markdown around the line, code blocks and prose are not an approval."""
+    assert parse_verdict(text) != Verdict.APPROVED
+
+
+def test_no_verdict_line_is_none():
+    """A review without any verdict line has no verdict (teambot then asks once more)."""
+    assert parse_verdict("Looks good to me overall.\nMinor nits only.") is None
+    assert parse_verdict("") is None
+
+
+def test_the_last_verdict_line_wins():
+    """A quoted approval followed by a final CHANGES_REQUESTED line is changes requested, and the reverse approves."""
+    quoted_then_changes = "You wrote:\n\nVERDICT: APPROVED\n\nbut after reading the code:\nVERDICT: CHANGES_REQUESTED\n"
+    assert parse_verdict(quoted_then_changes) == Verdict.CHANGES_REQUESTED
+    assert parse_verdict("VERDICT: CHANGES_REQUESTED\nfixed in the meantime\nVERDICT: APPROVED") == Verdict.APPROVED
+
+
+def test_surrounding_whitespace_is_allowed():
+    """Indentation and a trailing carriage return do not hide an exact line."""
+    assert parse_verdict("findings...\r\n   VERDICT: APPROVED  \r\n") == Verdict.APPROVED
