@@ -256,3 +256,48 @@ def test_self_dependency(tmp_path: Path, write_stages) -> None:
     config["stages"]["D"]["depends_on"] = ["D"]
     out = rejected(validate(write_stages(config)), "1 problem in stages file", "stages.D.depends_on[0]: 'D' depends on itself")
     assert "cycle" not in out
+
+
+# --- stage kinds: review, acceptance, command ------------------------------------------
+
+def test_review_stage_needs_both_agents(write_stages) -> None:
+    """is_review_stage without a review_agent names the stage and the missing field."""
+    config = base_config()
+    del config["stages"]["D"]["review_agent"]
+    rejected(validate(write_stages(config)), "stages.D.review_agent: a review stage needs a review_agent")
+
+
+def test_command_stage_calls_no_agent(write_stages) -> None:
+    """`run` with a work_agent is one problem at stages.X.work_agent; a flat argv is accepted as one command."""
+    config = base_config()
+    config["stages"]["A"]["run"] = ["ruff", "check", "."]
+    rejected(validate(write_stages(config)), "stages.A.work_agent: a command stage (run) calls no agent")
+    del config["stages"]["A"]["work_agent"]
+    assert validate(write_stages(config)).returncode == 0
+
+
+def test_unknown_placeholder_in_a_command(write_stages) -> None:
+    """{junit} belongs to acceptance commands only; a typo gets a suggestion."""
+    config = base_config()
+    config["stages"]["E"]["run"] = [["pytest", "--junitxml={junit}"]]
+    config["stages"]["E"]["acceptance_command"] = ["pytest", "{projet_dir}"]
+    rejected(validate(write_stages(config)),
+             "stages.E.run[0][1]: unknown placeholder {junit}",
+             "stages.E.acceptance_command: only a stage with is_acceptance_test_stage: true",
+             "stages.E.acceptance_command[1]: unknown placeholder {projet_dir} (did you mean 'project_dir'?)")
+
+
+def test_gate_without_an_acceptance_stage(write_stages) -> None:
+    """requires_acceptance_tests_passed with no acceptance stage in the workflow could never open."""
+    config = base_config()
+    config["stages"]["E"]["requires_acceptance_tests_passed"] = True
+    rejected(validate(write_stages(config)), "stages.E.requires_acceptance_tests_passed: no stage has is_acceptance_test_stage")
+
+
+def test_max_iterations_only_on_iterating_stages(write_stages) -> None:
+    """max_iterations on a plain stage is refused; on a review stage it must be 1..50."""
+    config = base_config()
+    config["stages"]["A"]["max_iterations"] = 3
+    config["stages"]["D"]["max_iterations"] = 0
+    rejected(validate(write_stages(config)), "stages.A.max_iterations: only review and acceptance test stages iterate",
+             "stages.D.max_iterations")

@@ -106,9 +106,24 @@ def test_init_writes_files_and_refuses_to_overwrite(tmp_path: Path) -> None:
     assert (tmp_path / "stages.yaml").read_text() != "# mine\n"
 
 
+def test_init_project_runs_the_default_workflow_with_its_own_templates(tmp_path: Path) -> None:
+    """After `init`, the 14-stage workflow completes offline; an edited template in .teambot/prompts is used."""
+    assert teambot("init", cwd=tmp_path).returncode == 0
+    templates = sorted(p.name for p in (tmp_path / ".teambot" / "prompts").glob("*.md"))
+    assert len(templates) == 13 and "spec_review.md" in templates and "acceptance_test.md" in templates
+    (tmp_path / ".teambot" / "prompts" / "spec.md").write_text("Write the spec in haiku form.\n", encoding="utf-8")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = next((tmp_path / ".agent-tracking").iterdir())
+    assert "Write the spec in haiku form." in (run_dir / "prompts" / "SPEC.md").read_text()
+    review_prompt = (run_dir / "iterations" / "SPEC_REVIEW" / "01-review.prompt.md").read_text()
+    assert "### How this is judged" in review_prompt  # the packaged review template's checklist
+    assert (run_dir / "iterations" / "ACCEPTANCE_TEST" / "01-junit.xml").exists()
+
+
 def test_every_command_has_help_and_version(tmp_path: Path) -> None:
     """--help works on every command and --version prints the version."""
-    for command in ("init", "run", "resume", "status", "rerun", "validate", "graph"):
+    for command in ("init", "run", "resume", "status", "rerun", "unblock", "validate", "graph"):
         proc = teambot(command, "--help", cwd=tmp_path)
         assert proc.returncode == 0 and "Usage:" in proc.stdout, command
     version = teambot("--version", cwd=tmp_path)
