@@ -204,11 +204,11 @@ class ParallelStageExecutor:
         lifecycle = self.lifecycles[name]
         retries = stage.retries
         if stage.requires_acceptance_tests_passed:
-            from teambot.kinds.acceptance import gate_problem
+            from teambot.kinds.acceptance import gate_blocked
 
-            problem = gate_problem(self.records, self.stages)
-            if problem is not None:  # refuses to start: no attempt is recorded
-                return self._block(name, self._gate_report(name, problem))
+            blocked = gate_blocked(name, self.records, self.workflow, self.paths)
+            if blocked is not None:  # refuses to start: no attempt is recorded
+                return self._block(name, blocked)
         while True:
             lifecycle.start()
             attempt = self.records[name].attempts + 1
@@ -256,22 +256,6 @@ class ParallelStageExecutor:
                      blocked_by=exc.kind)
         self.events.emit("stage_blocked", name, reason=exc.message, kind=exc.kind, report=exc.report)
         return StageStatus.BLOCKED
-
-    def _gate_report(self, name: str, problem: str) -> StageBlocked:
-        path = self.paths.report(name, "gate")
-        acceptance = [n for n in self.graph.order if self.stages[n].is_acceptance_test_stage]
-        feature = self.paths.feature
-        text = "\n".join([
-            f"# Acceptance gate: {name} refused to start", "",
-            f"{name} has requires_acceptance_tests_passed, and {problem}.", "",
-            "## What to do", "",
-            f"- Make the acceptance tests pass: `teambot rerun {acceptance[0] if acceptance else 'ACCEPTANCE_STAGE'} {feature}`"
-            f" (or `teambot unblock` it when it ran out of iterations), then `teambot resume {feature}`.",
-            f"- {name} is checked again on every resume.", "",
-        ])
-        self.paths.root.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, text, durable=False)
-        return StageBlocked(f"acceptance gate: {problem}; see {path}", kind="acceptance_gate", report=str(path))
 
     async def _attempt(self, name: str, attempt: int) -> dict:
         """One attempt of the stage; returns the record fields to commit with `succeeded`."""

@@ -113,7 +113,7 @@ def test_a_review_without_verdict_is_asked_once_then_counts_as_changes_requested
     assert data["run"]["status"] == "blocked"
     report = run_dir / "review-failure-SPEC_REVIEW.md"
     assert report.exists() and "SPEC_REVIEW" in report.read_text() and "approved in spirit" in report.read_text()
-    assert f"teambot unblock SPEC_REVIEW rev" in report.read_text()
+    assert "teambot unblock SPEC_REVIEW rev" in report.read_text()
     stages = {s["name"]: s for s in status_json(project)["stages"]}
     assert stages["SPEC_REVIEW"]["status"] == "blocked" and stages["DONE"]["status"] == "pending"
 

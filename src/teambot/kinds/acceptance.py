@@ -235,3 +235,25 @@ def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageC
     if not it.test.passed:
         return f"the latest acceptance result ({name}, iteration {it.number}) failed: {it.test.summary}"
     return None
+
+
+def gate_blocked(name: str, records: Mapping[str, StageRecord], workflow, paths) -> StageBlocked | None:
+    """None when `name` (requires_acceptance_tests_passed) may start; else why not, in gate-<STAGE>.md."""
+    stages = workflow.config.stages
+    problem = gate_problem(records, stages)
+    if problem is None:
+        return None
+    acceptance = [n for n in workflow.graph.order if stages[n].is_acceptance_test_stage]
+    feature = paths.feature
+    path = paths.report(name, "gate")
+    text = "\n".join([
+        f"# Acceptance gate: {name} refused to start", "",
+        f"{name} has requires_acceptance_tests_passed, and {problem}.", "",
+        "## What to do", "",
+        f"- Make the acceptance tests pass: `teambot rerun {acceptance[0]} {feature}` (or `teambot unblock "
+        f"{acceptance[0]} {feature}` when it ran out of iterations), then `teambot resume {feature}`.",
+        f"- {name} is checked again on every resume.", "",
+    ])
+    atomic_write(path, text, durable=False)
+    return StageBlocked(f"acceptance gate: {problem}; see {path}", kind="acceptance_gate", report=str(path))
+
