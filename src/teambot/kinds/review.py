@@ -76,7 +76,7 @@ async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration
     changes: dict = {"review": work.save(it.number, "review", result.output)}
     if verdict is not None:
         changes |= {"verdict": verdict.value, "verdict_note": "verdict line in the review",
-                    "feedback": B.excerpt(result.output)}
+                    "feedback": B.excerpt(work.redact(result.output))}
     it = B.update(work, it, **changes)
     work.emit("step_completed", iteration=it.number, step="review", agent=stage.review_agent,
               verdict=verdict.value if verdict else None)
