@@ -76,3 +76,11 @@ def count_events(run_dir: Path, type_: str) -> int:
     if not path.exists():
         return 0
     return path.read_text(encoding="utf-8", errors="replace").count(f'"type": "{type_}"')
+
+
+def committed_stage(run_dir: Path, stage: str):
+    """One stage's committed record (snapshot plus per-stage commits), read as `status` reads it."""
+    from teambot.paths import RunPaths
+    from teambot.store.file import read_state
+
+    return read_state(RunPaths(run_dir.parent, run_dir.name)).stages[stage]

@@ -50,3 +50,19 @@ def test_engine_does_not_import_runtimes_concretely() -> None:
     for name in ("executor.py", "scheduler.py", "graph.py", "lifecycle.py"):
         concrete = {i for i in _imports(SRC / name) if i.startswith("teambot.runtimes.") and i != "teambot.runtimes.base"}
         assert not concrete, f"{name} imports {concrete}"
+
+
+def test_config_does_not_reach_into_the_engine() -> None:
+    """config/ (stages.yaml) knows nothing of executing: no executor, session, kinds, runtimes, store or prompts."""
+    engine = ("teambot.executor", "teambot.session", "teambot.kinds", "teambot.runtimes", "teambot.store", "teambot.prompts")
+    for name, imports in _modules():
+        if name.startswith("config/"):
+            assert not [i for i in imports if i.startswith(engine)], name
+
+
+def test_stage_kinds_are_reached_only_through_the_executor() -> None:
+    """Only the executor, session and CLI use teambot.kinds (the review / acceptance / command stage kinds)."""
+    for name, imports in _modules():
+        if name.startswith(("kinds/", "cli/")) or name in ("executor.py", "session.py"):
+            continue
+        assert not [i for i in imports if i.startswith("teambot.kinds")], name

@@ -61,6 +61,7 @@ class Outcome:
     failed: dict[str, str] = field(default_factory=dict)  # stage -> error
     pending: list[str] = field(default_factory=list)
     blocked: dict[str, str] = field(default_factory=dict)  # stage -> why
+    blocked_by: dict[str, str] = field(default_factory=dict)  # stage -> "iterations" / "acceptance_gate"
 
     @property
     def completed(self) -> bool:
@@ -164,7 +165,8 @@ class ParallelStageExecutor:
                 lifecycle.release()
         pending = [n for n in self.graph.order if self.records[n].status not in FINISHED]
         pending = [n for n in pending if n not in failed and n not in blocked]
-        return Outcome(stop=self._stop, failed=failed, pending=pending, blocked=blocked)
+        return Outcome(stop=self._stop, failed=failed, pending=pending, blocked=blocked,
+                       blocked_by={n: self.records[n].blocked_by or "iterations" for n in blocked})
 
     def _start(self, name: str, busy: dict[str, str], agents: dict[str, tuple[str, ...]]) -> None:
         for agent in agents[name]:
@@ -232,6 +234,8 @@ class ParallelStageExecutor:
             else:
                 lifecycle.succeed()
                 self._commit(name, status=lifecycle.status, finished_at=now_iso(), pgid=None, **outputs)
+                for kind in ("review-failure", "acceptance-failure", "gate"):  # an old "why blocked" no longer holds
+                    self.paths.report(name, kind).unlink(missing_ok=True)
                 self.events.emit("stage_succeeded", name, attempt=attempt, artifacts=sorted(self.records[name].artifacts))
                 return StageStatus.SUCCEEDED
             if len(error) > ERROR_CAP:

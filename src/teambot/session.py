@@ -203,11 +203,14 @@ def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: 
         run.error = "; ".join(f"{name}: {why}" for name, why in outcome.blocked.items())
         store.commit_run(run)
         events.emit("run_blocked", None, blocked=outcome.blocked, pending=outcome.pending)
-        say(f"run blocked: {len(outcome.blocked)} stage(s) need a person")
+        say(f"run blocked: {len(outcome.blocked)} stage(s) need a person; finished work is kept")
         for name, why in outcome.blocked.items():
             say(f"  {name}: {why}")
-        say(f"  finished work is kept; after fixing it: teambot unblock STAGE {run.feature} (a fresh iteration budget), "
-            f"then teambot resume {run.feature}")
+            if outcome.blocked_by.get(name) == "acceptance_gate":
+                say(f"    make the acceptance tests pass, then: teambot resume {run.feature}")
+            else:
+                say(f"    when you have looked at it: teambot unblock {name} {run.feature} (a fresh iteration budget), "
+                    f"then teambot resume {run.feature}")
         return EXIT_FAILED
     if outcome.completed:
         run.status = RunStatus.COMPLETED

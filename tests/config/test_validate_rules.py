@@ -301,3 +301,16 @@ def test_max_iterations_only_on_iterating_stages(write_stages) -> None:
     config["stages"]["D"]["max_iterations"] = 0
     rejected(validate(write_stages(config)), "stages.A.max_iterations: only review and acceptance test stages iterate",
              "stages.D.max_iterations")
+
+
+def test_gate_that_does_not_wait_for_acceptance_is_a_warning(write_stages) -> None:
+    """A gated stage with no path to an acceptance stage is valid but warned about (it may be blocked)."""
+    config = base_config()
+    config["stages"]["B"]["is_acceptance_test_stage"] = True
+    config["stages"]["E"]["requires_acceptance_tests_passed"] = True
+    config["stages"]["E"]["depends_on"] = ["A"]
+    proc = validate(write_stages(config))
+    assert proc.returncode == 0, proc.stderr
+    assert "stages.E.requires_acceptance_tests_passed: E does not depend on B" in proc.stderr
+    config["stages"]["E"]["depends_on"] = ["D"]  # D waits for the group, so for B
+    assert "does not depend" not in validate(write_stages(config)).stderr

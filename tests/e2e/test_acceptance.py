@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import state, status_json, teambot
+from tests.helpers import committed_stage, state, status_json, teambot
 
 ACCEPTANCE_STAGES = """\
 stages:
@@ -34,11 +34,7 @@ def small_project(tmp_path: Path, max_iterations: int = 4) -> Path:
 
 
 def history(run_dir: Path) -> list[dict]:
-    from teambot.paths import RunPaths
-    from teambot.store.file import read_state
-
-    found = read_state(RunPaths(run_dir.parent, run_dir.name))
-    return [it.test.model_dump() for it in found.stages["ACCEPTANCE_TEST"].iterations if it.test]
+    return [it.test.model_dump() for it in committed_stage(run_dir, "ACCEPTANCE_TEST").iterations if it.test]
 
 
 def test_failing_then_fixed_passes_in_iteration_two_with_both_in_the_history(tmp_path):
@@ -85,6 +81,7 @@ def test_gate_refuses_after_a_failed_result_and_history_survives_resumes(tmp_pat
     write_stages(project, max_iterations=1, post_review_depends="depends_on: [BUILD]")
     proc = teambot("resume", cwd=project, env=failing)
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "make the acceptance tests pass, then: teambot resume acc" in proc.stdout
     stages = {s["name"]: s for s in status_json(project)["stages"]}
     assert stages["POST_REVIEW"]["status"] == "blocked" and stages["POST_REVIEW"]["blocked_by"] == "acceptance_gate"
     assert stages["POST_REVIEW"]["attempts"] == 0  # refused to start: its agent never ran
@@ -152,3 +149,22 @@ def test_configured_pytest_command_runs_real_pytest(tmp_path):
     tests = history(run_dir)
     assert len(tests) == 5 and tests[0]["passed"] and not any(t["passed"] for t in tests[1:])
     assert "assert 3 == 4" in (run_dir / "iterations" / "ACCEPTANCE_TEST" / "02-test.log").read_text()
+
+
+def test_unittest_finding_no_tests_without_junit_is_a_failure(tmp_path):
+    """Without {junit}, `python -m unittest` over an empty folder (exit 0 or 5, 'NO TESTS RAN' on stderr) fails."""
+    import json
+    import sys
+
+    project = small_project(tmp_path, max_iterations=1)
+    (project / "empty").mkdir()
+    command = ["{python}", "-m", "unittest", "discover", "-s", str(project / "empty")]
+    write_stages(project, max_iterations=1)
+    text = (project / "stages.yaml").read_text().replace(
+        "    is_acceptance_test_stage: true\n", f"    is_acceptance_test_stage: true\n    acceptance_command: {json.dumps(command)}\n")
+    (project / "stages.yaml").write_text(text, encoding="utf-8")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [result] = history(project / ".agent-tracking" / "acc")
+    assert not result["passed"] and result["summary"].startswith("no acceptance tests ran"), result
+    assert sys.version_info < (3, 12) or result["exit_code"] == 5

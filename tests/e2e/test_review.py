@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tests.helpers import events, start_teambot, state, status_json, teambot, wait_for
+from tests.helpers import committed_stage, events, start_teambot, state, status_json, teambot, wait_for
 from tests.runtimes.conftest import FAKE_AGENT
 
 REVIEW_STAGES = """\
@@ -49,11 +49,7 @@ def calls_of(path: Path) -> Counter:
 
 
 def iterations(run_dir: Path, stage: str = "SPEC_REVIEW") -> list[dict]:
-    from teambot.paths import RunPaths
-    from teambot.store.file import read_state
-
-    found = read_state(RunPaths(run_dir.parent, run_dir.name))
-    return [it.model_dump() for it in found.stages[stage].iterations]
+    return [it.model_dump() for it in committed_stage(run_dir, stage).iterations]
 
 
 def test_two_rejections_then_approval_takes_three_iterations_with_feedback(tmp_path):
@@ -187,8 +183,12 @@ def test_unblock_gives_a_fresh_budget_and_keeps_the_history(tmp_path):
     unblocked = teambot("unblock", "SPEC_REVIEW", "--iterations", "3", cwd=project)
     assert unblocked.returncode == 0, unblocked.stderr
     assert "2 earlier iteration(s) kept" in unblocked.stdout
+    assert (run_dir / "review-failure-SPEC_REVIEW.md").exists()
     resumed = teambot("resume", cwd=project)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert not (run_dir / "review-failure-SPEC_REVIEW.md").exists()  # no stale "why blocked" after approval
+    third = (run_dir / "iterations" / "SPEC_REVIEW" / "03-work.prompt.md").read_text()
+    assert "## Iteration 3 (1 of at most 3 in this budget)" in third and "feedback-marker-2" in third
     assert [(i["number"], i["verdict"]) for i in iterations(run_dir)] == [
         (1, "changes_requested"), (2, "changes_requested"), (3, "changes_requested"), (4, "approved")]
     data = state(run_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from teambot.kinds.verdict import Verdict, parse_verdict
+from teambot.verdict import Verdict, parse_verdict
 
 
 @pytest.mark.parametrize("text", [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -73,6 +74,25 @@ def pick_feature(workspace: Path, feature: str | None, *, unfinished_only: bool)
         raise UsageError(f"no unfinished run in {workspace} (complete: {', '.join(runs)})", hint="name one to check it: teambot resume FEATURE")
     listing = ", ".join(f"{n} ({s})" for n, s in candidates)
     raise UsageError(f"{len(candidates)} unfinished runs in {workspace}: {listing}", hint="name the one to resume: teambot resume FEATURE")
+
+
+@contextlib.contextmanager
+def locked_run(workspace: Path | None, feature: str | None, *, unfinished_only: bool):
+    """(paths, store, state) of an existing run, its lock held until the block ends (exit 3 if taken)."""
+    from teambot.paths import RunPaths
+    from teambot.store.file import FileStateStore
+
+    ws = workspace_dir(workspace)
+    name = pick_feature(ws, feature, unfinished_only=unfinished_only)
+    paths = RunPaths(ws, name)
+    store = FileStateStore(paths)
+    try:
+        state = store.load()
+        if state is None:
+            raise UsageError(f"no run named '{name}' in {ws}")
+        yield paths, store, state
+    finally:
+        store.close()
 
 
 class AgentSetup:

@@ -17,23 +17,15 @@ def command(stage: str, feature: str | None, workspace: Path | None) -> int:
     """Mark STAGE and everything downstream pending; `teambot resume` then runs them."""
     import difflib
 
-    from teambot.cli.common import pick_feature, workspace_dir
+    from teambot.cli.common import locked_run
     from teambot.config import load_workflow
     from teambot.errors import UsageError
     from teambot.events import EventLog
-    from teambot.paths import RunPaths
     from teambot.session import recover_dead_owner, reset_stages
-    from teambot.store.file import FileStateStore
     from teambot.store.models import RunStatus
 
-    ws = workspace_dir(workspace)
-    name = pick_feature(ws, feature, unfinished_only=False)
-    paths = RunPaths(ws, name)
-    store = FileStateStore(paths)
-    try:
-        state = store.load()
-        if state is None:
-            raise UsageError(f"no run named '{name}' in {ws}")
+    with locked_run(workspace, feature, unfinished_only=False) as (paths, store, state):
+        name = paths.feature
         workflow = load_workflow(Path(state.run.stages_path), project_dir=Path.cwd(), check_templates=False)
         if stage not in workflow.graph.deps:
             close = difflib.get_close_matches(stage, workflow.graph.order, n=1)
@@ -55,5 +47,3 @@ def command(stage: str, feature: str | None, workspace: Path | None) -> int:
         click.echo(f"marked to run again: {', '.join(targets)}")
         click.echo(f"next: teambot resume {name}")
         return 0
-    finally:
-        store.close()

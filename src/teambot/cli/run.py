@@ -67,19 +67,34 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
 
 
 def _dry_run(workflow, obj, paths, setup) -> int:
-    """Render each stage's prompt as the run would, into prompts/; no state, no agent."""
+    """Render each stage's prompt as the run would, into prompts/; no state, no agent.
+
+    A review or acceptance stage gets its first work prompt (later prompts depend on the
+    reviews and test results of a real run).
+    """
     from teambot.executor import artifact_lineage
     from teambot.fsutil import atomic_write
     from teambot.prompts import render_prompt
+    from teambot.prompts.loops import render_work_prompt
 
     lineage = artifact_lineage(workflow)
+    loops = setup.loop_settings()
     for name in workflow.graph.order:
         stage = workflow.config.stages[name]
+        if stage.run is not None:
+            click.echo(f"{name}: command stage ({len(stage.run)} command(s)), no prompt")
+            continue
         if stage.work_agent is None and not stage.artifacts:
             click.echo(f"{name}: no agent (sync point), no prompt")
             continue
-        prompt = render_prompt(name, stage, obj, [paths.artifact(a) for _, a in lineage[name]], setup.project_dir,
-                               persona=setup.personas(stage.work_agent))
+        upstream = [paths.artifact(a) for _, a in lineage[name]]
+        persona = setup.personas(stage.work_agent)
+        if stage.is_review_stage or stage.is_acceptance_test_stage:
+            budget = stage.max_iterations or (loops.review_iterations if stage.is_review_stage else loops.acceptance_iterations)
+            prompt = render_work_prompt(name, stage, obj, upstream, setup.project_dir, persona=persona, iteration=1,
+                                        position=1, budget=budget, feedback=None, feedback_title=None)
+        else:
+            prompt = render_prompt(name, stage, obj, upstream, setup.project_dir, persona=persona)
         atomic_write(paths.prompt(name), setup.redact(prompt.text), durable=False)
         click.echo(f"{name}: {paths.prompt(name)} ({len(prompt.text)} characters, agent {stage.work_agent})")
     click.echo(f"dry run: no agent was called and no run state was written ({paths.root})")

@@ -149,8 +149,7 @@ def _iterations_line(iterations: list[dict], budget_start: int) -> str:
         elif it.get("verdict"):
             what = it["verdict"]
         else:
-            step = "review" if it.get("work") else "work"
-            what = f"in progress ({step} step)"
+            what = "in progress (work step done)" if it.get("work") else "in progress"
         shown.append(("| " if i == budget_start and i else "") + f"{it['number']} {what}")
     return "iterations: " + ", ".join(shown)
 

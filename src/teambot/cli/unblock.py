@@ -17,23 +17,15 @@ from teambot.cli.common import workspace_option
 @workspace_option
 def command(stage: str, feature: str | None, iterations: int | None, workspace: Path | None) -> int:
     """Give STAGE a fresh iteration budget (its history is kept); `teambot resume` then continues it."""
-    from teambot.cli.common import pick_feature, workspace_dir
+    from teambot.cli.common import locked_run
     from teambot.errors import UsageError
     from teambot.events import EventLog
     from teambot.lifecycle import StageStatus
-    from teambot.paths import RunPaths
     from teambot.session import recover_dead_owner, reset_stages
-    from teambot.store.file import FileStateStore
     from teambot.store.models import RunStatus
 
-    ws = workspace_dir(workspace)
-    name = pick_feature(ws, feature, unfinished_only=True)
-    paths = RunPaths(ws, name)
-    store = FileStateStore(paths)
-    try:
-        state = store.load()
-        if state is None:
-            raise UsageError(f"no run named '{name}' in {ws}")
+    with locked_run(workspace, feature, unfinished_only=True) as (paths, store, state):
+        name = paths.feature
         record = state.stages.get(stage)
         if record is None:
             raise UsageError(f"no stage named '{stage}' in run '{name}'", hint=f"stages: {', '.join(state.stages)}")
@@ -55,9 +47,7 @@ def command(stage: str, feature: str | None, iterations: int | None, workspace: 
         state.run.owner = None
         store.commit_run(state.run)
         record = state.stages[stage]
-        budget = f"{iterations} iteration(s)" if iterations else "the stage's max_iterations"
-        click.echo(f"{stage}: fresh budget of {budget}; {len(record.iterations)} earlier iteration(s) kept in its history")
+        budget = f"of {iterations} iteration(s)" if iterations else "(max_iterations: the stage's, else teambot.yaml's, else 4)"
+        click.echo(f"{stage}: a fresh iteration budget {budget}; {len(record.iterations)} earlier iteration(s) kept in its history")
         click.echo(f"next: teambot resume {name}")
         return 0
-    finally:
-        store.close()

@@ -234,8 +234,30 @@ def _templates(parts: Parts, project_dir: Path) -> list[Problem]:
     return problems
 
 
-def _warnings(parts: Parts) -> list[Problem]:
+def _gate_warnings(parts: Parts) -> list[Problem]:
+    """A gated stage that does not wait for any acceptance stage may start before its result exists."""
+    acceptance = {n for n, s in parts.stages.items() if s.is_acceptance_test_stage}
+    gated = [n for n, s in parts.stages.items() if s.requires_acceptance_tests_passed]
+    if not acceptance or not gated or parts.order is None:
+        return []
+    deps = implied_edges(StagesFile(stages=parts.stages, stage_order=parts.order, parallel_groups=parts.groups))
     warnings = []
+    for name in gated:
+        seen, todo = set(), list(deps.get(name, ()))
+        while todo:
+            dep = todo.pop()
+            if dep not in seen:
+                seen.add(dep)
+                todo.extend(deps.get(dep, ()))
+        if not seen & acceptance:
+            warnings.append(Problem(("stages", name, "requires_acceptance_tests_passed"),
+                                    f"{name} does not depend on {', '.join(sorted(acceptance))}; it may start before "
+                                    "any acceptance result exists and then be blocked by the gate"))
+    return warnings
+
+
+def _warnings(parts: Parts) -> list[Problem]:
+    warnings = _gate_warnings(parts)
     for gname, group in parts.groups.items():
         by_agent: dict[str, list[str]] = {}
         by_artifact: dict[str, list[str]] = {}

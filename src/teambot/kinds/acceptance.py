@@ -22,7 +22,6 @@ from teambot.fsutil import atomic_write
 from teambot.kinds import budget as B
 from teambot.kinds.context import StageWork
 from teambot.kinds.junit import JUnitError, read_junit
-from teambot.prompts.loops import render_work_prompt
 from teambot.runtimes.base import StageRequest
 from teambot.store.models import AcceptanceResult, Iteration, StageRecord
 
@@ -49,18 +48,15 @@ async def run_acceptance(work: StageWork, command: tuple[tuple[str, ...], str]) 
     """Iterate until the acceptance tests pass; returns the stage output."""
     stage = work.stage
     budget = B.budget_of(work.record, stage.max_iterations or work.settings.acceptance_iterations)
-    while True:
-        it = B.current(work.record)
-        if it is None or it.test is not None:
-            if it is not None and it.test.passed:
-                return _passed(work, it)
-            if B.used(work.record) >= budget:
-                raise _blocked(work, budget)
-            it = B.begin(work, budget)
-        if it.work is None:
-            it = await _work_step(work, it, budget)
-        if it.test is None:
-            it = await _test_step(work, it, command)
+    return await B.iterate(
+        work, budget,
+        ended=lambda it: it.test is not None,
+        succeeded=lambda it: it.test is not None and it.test.passed,
+        steps=[(lambda it: it.work is None, lambda it: _work_step(work, it, budget)),
+               (lambda it: it.test is None, lambda it: _test_step(work, it, command))],
+        finish=lambda it: _passed(work, it),
+        blocked=lambda: _blocked(work, budget),
+    )
 
 
 async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
@@ -70,11 +66,7 @@ async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
     if prev is not None and prev.test is not None and not prev.test.passed:
         feedback = _failure_feedback(work, prev)
         title = f"Acceptance tests failed in iteration {prev.number}: {prev.test.summary}"
-    prompt = render_work_prompt(work.name, stage, work.objective, work.upstream, work.project_dir,
-                                persona=work.persona(stage.work_agent), iteration=it.number, budget=budget,
-                                feedback=feedback, feedback_title=title)
-    result = await work.call(stage.work_agent, prompt, kind="acceptance", step="work", iteration=it.number,
-                             artifacts=tuple(stage.artifacts))
+    result = await B.call_work_agent(work, it, budget, kind="acceptance", feedback=feedback, title=title)
     it = B.update(work, it, work=work.save(it.number, "work", result.output))
     work.emit("step_completed", iteration=it.number, step="work", agent=stage.work_agent)
     return it
@@ -108,7 +100,7 @@ async def _test_step(work: StageWork, it: Iteration, command: tuple[tuple[str, .
         judged = Judgement(False, f"the acceptance command timed out after {timeout:g} s")
     else:
         code, stdout, tail = done.code, work.redact(done.stdout), done.stderr_tail
-        judged = judge(code, stdout, junit if uses_junit else None)
+        judged = judge(code, stdout + "\n" + "\n".join(tail), junit if uses_junit else None)
     log = [f"$ {shown}", f"exit code: {code if code is not None else '(none: timed out)'}", f"result: {judged.summary}", ""]
     if judged.failed:
         log += ["## Failing tests", ""] + [f"### {name}\n\n{text}\n" for name, text in judged.failed]
@@ -131,13 +123,15 @@ class Judgement:
     counts: dict[str, int] = field(default_factory=dict)  # tests, failures, errors, skipped (JUnit)
 
 
-def judge(code: int, stdout: str, junit: Path | None) -> Judgement:
+def judge(code: int, output: str, junit: Path | None) -> Judgement:
     """Pass or fail from the exit code and, when the command writes one, the JUnit report.
+
+    `output` is what the command printed (stdout and the end of stderr).
 
     Both must agree for a pass, and zero executed tests is a failure.
     """
     if junit is None:
-        if code == PYTEST_NO_TESTS or _NO_TESTS.search(stdout):
+        if code == PYTEST_NO_TESTS or _NO_TESTS.search(output):
             return Judgement(False, f"no acceptance tests ran (exit code {code})")
         if code != 0:
             return Judgement(False, f"the acceptance command exited with code {code}")

@@ -7,8 +7,31 @@ earlier iterations.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
+from teambot.errors import StageBlocked
 from teambot.kinds.context import StageWork
 from teambot.store.models import Iteration, StageRecord, now_iso
+
+Step = tuple[Callable[[Iteration], bool], Callable[[Iteration], Awaitable[Iteration]]]
+
+
+async def iterate(work: StageWork, budget: int, *, ended: Callable[[Iteration], bool],
+                  succeeded: Callable[[Iteration], bool], steps: Sequence[Step],
+                  finish: Callable[[Iteration], str], blocked: Callable[[], StageBlocked]) -> str:
+    """Run iterations until one succeeds: each pass does the first step (missing, run) the newest
+    iteration still misses, so a resumed or retried attempt continues exactly where it stopped."""
+    while True:
+        it = current(work.record)
+        if it is None or ended(it):
+            if it is not None and succeeded(it):
+                return finish(it)
+            if used(work.record) >= budget:
+                raise blocked()
+            it = begin(work, budget)
+        for missing, run in steps:
+            if missing(it):
+                it = await run(it)
 
 
 def budget_of(record: StageRecord, configured: int) -> int:
@@ -22,6 +45,11 @@ def used(record: StageRecord) -> int:
 def current(record: StageRecord) -> Iteration | None:
     """The newest iteration of the current budget, or None before its first one."""
     return record.iterations[-1] if used(record) > 0 else None
+
+
+def position(record: StageRecord, iteration: Iteration) -> int:
+    """1 for the first iteration of the current budget, 2 for the next, ..."""
+    return iteration.number - record.budget_start
 
 
 def previous(record: StageRecord, iteration: Iteration) -> Iteration | None:
@@ -51,3 +79,17 @@ def update(work: StageWork, iteration: Iteration, /, **changes) -> Iteration:
 def excerpt(text: str, cap: int = 2000) -> str:
     text = text.strip()
     return text if len(text) <= cap else text[:cap] + f" [... {len(text) - cap} more characters]"
+
+
+async def call_work_agent(work: StageWork, it: Iteration, budget: int, *, kind: str, feedback: str | None,
+                          title: str | None):
+    """The work step's agent call: the stage prompt plus what the previous iteration ended with."""
+    from teambot.prompts.loops import render_work_prompt
+
+    stage = work.stage
+    prompt = render_work_prompt(work.name, stage, work.objective, work.upstream, work.project_dir,
+                                persona=work.persona(stage.work_agent), iteration=it.number,
+                                position=position(work.record, it), budget=budget, feedback=feedback, feedback_title=title)
+    return await work.call(stage.work_agent, prompt, kind=kind, step="work", iteration=it.number,
+                           artifacts=tuple(stage.artifacts))
+

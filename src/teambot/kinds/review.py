@@ -14,8 +14,8 @@ from teambot.fsutil import sha256_file
 from teambot.kinds import budget as B
 from teambot.kinds.context import StageWork
 from teambot.kinds.gitinfo import git_summary
-from teambot.kinds.verdict import Verdict, parse_verdict
-from teambot.prompts.loops import render_review_prompt, render_verdict_request, render_work_prompt
+from teambot.verdict import Verdict, parse_verdict
+from teambot.prompts.loops import render_review_prompt, render_verdict_request
 from teambot.store.models import Iteration
 
 
@@ -23,20 +23,16 @@ async def run_review(work: StageWork) -> str:
     """Iterate until approved; returns the stage output."""
     stage = work.stage
     budget = B.budget_of(work.record, stage.max_iterations or work.settings.review_iterations)
-    while True:
-        it = B.current(work.record)
-        if it is None or it.verdict is not None:
-            if it is not None and it.verdict == Verdict.APPROVED:
-                return _approved(work, it)
-            if B.used(work.record) >= budget:
-                raise _blocked(work, budget)
-            it = B.begin(work, budget)
-        if it.work is None:
-            it = await _work_step(work, it, budget)
-        if it.review is None:
-            it = await _review_step(work, it, budget)
-        if it.verdict is None:
-            it = await _verdict_step(work, it)
+    return await B.iterate(
+        work, budget,
+        ended=lambda it: it.verdict is not None,
+        succeeded=lambda it: it.verdict == Verdict.APPROVED,
+        steps=[(lambda it: it.work is None, lambda it: _work_step(work, it, budget)),
+               (lambda it: it.review is None, lambda it: _review_step(work, it, budget)),
+               (lambda it: it.verdict is None, lambda it: _verdict_step(work, it))],
+        finish=lambda it: _approved(work, it),
+        blocked=lambda: _blocked(work, budget),
+    )
 
 
 async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
@@ -48,11 +44,7 @@ async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
         if prev.verdict_request is not None:
             feedback += "\n\n" + work.read(prev.verdict_request)
         title = f"Changes requested by {stage.review_agent} in iteration {prev.number}"
-    prompt = render_work_prompt(work.name, stage, work.objective, work.upstream, work.project_dir,
-                                persona=work.persona(stage.work_agent), iteration=it.number, budget=budget,
-                                feedback=feedback, feedback_title=title)
-    result = await work.call(stage.work_agent, prompt, kind="review", step="work", iteration=it.number,
-                             artifacts=tuple(stage.artifacts))
+    result = await B.call_work_agent(work, it, budget, kind="review", feedback=feedback, title=title)
     hashes = {}
     for artifact in stage.artifacts:
         path = work.paths.artifact(artifact)
@@ -70,7 +62,8 @@ async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration
     under_review = list(dict.fromkeys([*(work.paths.artifact(a) for a in stage.artifacts), *work.upstream]))
     prompt = render_review_prompt(work.name, stage, work.objective, persona=work.persona(stage.review_agent),
                                   under_review=under_review, work_output=work.read(it.work), project_dir=work.project_dir,
-                                  iteration=it.number, budget=budget, git=await git_summary(work.project_dir))
+                                  iteration=it.number, position=B.position(work.record, it), budget=budget,
+                                  git=await git_summary(work.project_dir))
     result = await work.call(stage.review_agent, prompt, kind="review", step="review", iteration=it.number)
     verdict = parse_verdict(result.output)
     changes: dict = {"review": work.save(it.number, "review", result.output)}

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from teambot.config.models import StageConfig
-from teambot.kinds.verdict import APPROVED_LINE, CHANGES_LINE
+from teambot.verdict import APPROVED_LINE, CHANGES_LINE
 from teambot.objective import Objective
 from teambot.prompts.assemble import RenderedPrompt, artifact_text, render_prompt, template_text
 
@@ -30,11 +30,11 @@ paraphrase, markdown around it, a negation) is not an approval."""
 
 
 def render_work_prompt(stage_name: str, stage: StageConfig, objective: Objective, upstream: Sequence[Path],
-                       project_dir: Path, *, persona: str | None, iteration: int, budget: int,
+                       project_dir: Path, *, persona: str | None, iteration: int, position: int, budget: int,
                        feedback: str | None, feedback_title: str | None) -> RenderedPrompt:
     """The work agent's prompt for one iteration; `feedback` is what the previous one ended with."""
     base = render_prompt(stage_name, stage, objective, upstream, project_dir, persona=persona)
-    parts = [base.user.rstrip(), "", f"## Iteration {iteration} (at most {budget} in this budget)", ""]
+    parts = [base.user.rstrip(), "", f"## Iteration {iteration} ({position} of at most {budget} in this budget)", ""]
     if feedback:
         parts += [f"### {feedback_title or 'Feedback'}", "", feedback.strip(), ""]
         if stage.is_acceptance_test_stage:
@@ -52,14 +52,15 @@ def render_work_prompt(stage_name: str, stage: StageConfig, objective: Objective
 
 def render_review_prompt(stage_name: str, stage: StageConfig, objective: Objective, *, persona: str | None,
                          under_review: Sequence[Path], work_output: str, project_dir: Path, iteration: int,
-                         budget: int, git: str | None) -> RenderedPrompt:
+                         position: int, budget: int, git: str | None) -> RenderedPrompt:
     """The reviewer's prompt: objective, the files under review, the work agent's output, git."""
     title = f"{stage.name} ({stage_name})" if stage.name and stage.name != stage_name else stage_name
-    parts = [f"# Review: {title}, iteration {iteration} of at most {budget}", ""]
+    parts = [f"# Review: {title}, iteration {iteration} ({position} of at most {budget} in this budget)", ""]
     parts += [f"You are reviewing as **{stage.review_agent}** the work of **{stage.work_agent}**.", ""]
     if stage.description:
         parts += [stage.description.strip(), ""]
-    parts += ["## Objective", "", objective.body, ""]
+    if stage.include_objective:
+        parts += ["## Objective", "", objective.body, ""]
     if stage.prompt_template:
         parts += ["## Instructions the work followed", "", template_text(stage.prompt_template, project_dir), ""]
     if under_review:

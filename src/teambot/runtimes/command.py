@@ -27,7 +27,7 @@ from teambot import processes
 from teambot.errors import AgentError
 from teambot.redact import MARKER, Redactor
 from teambot.runtimes.base import StageRequest, StageResult
-from teambot.runtimes.output import CHUNK, Capture, StageLog, artifact_stamps, claim_artifacts, decode_output
+from teambot.runtimes.output import CHUNK, TAIL_LINES, Capture, StageLog, artifact_stamps, claim_artifacts, decode_output
 
 STDERR_TAIL_LINES = 3
 POLL_SECONDS = processes.POLL_SECONDS
@@ -54,7 +54,7 @@ class Completed:
 
     code: int
     stdout: str
-    stderr_tail: list[str]
+    stderr_tail: list[str]  # its last non-blank lines (up to output.TAIL_LINES)
     message: str  # one line for a failure: what happened, the end of stderr, where the log is
 
 
@@ -135,7 +135,7 @@ class CommandRuntime:
             text += f"\n\n[teambot: output cut at {self.spec.output_cap:,} bytes; {out.dropped:,} more bytes were dropped]\n"
         log.note(f"{'agent' if self.spec.label == 'agent command' else self.spec.label} exited with code {code}")
         message = self._failure(argv[0], code, err, request) if code != 0 else ""
-        return Completed(code=code, stdout=text, stderr_tail=err.tail(STDERR_TAIL_LINES), message=message)
+        return Completed(code=code, stdout=text, stderr_tail=err.tail(TAIL_LINES), message=message)
 
     async def _communicate(self, proc, pgid: int, out: Capture, err: Capture, stdin: bytes | None, log: StageLog) -> int:
         tasks = [asyncio.ensure_future(_pump(proc.stdout, out)), asyncio.ensure_future(_pump(proc.stderr, err))]

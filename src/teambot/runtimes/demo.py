@@ -34,6 +34,9 @@ class DemoRuntime:
         self.fail = _env_fail() if fail is None else fail
         self.reject = _env_reject()
         self.acceptance = _env_acceptance()
+        for name in os.environ:  # checked now, so a bad value is a usage error before the run, not a failed stage
+            if name.startswith("TEAMBOT_DEMO_DELAY_"):
+                _env_delay(name)
 
     def demo_acceptance_command(self, agent: str | None) -> tuple[str, ...]:
         return DEMO_ACCEPTANCE_COMMAND

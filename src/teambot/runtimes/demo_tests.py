@@ -26,15 +26,22 @@ class _Result(unittest.TextTestResult):
 
     def addFailure(self, test, err) -> None:  # noqa: N802
         super().addFailure(test, err)
-        self.cases.append((test, "failure", self._exc_info_to_string(err, test)))
+        self.cases.append((test, "failure", _headline(err) + "\n" + self._exc_info_to_string(err, test)))
 
     def addError(self, test, err) -> None:  # noqa: N802
         super().addError(test, err)
-        self.cases.append((test, "error", self._exc_info_to_string(err, test)))
+        self.cases.append((test, "error", _headline(err) + "\n" + self._exc_info_to_string(err, test)))
 
     def addSkip(self, test, reason) -> None:  # noqa: N802
         super().addSkip(test, reason)
         self.cases.append((test, "skipped", reason))
+
+
+def _headline(err) -> str:
+    """`AssertionError: 'a' != 'b'`: the exception's first line, the JUnit failure message."""
+    kind, value, _ = err
+    lines = str(value).splitlines()
+    return f"{kind.__name__}: {lines[0] if lines else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     for test, outcome, text in cases:
         case = ET.SubElement(suite_el, "testcase", classname=type(test).__qualname__, name=getattr(test, "_testMethodName", str(test)))
         if outcome is not None:
-            child = ET.SubElement(case, outcome, message=(text.strip().splitlines() or [""])[-1][:200])
-            child.text = text
+            headline, _, body = text.partition("\n")
+            child = ET.SubElement(case, outcome, message=headline[:200])
+            child.text = body or headline
     args.junit.parent.mkdir(parents=True, exist_ok=True)
     root = ET.Element("testsuites")
     root.append(suite_el)
