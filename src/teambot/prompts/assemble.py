@@ -40,26 +40,46 @@ def render_prompt(
     persona: str | None = None,
 ) -> RenderedPrompt:
     """The prompt of one stage. Upstream artifacts that do not exist yet are listed as planned."""
-    title = f"{stage.name} ({stage_name})" if stage.name and stage.name != stage_name else stage_name
-    parts: list[str] = [f"# Stage: {title}", ""]
+    parts: list[str] = [f"# Stage: {stage_title(stage_name, stage)}", ""]
     if stage.work_agent:
         parts += [f"You are working as **{stage.work_agent}**.", ""]
+    parts += stage_context(stage, objective, project_dir, "Instructions")
+    parts += files_section("Upstream artifacts", upstream)
+    if stage.artifacts:
+        parts += ["## Produce", "", "Write each of these files (paths relative to the artifacts directory):", ""]
+        parts += [f"- {name}" for name in stage.artifacts] + [""]
+    parts += criteria_section(stage)
+    return RenderedPrompt(system=persona, user="\n".join(parts))
+
+
+def stage_title(stage_name: str, stage: StageConfig) -> str:
+    return f"{stage.name} ({stage_name})" if stage.name and stage.name != stage_name else stage_name
+
+
+def stage_context(stage: StageConfig, objective: Objective, project_dir: Path, instructions: str) -> list[str]:
+    """Description, objective (when include_objective) and the prompt template's text."""
+    parts: list[str] = []
     if stage.description:
         parts += [stage.description.strip(), ""]
     if stage.include_objective:
         parts += ["## Objective", "", objective.body, ""]
     if stage.prompt_template:
-        parts += ["## Instructions", "", template_text(stage.prompt_template, project_dir), ""]
-    if upstream:
-        parts += ["## Upstream artifacts", ""]
-        for path in upstream:
-            parts += [f"### {path.name} ({path})", "", artifact_text(path), ""]
-    if stage.artifacts:
-        parts += ["## Produce", "", "Write each of these files (paths relative to the artifacts directory):", ""]
-        parts += [f"- {name}" for name in stage.artifacts] + [""]
-    if stage.exit_criteria:
-        parts += ["## Exit criteria", ""] + [f"- {c}" for c in stage.exit_criteria] + [""]
-    return RenderedPrompt(system=persona, user="\n".join(parts))
+        parts += [f"## {instructions}", "", template_text(stage.prompt_template, project_dir), ""]
+    return parts
+
+
+def files_section(heading: str, paths: Sequence[Path]) -> list[str]:
+    """Each file's name, path and (size-capped) content under `heading`; nothing when there are none."""
+    if not paths:
+        return []
+    parts = [f"## {heading}", ""]
+    for path in paths:
+        parts += [f"### {path.name} ({path})", "", artifact_text(path), ""]
+    return parts
+
+
+def criteria_section(stage: StageConfig) -> list[str]:
+    return ["## Exit criteria", ""] + [f"- {c}" for c in stage.exit_criteria] + [""] if stage.exit_criteria else []
 
 
 def template_text(name: str, project_dir: Path) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 from teambot.config.models import StageConfig
 from teambot.verdict import APPROVED_LINE, CHANGES_LINE
 from teambot.objective import Objective
-from teambot.prompts.assemble import RenderedPrompt, artifact_text, render_prompt, template_text
+from teambot.prompts.assemble import (RenderedPrompt, criteria_section, files_section, render_prompt, stage_context,
+                                     stage_title)
 
 VERDICT_RULES = f"""## Your verdict
 
@@ -54,24 +55,15 @@ def render_review_prompt(stage_name: str, stage: StageConfig, objective: Objecti
                          under_review: Sequence[Path], work_output: str, project_dir: Path, iteration: int,
                          position: int, budget: int, git: str | None) -> RenderedPrompt:
     """The reviewer's prompt: objective, the files under review, the work agent's output, git."""
-    title = f"{stage.name} ({stage_name})" if stage.name and stage.name != stage_name else stage_name
-    parts = [f"# Review: {title}, iteration {iteration} ({position} of at most {budget} in this budget)", ""]
+    parts = [f"# Review: {stage_title(stage_name, stage)}, iteration {iteration} "
+             f"({position} of at most {budget} in this budget)", ""]
     parts += [f"You are reviewing as **{stage.review_agent}** the work of **{stage.work_agent}**.", ""]
-    if stage.description:
-        parts += [stage.description.strip(), ""]
-    if stage.include_objective:
-        parts += ["## Objective", "", objective.body, ""]
-    if stage.prompt_template:
-        parts += ["## Instructions the work followed", "", template_text(stage.prompt_template, project_dir), ""]
-    if under_review:
-        parts += ["## Under review", ""]
-        for path in under_review:
-            parts += [f"### {path.name} ({path})", "", artifact_text(path), ""]
+    parts += stage_context(stage, objective, project_dir, "Instructions the work followed")
+    parts += files_section("Under review", under_review)
     parts += [f"## What {stage.work_agent} reported (iteration {iteration})", "", work_output.strip() or "(nothing)", ""]
     if git:
         parts += ["## Changes in the project (git)", "", git, ""]
-    if stage.exit_criteria:
-        parts += ["## Exit criteria", ""] + [f"- {c}" for c in stage.exit_criteria] + [""]
+    parts += criteria_section(stage)
     parts += [VERDICT_RULES, ""]
     return RenderedPrompt(system=persona, user="\n".join(parts))
 
