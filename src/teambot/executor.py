@@ -255,9 +255,11 @@ class ParallelStageExecutor:
 
     def _block(self, name: str, exc: StageBlocked) -> StageStatus:
         lifecycle = self.lifecycles[name]
+        never_started = lifecycle.status == StageStatus.PENDING  # the gate refused it
         lifecycle.block()
+        when = {"started_at": None} if never_started else {}
         self._commit(name, status=lifecycle.status, finished_at=now_iso(), error=self.redact(exc.message), pgid=None,
-                     blocked_by=exc.kind)
+                     blocked_by=exc.kind, **when)
         self.events.emit("stage_blocked", name, reason=exc.message, kind=exc.kind, report=exc.report)
         return StageStatus.BLOCKED
 

@@ -58,22 +58,24 @@ def _transition(store, state: RunState, name: str, trigger: str, **changes) -> N
     lifecycle.release()
 
 
-def reset_stages(store, state: RunState, names, events: EventLog, reason: str, *, fresh_budget: bool = False) -> list[str]:
+def reset_stages(store, state: RunState, names, events: EventLog, reason: str, *, fresh_budget: bool = False,
+                 budget: int | None = None) -> list[str]:
     """Move the given stages back to pending (lifecycle `reset`), committing each one.
 
     `fresh_budget` (rerun, --rerun-stale, unblock): review / acceptance stages start a new
-    iteration budget; their history is kept. Resume keeps the budget where it was.
+    iteration budget (of `budget` iterations, else the configured number); their history is
+    kept. Resume keeps the budget where it was.
     """
     done = []
     for name in names:
         record = state.stages[name]
         previous = record.status
-        budget = {"budget_start": len(record.iterations), "budget": None} if fresh_budget else {}
+        fresh = {"budget_start": len(record.iterations), "budget": budget} if fresh_budget else {}
         if previous == StageStatus.PENDING:
-            if budget and record.budget_start != len(record.iterations):
-                state.stages[name] = store.commit_stage(record.model_copy(update=budget))
+            if fresh and (record.budget_start, record.budget) != (fresh["budget_start"], fresh["budget"]):
+                state.stages[name] = store.commit_stage(record.model_copy(update=fresh))
             continue
-        _transition(store, state, name, "reset", error=None, blocked_by=None, **budget)
+        _transition(store, state, name, "reset", error=None, blocked_by=None, **fresh)
         events.emit("stage_reset", name, reason=reason, previous=previous.value)
         done.append(name)
     return done

@@ -85,7 +85,7 @@ def test_gate_refuses_after_a_failed_result_and_history_survives_resumes(tmp_pat
     stages = {s["name"]: s for s in status_json(project)["stages"]}
     assert stages["POST_REVIEW"]["status"] == "blocked" and stages["POST_REVIEW"]["blocked_by"] == "acceptance_gate"
     assert stages["POST_REVIEW"]["attempts"] == 0  # refused to start: its agent never ran
-    assert "latest acceptance result (ACCEPTANCE_TEST, iteration 1) failed" in stages["POST_REVIEW"]["error"]
+    assert "latest acceptance result of ACCEPTANCE_TEST (iteration 1) failed" in stages["POST_REVIEW"]["error"]
     assert not (run_dir / "artifacts" / "post_review.md").exists()
     assert (run_dir / "gate-POST_REVIEW.md").exists()
     gate = teambot("unblock", "POST_REVIEW", cwd=project)
@@ -168,3 +168,48 @@ def test_unittest_finding_no_tests_without_junit_is_a_failure(tmp_path):
     [result] = history(project / ".agent-tracking" / "acc")
     assert not result["passed"] and result["summary"].startswith("no acceptance tests ran"), result
     assert sys.version_info < (3, 12) or result["exit_code"] == 5
+
+
+def test_a_second_artifact_missing_after_the_work_step_reruns_the_agent(tmp_path):
+    """Declared artifacts besides the results file are checked after the work step, so resume calls the agent again."""
+    import json
+    import sys
+
+    from tests.runtimes.conftest import FAKE_AGENT
+
+    project = small_project(tmp_path)
+    text = (project / "stages.yaml").read_text().replace("artifacts: [acceptance_test_results.md]",
+                                                         "artifacts: [acceptance_test_results.md, scenarios.md]")
+    (project / "stages.yaml").write_text(text, encoding="utf-8")
+    calls = project / "calls.txt"
+    argv = [sys.executable, str(FAKE_AGENT), "--count", str(calls), "--write", "notes.md", "--write", "post_review.md"]
+    (project / "teambot.yaml").write_text(
+        f"runtime: command\ncommand:\n  argv: {json.dumps(argv)}\nacceptance:\n  command: [\"true\"]\n", encoding="utf-8")
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 1
+    record = committed_stage(project / ".agent-tracking" / "acc", "ACCEPTANCE_TEST")
+    assert record.status == "failed" and "scenarios.md was not written by the work step" in record.error
+    assert [it.work for it in record.iterations] == [None]  # the step is not recorded as done
+    argv += ["--write", "scenarios.md"]
+    (project / "teambot.yaml").write_text(
+        f"runtime: command\ncommand:\n  argv: {json.dumps(argv)}\nacceptance:\n  command: [\"true\"]\n", encoding="utf-8")
+    assert teambot("resume", cwd=project).returncode == 0
+    assert calls.read_text().count("ACCEPTANCE_TEST ") == 2  # the agent was asked again
+
+
+def test_secrets_in_test_output_never_reach_the_run_directory(tmp_path):
+    """A failing test quoting a secret (from the objective): the JUnit report, logs and state teambot writes hold ***."""
+    secret = "sk-proj-AbCdEf0123456789SecretValue"
+    project = small_project(tmp_path)
+    (project / "objective.md").write_text(f"---\nfeature: acc\n---\n# Use key {secret}\n\nbody\n", encoding="utf-8")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project,
+                   env={"TEAMBOT_DEMO_ACCEPTANCE": "fail:1", "OPENAI_API_KEY": secret})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = project / ".agent-tracking" / "acc"
+    assert (run_dir / "iterations" / "ACCEPTANCE_TEST" / "01-junit.xml").exists()
+    # artifacts/ holds what the (demo) agents wrote, quoting the objective; everything teambot writes is redacted,
+    # including the results it appends to acceptance_test_results.md
+    written = [p for p in run_dir.rglob("*") if p.is_file() and ("artifacts" not in p.parts
+                                                                 or p.name == "acceptance_test_results.md")]
+    assert [p for p in written if secret in p.read_text(encoding="utf-8", errors="replace")] == []
+    assert "***" in (run_dir / "iterations" / "ACCEPTANCE_TEST" / "01-junit.xml").read_text()

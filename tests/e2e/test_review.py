@@ -67,6 +67,9 @@ def test_two_rejections_then_approval_takes_three_iterations_with_feedback(tmp_p
     assert "finding 1 of this review" not in (folder / "01-work.prompt.md").read_text()
     assert "finding 1 of this review" in (folder / "02-work.prompt.md").read_text()
     assert "finding 2 of this review" in (folder / "03-work.prompt.md").read_text()
+    second_prompt = (folder / "02-work.prompt.md").read_text()  # what is being revised is shown too
+    assert "### What you reported in the previous iteration" in second_prompt and "ba finished SPEC_REVIEW" in second_prompt
+    assert "### Your spec_review.md as it is now" in second_prompt
     assert "VERDICT: APPROVED" in (folder / "03-review.md").read_text()
     verdicts = [e["details"].get("verdict") for e in events(run_dir) if e["type"] == "step_completed" and e["details"]["step"] == "review"]
     assert verdicts == ["changes_requested", "changes_requested", "approved"]
@@ -194,3 +197,28 @@ def test_unblock_gives_a_fresh_budget_and_keeps_the_history(tmp_path):
     data = state(run_dir)
     assert data["run"]["status"] == "completed"
     assert calls_of(calls)[("SPEC", 1)] == 1  # finished work never reran
+
+
+def test_rerun_upstream_gives_a_fresh_default_budget(tmp_path):
+    """A budget set by `unblock --iterations` lasts until the next fresh budget (here: rerun of an upstream stage)."""
+    project = small_project(tmp_path, max_iterations=2)
+    run_dir = project / ".agent-tracking" / "rev"
+    fake_agents(project, "--reject-iterations", "9")
+    assert teambot("run", "objective.md", cwd=project).returncode == 1
+    assert teambot("unblock", "SPEC_REVIEW", "--iterations", "1", cwd=project).returncode == 0
+    record = committed_stage(run_dir, "SPEC_REVIEW")
+    assert (record.budget_start, record.budget, record.status) == (2, 1, "pending")  # one commit: reset and budget
+    assert teambot("rerun", "SPEC", cwd=project).returncode == 0
+    record = committed_stage(run_dir, "SPEC_REVIEW")
+    assert (record.budget_start, record.budget) == (2, None)
+
+
+def test_a_failing_agent_in_a_loop_says_which_step(tmp_path):
+    """An agent that fails inside a review loop fails the stage with the step and iteration in the message."""
+    project = small_project(tmp_path)
+    fake_agents(project, "--fail-stage", "SPEC_REVIEW")
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 1
+    error = committed_stage(project / ".agent-tracking" / "rev", "SPEC_REVIEW").error
+    assert error.startswith("work step of iteration 1: agent command") and "exited with code 3" in error
+

@@ -84,3 +84,11 @@ def test_missing_or_broken_reports_are_failures(tmp_path, content, reason):
         read_junit(path)
     judged = judge(0, "", path)
     assert not judged.passed and reason in judged.summary
+
+
+def test_an_unknown_encoding_is_an_unreadable_report(tmp_path):
+    """A report declaring an encoding Python does not know is a failed iteration, not a crash."""
+    path = tmp_path / "junit.xml"
+    path.write_text('<?xml version="1.0" encoding="bogus-enc"?><testsuite><testcase name="a"/></testsuite>')
+    with pytest.raises(JUnitError, match="cannot be read"):
+        read_junit(path)

@@ -275,3 +275,18 @@ def test_rerun_after_kill9_ends_the_orphan_agent(project, orphan):
     resumed = teambot("resume", "-q", cwd=project)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert counts(count)["SPEC"] == 2 and counts(count)["SETUP"] == 1
+
+
+def test_a_review_stage_counts_the_tokens_of_every_call(project, run_dir, llm_server):
+    """Over the openai runtime a review stage's usage is the sum of its work and review calls."""
+    (project / "stages.yaml").write_text(
+        "stages:\n  R:\n    work_agent: ba\n    review_agent: reviewer\n    is_review_stage: true\n"
+        "    artifacts: [r.md]\nstage_order: [R]\n")
+    (project / "teambot.yaml").write_text(
+        f"runtime: openai\nopenai: {{base_url: '{llm_server.url}', model: canned}}\n", encoding="utf-8")
+    proc = teambot("run", "objective.md", "-q", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = committed(run_dir).stages["R"]
+    assert [it.verdict for it in record.iterations] == ["approved"]
+    assert len(llm_server.seen("canned")) == 2
+    assert (record.usage.prompt_tokens, record.usage.completion_tokens) == (22, 14)  # 11+7 per call

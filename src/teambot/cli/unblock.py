@@ -37,9 +37,7 @@ def command(stage: str, feature: str | None, iterations: int | None, workspace: 
         events = EventLog(paths.events)
         try:
             recover_dead_owner(store, state, events, click.echo, paths.root)
-            reset_stages(store, state, [stage], events, f"teambot unblock {stage}", fresh_budget=True)
-            if iterations is not None:
-                state.stages[stage] = store.commit_stage(state.stages[stage].model_copy(update={"budget": iterations}))
+            reset_stages(store, state, [stage], events, f"teambot unblock {stage}", fresh_budget=True, budget=iterations)
         finally:
             events.close()
         if state.run.status == RunStatus.BLOCKED:

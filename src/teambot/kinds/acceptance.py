@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from teambot.config.models import StageConfig
-from teambot.errors import StageBlocked
+from teambot.errors import AgentError, StageBlocked
 from teambot.fsutil import atomic_write
 from teambot.kinds import budget as B
 from teambot.kinds.context import StageWork
-from teambot.kinds.junit import JUnitError, read_junit
+from teambot.kinds.junit import MAX_BYTES, JUnitError, read_junit
 from teambot.runtimes.base import StageRequest
 from teambot.store.models import AcceptanceResult, Iteration, StageRecord
 
@@ -67,6 +67,11 @@ async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
         feedback = _failure_feedback(work, prev)
         title = f"Acceptance tests failed in iteration {prev.number}: {prev.test.summary}"
     result = await B.call_work_agent(work, it, budget, kind="acceptance", feedback=feedback, title=title)
+    for artifact in stage.artifacts[1:]:  # the first one holds the results teambot records
+        path = work.paths.artifact(artifact)
+        if not path.is_file() or path.stat().st_size == 0:
+            raise AgentError(f"iteration {it.number}: declared artifact {artifact} was not written by the work step",
+                             retryable=True)
     it = B.update(work, it, work=work.save(it.number, "work", result.output))
     work.emit("step_completed", iteration=it.number, step="work", agent=stage.work_agent)
     return it
@@ -96,11 +101,14 @@ async def _test_step(work: StageWork, it: Iteration, command: tuple[tuple[str, .
     try:
         done = await asyncio.wait_for(runner.execute(request), timeout)
     except TimeoutError:
-        code, stdout, tail = None, "", []
+        code, tail = None, []
+        stdout = f"(cut short; what it printed until then is in {work.paths.log(work.name)})"
         judged = Judgement(False, f"the acceptance command timed out after {timeout:g} s")
     else:
         code, stdout, tail = done.code, work.redact(done.stdout), done.stderr_tail
         judged = judge(code, stdout + "\n" + "\n".join(tail), junit if uses_junit else None)
+    if junit.is_file() and junit.stat().st_size <= MAX_BYTES:  # test messages may quote a secret
+        work.save_text(junit, junit.read_text(encoding="utf-8", errors="replace"))
     log = [f"$ {shown}", f"exit code: {code if code is not None else '(none: timed out)'}", f"result: {judged.summary}", ""]
     if judged.failed:
         log += ["## Failing tests", ""] + [f"### {name}\n\n{text}\n" for name, text in judged.failed]
@@ -208,44 +216,45 @@ def _blocked(work: StageWork, budget: int) -> StageBlocked:
                         f"({summary}); see {path}", kind="iterations", report=str(path))
 
 
-def latest_result(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> tuple[str, Iteration] | None:
-    """The most recent acceptance result of any acceptance stage, by the time it was recorded."""
-    found = [(it.test.output.at, name, it) for name, record in records.items()
-             if name in stages and stages[name].is_acceptance_test_stage
-             for it in record.iterations if it.test is not None]
-    if not found:
-        return None
-    _, name, it = max(found, key=lambda item: item[0])
-    return name, it
+def latest_results(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> dict[str, Iteration]:
+    """Each acceptance stage's most recent test result (stages that have none yet are left out)."""
+    found = {}
+    for name, record in records.items():
+        if name in stages and stages[name].is_acceptance_test_stage:
+            tested = [it for it in record.iterations if it.test is not None]
+            if tested:
+                found[name] = tested[-1]
+    return found
 
 
-def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> str | None:
-    """Why a stage with requires_acceptance_tests_passed may not start, or None if it may."""
-    latest = latest_result(records, stages)
-    if latest is None:
-        names = ", ".join(n for n, s in stages.items() if s.is_acceptance_test_stage)
-        return f"no acceptance test result yet ({names} has not run its tests)"
-    name, it = latest
-    if not it.test.passed:
-        return f"the latest acceptance result ({name}, iteration {it.number}) failed: {it.test.summary}"
+def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> tuple[str, str] | None:
+    """(why, the acceptance stage to fix) when a stage with requires_acceptance_tests_passed may not
+    start, else None. The gate opens when there is a result and every acceptance stage's latest
+    result passed, so stages finishing in either order cannot open it by timing."""
+    latest = latest_results(records, stages)
+    names = [n for n, s in stages.items() if s.is_acceptance_test_stage]
+    if not latest:
+        return f"no acceptance test result yet ({', '.join(names)} has not run its tests)", names[0]
+    for name, it in latest.items():
+        if not it.test.passed:
+            return f"the latest acceptance result of {name} (iteration {it.number}) failed: {it.test.summary}", name
     return None
 
 
 def gate_blocked(name: str, records: Mapping[str, StageRecord], workflow, paths) -> StageBlocked | None:
     """None when `name` (requires_acceptance_tests_passed) may start; else why not, in gate-<STAGE>.md."""
-    stages = workflow.config.stages
-    problem = gate_problem(records, stages)
-    if problem is None:
+    found = gate_problem(records, workflow.config.stages)
+    if found is None:
         return None
-    acceptance = [n for n in workflow.graph.order if stages[n].is_acceptance_test_stage]
+    problem, acceptance = found
     feature = paths.feature
     path = paths.report(name, "gate")
     text = "\n".join([
         f"# Acceptance gate: {name} refused to start", "",
         f"{name} has requires_acceptance_tests_passed, and {problem}.", "",
         "## What to do", "",
-        f"- Make the acceptance tests pass: `teambot rerun {acceptance[0]} {feature}` (or `teambot unblock "
-        f"{acceptance[0]} {feature}` when it ran out of iterations), then `teambot resume {feature}`.",
+        f"- Make the acceptance tests pass: `teambot rerun {acceptance} {feature}` (or `teambot unblock "
+        f"{acceptance} {feature}` when it ran out of iterations), then `teambot resume {feature}`.",
         f"- {name} is checked again on every resume.", "",
     ])
     atomic_write(path, text, durable=False)

@@ -72,7 +72,7 @@ def update(work: StageWork, iteration: Iteration, /, **changes) -> Iteration:
     record = work.record
     assert record.iterations and record.iterations[-1].number == iteration.number
     changed = iteration.model_copy(update=changes)
-    work.commit(iterations=[*record.iterations[:-1], changed])
+    work.commit(iterations=[*record.iterations[:-1], changed], usage=work.usage)
     return changed
 
 
@@ -83,13 +83,17 @@ def excerpt(text: str, cap: int = 2000) -> str:
 
 async def call_work_agent(work: StageWork, it: Iteration, budget: int, *, kind: str, feedback: str | None,
                           title: str | None):
-    """The work step's agent call: the stage prompt plus what the previous iteration ended with."""
+    """The work step's agent call: the stage prompt plus what the previous iteration ended with
+    (and, when it has feedback, the agent's own files and last report, which it is revising)."""
     from teambot.prompts.loops import render_work_prompt
 
     stage = work.stage
+    prev = previous(work.record, it)
+    own = [p for p in (work.paths.artifact(a) for a in stage.artifacts) if p.is_file()] if feedback else []
     prompt = render_work_prompt(work.name, stage, work.objective, work.upstream, work.project_dir,
                                 persona=work.persona(stage.work_agent), iteration=it.number,
-                                position=position(work.record, it), budget=budget, feedback=feedback, feedback_title=title)
+                                position=position(work.record, it), budget=budget, feedback=feedback, feedback_title=title,
+                                own_files=own, previous_output=work.read(prev.work) if feedback and prev else None)
     return await work.call(stage.work_agent, prompt, kind=kind, step="work", iteration=it.number,
                            artifacts=tuple(stage.artifacts))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from teambot.config.models import StageConfig
-from teambot.errors import AgentTimeout
+from teambot.errors import AgentError, AgentTimeout
 from teambot.fsutil import atomic_write
 from teambot.objective import Objective
 from teambot.paths import RunPaths
@@ -57,6 +57,10 @@ class StageWork:
     durable: bool = True
     usage: TokenUsage | None = field(default=None)
 
+    def __post_init__(self) -> None:
+        # A loop stage's usage is its total over every step and attempt (earlier ones are committed).
+        self.usage = self.record.usage
+
     @property
     def record(self) -> StageRecord:
         return self.get_record()
@@ -80,6 +84,8 @@ class StageWork:
         except TimeoutError:
             raise AgentTimeout(f"{step} step of iteration {iteration} timed out after {self.stage.timeout:g} s "
                                "(stage timeout)") from None
+        except AgentError as exc:  # say where in the loop it failed
+            raise type(exc)(f"{step} step of iteration {iteration}: {exc.message}", retryable=exc.retryable) from None
         if result.usage is not None:
             total = self.usage or TokenUsage()
             self.usage = TokenUsage(prompt_tokens=total.prompt_tokens + result.usage.prompt_tokens,

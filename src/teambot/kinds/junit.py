@@ -47,7 +47,7 @@ def read_junit(path: Path) -> JUnitReport:
         raise JUnitError(f"the JUnit XML report {path} is {size:,} bytes; over the {MAX_BYTES:,} byte limit")
     try:
         root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as exc:
+    except (ET.ParseError, OSError, LookupError, ValueError) as exc:  # LookupError: an unknown encoding
         raise JUnitError(f"the JUnit XML report {path} cannot be read: {exc}") from None
     if root.tag not in ("testsuites", "testsuite"):
         raise JUnitError(f"{path} is not a JUnit XML report (its root element is <{root.tag}>)")

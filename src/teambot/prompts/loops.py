@@ -14,7 +14,7 @@ from pathlib import Path
 from teambot.config.models import StageConfig
 from teambot.verdict import APPROVED_LINE, CHANGES_LINE
 from teambot.objective import Objective
-from teambot.prompts.assemble import (RenderedPrompt, criteria_section, files_section, render_prompt, stage_context,
+from teambot.prompts.assemble import (RenderedPrompt, artifact_text, criteria_section, files_section, render_prompt, stage_context,
                                      stage_title)
 
 VERDICT_RULES = f"""## Your verdict
@@ -32,12 +32,21 @@ paraphrase, markdown around it, a negation) is not an approval."""
 
 def render_work_prompt(stage_name: str, stage: StageConfig, objective: Objective, upstream: Sequence[Path],
                        project_dir: Path, *, persona: str | None, iteration: int, position: int, budget: int,
-                       feedback: str | None, feedback_title: str | None) -> RenderedPrompt:
-    """The work agent's prompt for one iteration; `feedback` is what the previous one ended with."""
+                       feedback: str | None, feedback_title: str | None, own_files: Sequence[Path] = (),
+                       previous_output: str | None = None) -> RenderedPrompt:
+    """The work agent's prompt for one iteration; `feedback` is what the previous one ended with.
+
+    With feedback, the agent also sees what it is revising: the stage's own files as they are
+    now (`own_files`) and what it reported last time (`previous_output`).
+    """
     base = render_prompt(stage_name, stage, objective, upstream, project_dir, persona=persona)
     parts = [base.user.rstrip(), "", f"## Iteration {iteration} ({position} of at most {budget} in this budget)", ""]
     if feedback:
         parts += [f"### {feedback_title or 'Feedback'}", "", feedback.strip(), ""]
+        if previous_output:
+            parts += ["### What you reported in the previous iteration", "", previous_output.strip(), ""]
+        for path in own_files:
+            parts += [f"### Your {path.name} as it is now ({path})", "", artifact_text(path), ""]
         if stage.is_acceptance_test_stage:
             parts += ["Fix the implementation so these acceptance tests pass. Do not weaken, skip or delete "
                       "tests to make them pass; teambot runs the acceptance command itself after you finish "
