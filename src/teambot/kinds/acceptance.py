@@ -4,8 +4,8 @@ Steps of one iteration, each committed as it ends: `work` (the agent writes or u
 acceptance tests, later fixes what failed), then `test`: teambot runs the acceptance
 command (argv, no shell) and reads JUnit XML when the command has a {junit} placeholder,
 else the exit code. Zero tests is a failure, never a pass. The history is append-only
-across resumes. A stage with requires_acceptance_tests_passed starts only when the latest
-result passed (`gate_problem`).
+across resumes. A stage with requires_acceptance_tests_passed starts only when every
+acceptance stage's latest result passed (`gate_problem`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from teambot.config.models import StageConfig
 from teambot.errors import AgentError, StageBlocked
 from teambot.fsutil import atomic_write
-from teambot.kinds import budget as B
+from teambot.kinds import loop
 from teambot.kinds.context import StageWork
 from teambot.kinds.junit import MAX_BYTES, JUnitError, read_junit
 from teambot.runtimes.base import StageRequest
@@ -47,8 +47,8 @@ def acceptance_command(name: str, stage: StageConfig, configured: tuple[str, ...
 async def run_acceptance(work: StageWork, command: tuple[tuple[str, ...], str]) -> str:
     """Iterate until the acceptance tests pass; returns the stage output."""
     stage = work.stage
-    budget = B.budget_of(work.record, stage.max_iterations or work.settings.acceptance_iterations)
-    return await B.iterate(
+    budget = loop.budget_of(work.record, stage.max_iterations or work.settings.acceptance_iterations)
+    return await loop.iterate(
         work, budget,
         ended=lambda it: it.test is not None,
         succeeded=lambda it: it.test is not None and it.test.passed,
@@ -61,18 +61,18 @@ async def run_acceptance(work: StageWork, command: tuple[tuple[str, ...], str]) 
 
 async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
     stage = work.stage
-    prev = B.previous(work.record, it)
+    prev = loop.previous(work.record, it)
     feedback = title = None
     if prev is not None and prev.test is not None and not prev.test.passed:
         feedback = _failure_feedback(work, prev)
         title = f"Acceptance tests failed in iteration {prev.number}: {prev.test.summary}"
-    result = await B.call_work_agent(work, it, budget, kind="acceptance", feedback=feedback, title=title)
+    result = await loop.call_work_agent(work, it, budget, kind="acceptance", feedback=feedback, title=title)
     for artifact in stage.artifacts[1:]:  # the first one holds the results teambot records
         path = work.paths.artifact(artifact)
         if not path.is_file() or path.stat().st_size == 0:
             raise AgentError(f"iteration {it.number}: declared artifact {artifact} was not written by the work step",
                              retryable=True)
-    it = B.update(work, it, work=work.save(it.number, "work", result.output))
+    it = loop.update(work, it, work=work.save(it.number, "work", result.output))
     work.emit("step_completed", iteration=it.number, step="work", agent=stage.work_agent)
     return it
 
@@ -117,7 +117,7 @@ async def _test_step(work: StageWork, it: Iteration, command: tuple[tuple[str, .
         log += ["", "## End of stderr", "", *tail]
     outcome = AcceptanceResult(passed=judged.passed, exit_code=code, summary=judged.summary,
                                output=work.save(it.number, "test", "\n".join(log) + "\n", suffix=".log"), **judged.counts)
-    it = B.update(work, it, test=outcome, feedback=None if judged.passed else B.excerpt(judged.summary))
+    it = loop.update(work, it, test=outcome, feedback=None if judged.passed else loop.excerpt(judged.summary))
     work.emit("acceptance_tests_completed", iteration=it.number, passed=judged.passed, summary=judged.summary,
               **judged.counts)
     return it

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from teambot.errors import AgentError, StageBlocked
 from teambot.fsutil import sha256_file
-from teambot.kinds import budget as B
+from teambot.kinds import loop
 from teambot.kinds.context import StageWork
 from teambot.kinds.gitinfo import git_summary
 from teambot.verdict import Verdict, parse_verdict
@@ -22,8 +22,8 @@ from teambot.store.models import Iteration
 async def run_review(work: StageWork) -> str:
     """Iterate until approved; returns the stage output."""
     stage = work.stage
-    budget = B.budget_of(work.record, stage.max_iterations or work.settings.review_iterations)
-    return await B.iterate(
+    budget = loop.budget_of(work.record, stage.max_iterations or work.settings.review_iterations)
+    return await loop.iterate(
         work, budget,
         ended=lambda it: it.verdict is not None,
         succeeded=lambda it: it.verdict == Verdict.APPROVED,
@@ -37,14 +37,14 @@ async def run_review(work: StageWork) -> str:
 
 async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
     stage = work.stage
-    prev = B.previous(work.record, it)
+    prev = loop.previous(work.record, it)
     feedback = title = None
     if prev is not None and prev.verdict == Verdict.CHANGES_REQUESTED:
         feedback = work.read(prev.review)
         if prev.verdict_request is not None:
             feedback += "\n\n" + work.read(prev.verdict_request)
         title = f"Changes requested by {stage.review_agent} in iteration {prev.number}"
-    result = await B.call_work_agent(work, it, budget, kind="review", feedback=feedback, title=title)
+    result = await loop.call_work_agent(work, it, budget, kind="review", feedback=feedback, title=title)
     hashes = {}
     for artifact in stage.artifacts:
         path = work.paths.artifact(artifact)
@@ -52,7 +52,7 @@ async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
             raise AgentError(f"iteration {it.number}: declared artifact {artifact} was not written by the work step",
                              retryable=True)
         hashes[artifact] = sha256_file(path)
-    it = B.update(work, it, work=work.save(it.number, "work", result.output), artifacts=hashes)
+    it = loop.update(work, it, work=work.save(it.number, "work", result.output), artifacts=hashes)
     work.emit("step_completed", iteration=it.number, step="work", agent=stage.work_agent)
     return it
 
@@ -62,15 +62,15 @@ async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration
     under_review = list(dict.fromkeys([*(work.paths.artifact(a) for a in stage.artifacts), *work.upstream]))
     prompt = render_review_prompt(work.name, stage, work.objective, persona=work.persona(stage.review_agent),
                                   under_review=under_review, work_output=work.read(it.work), project_dir=work.project_dir,
-                                  iteration=it.number, position=B.position(work.record, it), budget=budget,
+                                  iteration=it.number, position=loop.position(work.record, it), budget=budget,
                                   git=await git_summary(work.project_dir))
     result = await work.call(stage.review_agent, prompt, kind="review", step="review", iteration=it.number)
     verdict = parse_verdict(result.output)
     changes: dict = {"review": work.save(it.number, "review", result.output)}
     if verdict is not None:
         changes |= {"verdict": verdict.value, "verdict_note": "verdict line in the review",
-                    "feedback": B.excerpt(work.redact(result.output))}
-    it = B.update(work, it, **changes)
+                    "feedback": loop.excerpt(work.redact(result.output))}
+    it = loop.update(work, it, **changes)
     work.emit("step_completed", iteration=it.number, step="review", agent=stage.review_agent,
               verdict=verdict.value if verdict else None)
     return it
@@ -85,8 +85,8 @@ async def _verdict_step(work: StageWork, it: Iteration) -> Iteration:
     note = ("verdict line given when asked again" if verdict is not None
             else "no verdict line, even when asked again: counted as changes requested")
     verdict = verdict or Verdict.CHANGES_REQUESTED
-    it = B.update(work, it, verdict_request=work.save(it.number, "verdict", result.output), verdict=verdict.value,
-                  verdict_note=note, feedback=B.excerpt(review))
+    it = loop.update(work, it, verdict_request=work.save(it.number, "verdict", result.output), verdict=verdict.value,
+                     verdict_note=note, feedback=loop.excerpt(review))
     work.emit("step_completed", iteration=it.number, step="verdict", agent=stage.review_agent, verdict=verdict.value)
     return it
 

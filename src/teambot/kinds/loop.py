@@ -1,4 +1,4 @@
-"""The iteration history of a stage and its current budget (shared by review and acceptance loops).
+"""The loop shared by review and acceptance stages: its driver, the iteration history, the budget.
 
 `record.iterations` is append-only across resumes, reruns and `teambot unblock`; a budget
 is the slice from `record.budget_start`, so a fresh budget never renumbers or forgets
