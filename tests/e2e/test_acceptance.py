@@ -119,7 +119,7 @@ def test_acceptance_stage_without_a_command_is_refused_before_the_run(tmp_path):
     assert proc.returncode == 2
     assert "stages.ACCEPTANCE_TEST: an acceptance test stage needs a command" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert not (project / ".agent-tracking" / "acc" / "state.json").exists()
+    assert not (project / ".agent-tracking" / "acc").exists()  # no empty run directory either
 
 
 def test_configured_pytest_command_runs_real_pytest(tmp_path):

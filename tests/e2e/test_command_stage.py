@@ -76,4 +76,6 @@ def test_a_missing_program_is_refused_before_the_run(tmp_path):
     proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project)
     assert proc.returncode == 2
     assert "'no-such-linter-xyz' (stages.LINT.run[0]) was not found on PATH" in proc.stderr
-    assert not (project / ".agent-tracking" / "cmd" / "state.json").exists()
+    assert not (project / ".agent-tracking" / "cmd").exists()
+    fixed = project_with(tmp_path, [[PY, "-c", "print('ok')"]])
+    assert teambot("run", "objective.md", "--runtime", "demo", cwd=fixed).returncode == 0  # same feature, fresh start
