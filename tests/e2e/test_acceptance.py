@@ -213,3 +213,57 @@ def test_secrets_in_test_output_never_reach_the_run_directory(tmp_path):
                                                                  or p.name == "acceptance_test_results.md")]
     assert [p for p in written if secret in p.read_text(encoding="utf-8", errors="replace")] == []
     assert "***" in (run_dir / "iterations" / "ACCEPTANCE_TEST" / "01-junit.xml").read_text()
+
+
+ACC_SCRIPT = """\
+import os, sys, time
+junit, hang, pids = sys.argv[1], sys.argv[2], sys.argv[3]
+if os.path.exists(hang):
+    open(pids, "a").write(f"{os.getpid()}\\n")
+    time.sleep(120)
+open(junit, "w").write('<testsuite><testcase classname="t" name="ok"/></testsuite>')
+"""
+
+
+def test_kill9_during_the_acceptance_command_resumes_at_the_test_step(tmp_path):
+    """kill -9 while teambot runs the tests: resume ends the orphaned command and reruns only the test step."""
+    import json
+    import os
+    import signal
+    import sys
+
+    import psutil
+
+    from tests.helpers import start_teambot, wait_for
+    from tests.runtimes.conftest import FAKE_AGENT
+
+    project = small_project(tmp_path)
+    (project / "acc.py").write_text(ACC_SCRIPT, encoding="utf-8")
+    hang, pids, calls = project / "hang", project / "pids", project / "calls.txt"
+    hang.write_text("1")
+    agent = [sys.executable, str(FAKE_AGENT), "--count", str(calls), "--write-declared", "--write", "notes.md",
+             "--write", "post_review.md"]
+    command = ["{python}", str(project / "acc.py"), "{junit}", str(hang), str(pids)]
+    (project / "teambot.yaml").write_text(f"runtime: command\ncommand:\n  argv: {json.dumps(agent)}\n"
+                                          f"acceptance:\n  command: {json.dumps(command)}\n", encoding="utf-8")
+    proc = start_teambot("run", "objective.md", cwd=project)
+    try:
+        assert wait_for(lambda: pids.exists() or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, proc.communicate()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    orphan = int(pids.read_text().split()[0])
+    assert psutil.pid_exists(orphan)  # the test command outlived teambot
+    record = committed_stage(project / ".agent-tracking" / "acc", "ACCEPTANCE_TEST")
+    assert [(it.work is not None, it.test) for it in record.iterations] == [(True, None)]
+    hang.unlink()
+    resumed = teambot("resume", cwd=project)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "still alive; ending it" in resumed.stdout
+    assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
+    assert calls.read_text().count("ACCEPTANCE_TEST ") == 1  # the work step was not repeated
+    after = committed_stage(project / ".agent-tracking" / "acc", "ACCEPTANCE_TEST")
+    assert [(it.number, it.test.passed) for it in after.iterations] == [(1, True)]
