@@ -212,8 +212,9 @@ class ParallelStageExecutor:
             if blocked is not None:  # refuses to start: no attempt is recorded
                 return self._block(name, blocked)
         while True:
+            before = self.records[name]
             lifecycle.start()
-            attempt = self.records[name].attempts + 1
+            attempt = before.attempts + 1
             self._commit(name, status=lifecycle.status, attempts=attempt, started_at=now_iso(), finished_at=None,
                          agent=stage.work_agent, error=None, pgid=None)
             self.events.emit("stage_started", name, agent=stage.work_agent, attempt=attempt)
@@ -225,6 +226,9 @@ class ParallelStageExecutor:
                 self.events.emit("stage_interrupted", name, reason=str(self._stop or "cancelled"))
                 raise
             except StageBlocked as exc:
+                if exc.idle:  # blocked again at once (budget still spent): not an attempt
+                    self.records[name] = self.records[name].model_copy(
+                        update={"attempts": before.attempts, "started_at": before.started_at})
                 return self._block(name, exc)
             except AgentError as exc:
                 error, retryable = self.redact(exc.message), exc.retryable

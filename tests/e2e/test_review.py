@@ -178,9 +178,11 @@ def test_unblock_gives_a_fresh_budget_and_keeps_the_history(tmp_path):
     calls = fake_agents(project, "--reject-iterations", "3")
     assert teambot("run", "objective.md", cwd=project).returncode == 1
     before = sum(calls_of(calls).values())
+    attempts = committed_stage(run_dir, "SPEC_REVIEW").attempts
     again = teambot("resume", cwd=project)
     assert again.returncode == 1 and "blocked" in again.stdout
     assert sum(calls_of(calls).values()) == before  # no agent was called: the budget is spent
+    assert committed_stage(run_dir, "SPEC_REVIEW").attempts == attempts  # nor is it counted as an attempt
     wrong = teambot("unblock", "SPEC", cwd=project)
     assert wrong.returncode == 2 and "not blocked" in wrong.stderr
     unblocked = teambot("unblock", "SPEC_REVIEW", "--iterations", "3", cwd=project)

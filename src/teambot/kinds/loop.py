@@ -21,17 +21,21 @@ async def iterate(work: StageWork, budget: int, *, ended: Callable[[Iteration], 
                   finish: Callable[[Iteration], str], blocked: Callable[[], StageBlocked]) -> str:
     """Run iterations until one succeeds: each pass does the first step (missing, run) the newest
     iteration still misses, so a resumed or retried attempt continues exactly where it stopped."""
+    idle = True  # no step done yet in this attempt
     while True:
         it = current(work.record)
         if it is None or ended(it):
             if it is not None and succeeded(it):
                 return finish(it)
             if used(work.record) >= budget:
-                raise blocked()
+                exc = blocked()
+                exc.idle = idle
+                raise exc
             it = begin(work, budget)
         for missing, run in steps:
             if missing(it):
                 it = await run(it)
+                idle = False
 
 
 def budget_of(record: StageRecord, configured: int) -> int:
