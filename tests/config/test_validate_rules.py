@@ -68,8 +68,17 @@ def test_same_agent_twice_in_a_group_is_a_warning(tmp_path: Path, write_stages) 
     proc = validate(path)
     assert proc.returncode == 0, proc.stderr
     assert "OK — 5 stages" in proc.stdout
-    assert f"warning: {path}:{line_of(path, 'side:')}:3: parallel_groups.side: B and C have the same " \
-           "work_agent 'builder-1'; they will run one after the other (one session per agent)" in proc.stderr
+    assert f"warning: {path}:{line_of(path, 'side:')}:3: parallel_groups.side: B and C both use " \
+           "agent 'builder-1'; they will run one after the other (one session per agent)" in proc.stderr
+
+
+def test_a_reviewer_shared_in_a_group_is_a_warning(write_stages) -> None:
+    """A review stage holds its reviewer too: a group member working as that agent is warned about."""
+    config = base_config()
+    config["stages"]["B"].update(is_review_stage=True, review_agent="builder-2")
+    proc = validate(write_stages(config))
+    assert proc.returncode == 0, proc.stderr
+    assert "B and C both use agent 'builder-2'" in proc.stderr
 
 
 # --- keys and types ---------------------------------------------------------------------

@@ -265,14 +265,16 @@ def _warnings(parts: Parts) -> list[Problem]:
             stage = parts.stages.get(member)
             if stage is None:
                 continue
-            if stage.work_agent:
-                by_agent.setdefault(stage.work_agent, []).append(member)
+            # a review stage holds its reviewer too while it runs
+            held = [stage.work_agent, stage.review_agent if stage.is_review_stage else None]
+            for agent in dict.fromkeys(a for a in held if a):
+                by_agent.setdefault(agent, []).append(member)
             for artifact in stage.artifacts:
                 by_artifact.setdefault(artifact, []).append(member)
         here = ("parallel_groups", gname)
         for agent, members in by_agent.items():
             if len(members) > 1:
-                warnings.append(Problem(here, f"{' and '.join(members)} have the same work_agent '{agent}'; "
+                warnings.append(Problem(here, f"{' and '.join(members)} both use agent '{agent}'; "
                                               "they will run one after the other (one session per agent)"))
         for artifact, members in by_artifact.items():
             if len(members) > 1:
