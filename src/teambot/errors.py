@@ -80,9 +80,8 @@ class StageBlocked(Exception):
     run ends blocked (exit 1). `report` is the file explaining it, `kind` what blocked it.
     """
 
-    def __init__(self, message: str, *, kind: str, report: str | None = None, idle: bool = False) -> None:
+    def __init__(self, message: str, *, kind: str, report: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind  # "iterations" or "acceptance_gate"
         self.report = report
-        self.idle = idle  # nothing was done in this attempt (a spent budget): it does not count as one

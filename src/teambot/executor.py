@@ -30,7 +30,7 @@ from teambot.prompts import render_prompt
 from teambot.runtimes.base import AgentRuntime, StageRequest
 from teambot.scheduler import Scheduler
 from teambot.store.base import StateStore
-from teambot.store.models import RunRecord, StageRecord, now_iso
+from teambot.store.models import RunRecord, StageRecord, add_usage, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +211,17 @@ class ParallelStageExecutor:
             blocked = gate_blocked(name, self.records, self.workflow, self.paths)
             if blocked is not None:  # refuses to start: no attempt is recorded
                 return self._block(name, blocked)
+        if stage.is_review_stage or stage.is_acceptance_test_stage:
+            from teambot.kinds import acceptance, review
+            from teambot.kinds.loop import spent_budget
+
+            kind = review if stage.is_review_stage else acceptance
+            blocked = spent_budget(self._stage_work(name, self.records[name].attempts), kind)
+            if blocked is not None:  # resumed with its budget still spent: blocked again, nothing to attempt
+                return self._block(name, blocked)
         while True:
-            before = self.records[name]
             lifecycle.start()
-            attempt = before.attempts + 1
+            attempt = self.records[name].attempts + 1
             self._commit(name, status=lifecycle.status, attempts=attempt, started_at=now_iso(), finished_at=None,
                          agent=stage.work_agent, error=None, pgid=None)
             self.events.emit("stage_started", name, agent=stage.work_agent, attempt=attempt)
@@ -226,9 +233,6 @@ class ParallelStageExecutor:
                 self.events.emit("stage_interrupted", name, reason=str(self._stop or "cancelled"))
                 raise
             except StageBlocked as exc:
-                if exc.idle:  # blocked again at once (budget still spent): not an attempt
-                    self.records[name] = self.records[name].model_copy(
-                        update={"attempts": before.attempts, "started_at": before.started_at})
                 return self._block(name, exc)
             except AgentError as exc:
                 error, retryable = self.redact(exc.message), exc.retryable
@@ -304,7 +308,8 @@ class ParallelStageExecutor:
             hashes[artifact] = sha256_file(path)
         if self.options.durable:  # artifacts reach the disk before `succeeded` points at them
             fsync_files(self.paths.artifact(a) for a in stage.artifacts)
-        return self._write_output(name, result.output, hashes, usage=result.usage)
+        # a stage's usage is all it spent in this run: every attempt, every rerun
+        return self._write_output(name, result.output, hashes, usage=add_usage(self.records[name].usage, result.usage))
 
     async def _attempt_kind(self, name: str, attempt: int) -> dict:
         """A command stage, review loop or acceptance loop (teambot/kinds/)."""
@@ -313,15 +318,7 @@ class ParallelStageExecutor:
         from teambot.kinds.review import run_review
 
         stage = self.stages[name]
-        work = StageWork(
-            name=name, stage=stage, attempt=attempt, paths=self.paths, objective=self.objective,
-            project_dir=self.project_dir, runtime=self.runtime, settings=self.options.loops,
-            upstream=self._upstream_artifacts(name), get_record=lambda: self.records[name],
-            commit=lambda **changes: self._commit(name, **changes),
-            emit=lambda type, **details: self.events.emit(type, name, **details), redact=self.redact,
-            persona=self.personas or (lambda agent: None), on_spawn=lambda pgid: self._commit(name, pgid=pgid),
-            durable=self.options.durable,
-        )
+        work = self._stage_work(name, attempt)
         if stage.run is not None:
             output = await run_commands(work)
         elif stage.is_review_stage:
@@ -343,6 +340,17 @@ class ParallelStageExecutor:
         if self.options.durable:
             fsync_files(self.paths.artifact(a) for a in stage.artifacts)
         return self._write_output(name, output, hashes, usage=work.usage)
+
+    def _stage_work(self, name: str, attempt: int) -> StageWork:
+        return StageWork(
+            name=name, stage=self.stages[name], attempt=attempt, paths=self.paths, objective=self.objective,
+            project_dir=self.project_dir, runtime=self.runtime, settings=self.options.loops,
+            upstream=self._upstream_artifacts(name), get_record=lambda: self.records[name],
+            commit=lambda **changes: self._commit(name, **changes),
+            emit=lambda type, **details: self.events.emit(type, name, **details), redact=self.redact,
+            persona=self.personas or (lambda agent: None), on_spawn=lambda pgid: self._commit(name, pgid=pgid),
+            durable=self.options.durable,
+        )
 
     def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:
         """Write the output file now; the record pointing to it is committed after (never before)."""

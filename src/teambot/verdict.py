@@ -1,12 +1,13 @@
 """The review verdict protocol: a line that is exactly `VERDICT: APPROVED` or `VERDICT: CHANGES_REQUESTED`.
 
-The last such line wins. Only whole lines count (surrounding spaces and tabs aside), and lines
-inside fenced code blocks do not: a quote, a negation ("not VERDICT: APPROVED"), markdown
+The last such line wins. Only whole lines count (see `parse_verdict` for the exact rules),
+and lines inside code blocks do not: a quote, a negation ("not VERDICT: APPROVED"), markdown
 around it (`**VERDICT: APPROVED**`, `> VERDICT: APPROVED`) or prose can never approve.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 APPROVED_LINE = "VERDICT: APPROVED"
@@ -21,26 +22,36 @@ class Verdict(StrEnum):
 _LINES = {APPROVED_LINE: Verdict.APPROVED, CHANGES_LINE: Verdict.CHANGES_REQUESTED}
 
 
-def parse_verdict(text: str) -> Verdict | None:
-    """The verdict of a review, or None when it has no verdict line outside code blocks.
+# An opening code fence (CommonMark): optional indentation and list markers, then 3+ backticks
+# or tildes. A backtick fence's info string cannot hold a backtick (then it is inline code).
+_FENCE = re.compile(r"^[ \t]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)*(`{3,}|~{3,})(.*)$")
 
-    Lines are split on "\n" only and lose only spaces, tabs and a trailing "\r": other
-    Unicode line or space characters never turn prose into a verdict line. A fence is closed
-    only by a line of at least as many of the same fence character (as in CommonMark), so a
-    quoted inner fence does not end it early.
+
+def parse_verdict(text: str) -> Verdict | None:
+    """The verdict of a review, or None when it has no verdict line outside code.
+
+    Rules (in doubt, a line does not count: a missed verdict only means the reviewer is asked
+    again, a false approval would let unreviewed work through):
+    - lines are split on "\n" only; trailing spaces, tabs and "\r" are ignored, and up to three
+      leading spaces (four, or a tab, make an indented code block);
+    - fenced code blocks, including fences opened in list items, are skipped; a fence closes
+      only on a run of the same character at least as long, indented at most three spaces;
+    - any other character (no-break space, form feed, a BOM, markdown) makes it not the line.
     """
     verdict = None
-    fence: str | None = None  # the opening fence run, e.g. "```" or "~~~~"
+    fence: tuple[str, int] | None = None  # (character, length) of the open fence
     for raw in text.split("\n"):
-        line = raw.strip(" \t\r")
+        line = raw.rstrip(" \t\r")
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
         if fence is not None:
-            if line and set(line) == {fence[0]} and len(line) >= len(fence):
+            if indent <= 3 and body and set(body) == {fence[0]} and len(body) >= fence[1]:
                 fence = None
             continue
-        if line.startswith(("```", "~~~")):
-            char = line[0]
-            fence = line[: len(line) - len(line.lstrip(char))]
+        opened = _FENCE.match(line)
+        if opened and not (opened.group(1)[0] == "`" and "`" in opened.group(2)):
+            fence = (opened.group(1)[0], len(opened.group(1)))
             continue
-        if line in _LINES:
-            verdict = _LINES[line]
+        if indent <= 3 and body in _LINES:
+            verdict = _LINES[body]
     return verdict

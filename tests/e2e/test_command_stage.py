@@ -79,3 +79,13 @@ def test_a_missing_program_is_refused_before_the_run(tmp_path):
     assert not (project / ".agent-tracking" / "cmd").exists()
     fixed = project_with(tmp_path, [[PY, "-c", "print('ok')"]])
     assert teambot("run", "objective.md", "--runtime", "demo", cwd=fixed).returncode == 0  # same feature, fresh start
+
+
+def test_a_refused_run_keeps_a_directory_that_holds_other_work(tmp_path):
+    """The cleanup of a refused run never removes files it did not create (here: an earlier --dry-run's prompts)."""
+    project = project_with(tmp_path, [["no-such-linter-xyz", "."]])
+    assert teambot("run", "objective.md", "--runtime", "demo", "--dry-run", cwd=project).returncode == 0
+    prompt = project / ".agent-tracking" / "cmd" / "prompts" / "SPEC.md"
+    assert prompt.exists()
+    assert teambot("run", "objective.md", "--runtime", "demo", cwd=project).returncode == 2
+    assert prompt.exists()

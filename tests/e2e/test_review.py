@@ -179,10 +179,12 @@ def test_unblock_gives_a_fresh_budget_and_keeps_the_history(tmp_path):
     assert teambot("run", "objective.md", cwd=project).returncode == 1
     before = sum(calls_of(calls).values())
     attempts = committed_stage(run_dir, "SPEC_REVIEW").attempts
+    starts = [e for e in events(run_dir) if e["type"] == "stage_started" and e["stage"] == "SPEC_REVIEW"]
     again = teambot("resume", cwd=project)
     assert again.returncode == 1 and "blocked" in again.stdout
     assert sum(calls_of(calls).values()) == before  # no agent was called: the budget is spent
-    assert committed_stage(run_dir, "SPEC_REVIEW").attempts == attempts  # nor is it counted as an attempt
+    assert committed_stage(run_dir, "SPEC_REVIEW").attempts == attempts  # nor is it an attempt:
+    assert [e for e in events(run_dir) if e["type"] == "stage_started" and e["stage"] == "SPEC_REVIEW"] == starts
     wrong = teambot("unblock", "SPEC", cwd=project)
     assert wrong.returncode == 2 and "not blocked" in wrong.stderr
     unblocked = teambot("unblock", "SPEC_REVIEW", "--iterations", "3", cwd=project)

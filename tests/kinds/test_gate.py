@@ -25,7 +25,23 @@ def record_with(name: str, *results: tuple[bool, str]) -> StageRecord:
 def test_no_result_yet_names_the_acceptance_stage():
     """Before any test ran the gate is closed and says which stage has to run."""
     why, fix = gate_problem({"A": StageRecord(name="A"), "A2": StageRecord(name="A2")}, STAGES)
-    assert "no acceptance test result yet" in why and fix == "A"
+    assert "no acceptance test result yet from A" in why and fix == "A"
+
+
+def test_every_acceptance_stage_needs_a_result():
+    """A passed and A2 has not tested yet (still running, say): closed until A2 has a result."""
+    records = {"A": record_with("A", (True, "2026-01-01T00:00:05+00:00")), "A2": StageRecord(name="A2")}
+    why, fix = gate_problem(records, STAGES)
+    assert fix == "A2" and "from A2" in why
+
+
+def test_a_pass_from_an_earlier_budget_does_not_count():
+    """After a rerun (fresh budget) an old pass is history, not a result: closed until A tests again."""
+    records = {"A": record_with("A", (True, "2026-01-01T00:00:01+00:00")),
+               "A2": record_with("A2", (True, "2026-01-01T00:00:02+00:00"))}
+    assert gate_problem(records, STAGES) is None
+    records["A2"] = records["A2"].model_copy(update={"budget_start": 1})
+    assert gate_problem(records, STAGES)[1] == "A2"
 
 
 def test_a_later_pass_elsewhere_does_not_hide_a_failure():

@@ -39,7 +39,6 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     setup = load_setup(project_dir, runtime)
     name = obj.feature_name(feature)
     paths = RunPaths(workspace_dir(workspace, setup.settings), name)
-    fresh = not paths.root.exists()
     store = FileStateStore(paths)  # takes the run's lock, or exits 3 naming the owner
     try:
         existing = store.load()
@@ -64,7 +63,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
         # drive builds the runtime before its first commit: bad runtime settings write no state
         return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=False)
     except BaseException:
-        if fresh and not dry_run and not paths.state.exists():
+        if store.was_empty and not dry_run and not paths.state.exists():
             # Refused before its first commit (e.g. an agent that cannot run): leave no empty run
             # behind. Still under our lock, so no other process can be using the directory.
             import shutil

@@ -235,7 +235,7 @@ def _templates(parts: Parts, project_dir: Path) -> list[Problem]:
 
 
 def _gate_warnings(parts: Parts) -> list[Problem]:
-    """A gated stage that does not wait for any acceptance stage may start before its result exists."""
+    """A gated stage that does not wait for every acceptance stage may start before their results exist."""
     acceptance = {n for n, s in parts.stages.items() if s.is_acceptance_test_stage}
     gated = [n for n, s in parts.stages.items() if s.requires_acceptance_tests_passed]
     if not acceptance or not gated or parts.order is None:
@@ -249,10 +249,11 @@ def _gate_warnings(parts: Parts) -> list[Problem]:
             if dep not in seen:
                 seen.add(dep)
                 todo.extend(deps.get(dep, ()))
-        if not seen & acceptance:
+        missing = sorted(acceptance - seen)
+        if missing:
             warnings.append(Problem(("stages", name, "requires_acceptance_tests_passed"),
-                                    f"{name} does not depend on {', '.join(sorted(acceptance))}; it may start before "
-                                    "any acceptance result exists and then be blocked by the gate"))
+                                    f"{name} does not depend on {', '.join(missing)}; it may start before that "
+                                    "acceptance result exists and then be blocked by the gate"))
     return warnings
 
 

@@ -44,18 +44,27 @@ def acceptance_command(name: str, stage: StageConfig, configured: tuple[str, ...
     return None
 
 
+def ended(it: Iteration) -> bool:
+    return it.test is not None
+
+
+def succeeded(it: Iteration) -> bool:
+    return it.test is not None and it.test.passed
+
+
+def configured_budget(work: StageWork) -> int:
+    return work.stage.max_iterations or work.settings.acceptance_iterations
+
+
 async def run_acceptance(work: StageWork, command: tuple[tuple[str, ...], str]) -> str:
     """Iterate until the acceptance tests pass; returns the stage output."""
-    stage = work.stage
-    budget = loop.budget_of(work.record, stage.max_iterations or work.settings.acceptance_iterations)
+    budget = loop.budget_of(work.record, configured_budget(work))
     return await loop.iterate(
-        work, budget,
-        ended=lambda it: it.test is not None,
-        succeeded=lambda it: it.test is not None and it.test.passed,
+        work, budget, ended=ended, succeeded=succeeded,
         steps=[(lambda it: it.work is None, lambda it: _work_step(work, it, budget)),
                (lambda it: it.test is None, lambda it: _test_step(work, it, command))],
         finish=lambda it: _passed(work, it),
-        blocked=lambda: _blocked(work, budget),
+        blocked=lambda: blocked_report(work, budget),
     )
 
 
@@ -194,7 +203,7 @@ def _passed(work: StageWork, it: Iteration) -> str:
                         f"## Work ({stage.work_agent})", "", work.read(it.work).strip(), ""])
 
 
-def _blocked(work: StageWork, budget: int) -> StageBlocked:
+def blocked_report(work: StageWork, budget: int) -> StageBlocked:
     record = work.record
     last = record.iterations[-1]
     path = work.paths.report(work.name, "acceptance-failure")
@@ -217,11 +226,14 @@ def _blocked(work: StageWork, budget: int) -> StageBlocked:
 
 
 def latest_results(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> dict[str, Iteration]:
-    """Each acceptance stage's most recent test result (stages that have none yet are left out)."""
+    """Each acceptance stage's most recent test result in its current budget (stages without one are left out).
+
+    A stage given a fresh budget (rerun, unblock) has no result until it tests again: an old pass
+    from before must not count."""
     found = {}
     for name, record in records.items():
         if name in stages and stages[name].is_acceptance_test_stage:
-            tested = [it for it in record.iterations if it.test is not None]
+            tested = [it for it in record.iterations[record.budget_start:] if it.test is not None]
             if tested:
                 found[name] = tested[-1]
     return found
@@ -229,13 +241,13 @@ def latest_results(records: Mapping[str, StageRecord], stages: Mapping[str, Stag
 
 def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> tuple[str, str] | None:
     """(why, the acceptance stage to fix) when a stage with requires_acceptance_tests_passed may not
-    start, else None. The gate opens when there is a result and every acceptance stage's latest
-    result passed, so stages finishing in either order cannot open it by timing."""
+    start, else None. The gate opens only when every acceptance stage of the workflow has a result
+    in its current budget and its latest one passed, so no finishing order opens it early."""
     latest = latest_results(records, stages)
-    names = [n for n, s in stages.items() if s.is_acceptance_test_stage]
-    if not latest:
-        return f"no acceptance test result yet ({', '.join(names)} has not run its tests)", names[0]
-    for name, it in latest.items():
+    for name in (n for n, s in stages.items() if s.is_acceptance_test_stage):
+        it = latest.get(name)
+        if it is None:
+            return f"no acceptance test result yet from {name}", name
         if not it.test.passed:
             return f"the latest acceptance result of {name} (iteration {it.number}) failed: {it.test.summary}", name
     return None

@@ -22,7 +22,7 @@ from teambot.objective import Objective
 from teambot.paths import RunPaths
 from teambot.prompts.assemble import RenderedPrompt
 from teambot.runtimes.base import AgentRuntime, StageRequest, StageResult
-from teambot.store.models import StageRecord, StepRecord, TokenUsage, now_iso
+from teambot.store.models import StageRecord, StepRecord, TokenUsage, add_usage, now_iso
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,9 @@ class StageWork:
                                "(stage timeout)") from None
         except AgentError as exc:  # say where in the loop it failed
             raise type(exc)(f"{step} step of iteration {iteration}: {exc.message}", retryable=exc.retryable) from None
-        if result.usage is not None:
-            total = self.usage or TokenUsage()
-            self.usage = TokenUsage(prompt_tokens=total.prompt_tokens + result.usage.prompt_tokens,
-                                    completion_tokens=total.completion_tokens + result.usage.completion_tokens)
+        if result.usage is not None:  # committed now: a step that fails its checks still spent them
+            self.usage = add_usage(self.usage, result.usage)
+            self.commit(usage=self.usage)
         return result
 
     def step_path(self, iteration: int, step: str, suffix: str = ".md") -> Path:

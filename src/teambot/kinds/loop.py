@@ -21,21 +21,31 @@ async def iterate(work: StageWork, budget: int, *, ended: Callable[[Iteration], 
                   finish: Callable[[Iteration], str], blocked: Callable[[], StageBlocked]) -> str:
     """Run iterations until one succeeds: each pass does the first step (missing, run) the newest
     iteration still misses, so a resumed or retried attempt continues exactly where it stopped."""
-    idle = True  # no step done yet in this attempt
     while True:
         it = current(work.record)
         if it is None or ended(it):
             if it is not None and succeeded(it):
                 return finish(it)
             if used(work.record) >= budget:
-                exc = blocked()
-                exc.idle = idle
-                raise exc
+                raise blocked()
             it = begin(work, budget)
         for missing, run in steps:
             if missing(it):
                 it = await run(it)
-                idle = False
+
+
+def spent_budget(work: StageWork, kind) -> StageBlocked | None:
+    """Why a review / acceptance stage is blocked before it starts (its newest iteration ended
+    without success and its budget is used up), or None when it has work to do.
+
+    `kind` is the stage kind's module (kinds.review or kinds.acceptance): its ended, succeeded,
+    configured_budget and blocked_report.
+    """
+    budget = budget_of(work.record, kind.configured_budget(work))
+    it = current(work.record)
+    if it is None or not kind.ended(it) or kind.succeeded(it) or used(work.record) < budget:
+        return None
+    return kind.blocked_report(work, budget)
 
 
 def budget_of(record: StageRecord, configured: int) -> int:

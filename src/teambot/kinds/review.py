@@ -19,19 +19,28 @@ from teambot.prompts.loops import render_review_prompt, render_verdict_request
 from teambot.store.models import Iteration
 
 
+def ended(it: Iteration) -> bool:
+    return it.verdict is not None
+
+
+def succeeded(it: Iteration) -> bool:
+    return it.verdict == Verdict.APPROVED
+
+
+def configured_budget(work: StageWork) -> int:
+    return work.stage.max_iterations or work.settings.review_iterations
+
+
 async def run_review(work: StageWork) -> str:
     """Iterate until approved; returns the stage output."""
-    stage = work.stage
-    budget = loop.budget_of(work.record, stage.max_iterations or work.settings.review_iterations)
+    budget = loop.budget_of(work.record, configured_budget(work))
     return await loop.iterate(
-        work, budget,
-        ended=lambda it: it.verdict is not None,
-        succeeded=lambda it: it.verdict == Verdict.APPROVED,
+        work, budget, ended=ended, succeeded=succeeded,
         steps=[(lambda it: it.work is None, lambda it: _work_step(work, it, budget)),
                (lambda it: it.review is None, lambda it: _review_step(work, it, budget)),
                (lambda it: it.verdict is None, lambda it: _verdict_step(work, it))],
         finish=lambda it: _approved(work, it),
-        blocked=lambda: _blocked(work, budget),
+        blocked=lambda: blocked_report(work, budget),
     )
 
 
@@ -99,7 +108,7 @@ def _approved(work: StageWork, it: Iteration) -> str:
     ])
 
 
-def _blocked(work: StageWork, budget: int) -> StageBlocked:
+def blocked_report(work: StageWork, budget: int) -> StageBlocked:
     record, stage = work.record, work.stage
     last = record.iterations[-1]
     path = work.paths.report(work.name, "review-failure")

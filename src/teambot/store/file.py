@@ -122,6 +122,12 @@ class FileStateStore:
         except OSError as exc:
             raise StateError(f"cannot use run directory {paths.root}: {exc.strerror or exc}",
                              hint="check the workspace path (--workspace or teambot.yaml) and its permissions") from None
+        # Looked at under the lock: nothing here yet but the lock (and an owner note) means the
+        # directory holds no one's work, so a run refused before its first commit may remove it.
+        try:
+            self.was_empty = {entry.name for entry in paths.root.iterdir()} <= {paths.lock.name, paths.owner.name}
+        except OSError:
+            self.was_empty = False
         atomic_write(paths.owner, make_owner().model_dump_json(), durable=False)
         self._run: RunRecord | None = None
         self._stages: dict[str, StageRecord] = {}

@@ -49,6 +49,17 @@ class TokenUsage(_Model):
     def total(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def plus(self, other: TokenUsage | None) -> TokenUsage:
+        if other is None:
+            return self
+        return TokenUsage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+                          completion_tokens=self.completion_tokens + other.completion_tokens)
+
+
+def add_usage(total: TokenUsage | None, more: TokenUsage | None) -> TokenUsage | None:
+    """Usage so far plus one more call's (either may be unknown)."""
+    return more if total is None else total.plus(more)
+
 
 class StepRecord(_Model):
     """One step's text, saved under iterations/<STAGE>/ before the record pointing to it."""
