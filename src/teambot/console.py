@@ -81,6 +81,24 @@ def describe(event: Event) -> str | None:
     return None
 
 
+_LOOP_EVENTS = ("iteration_started", "step_completed", "acceptance_tests_started", "acceptance_tests_completed")
+
+
+def _loop_state(event: Event) -> str:
+    """`2 (2/4): review done, changes_requested`: where a looping stage is, for the live table."""
+    d = event.details
+    number = d.get("iteration")
+    match event.type:
+        case "iteration_started":
+            return f"{number} ({d.get('of_budget')}/{d.get('budget')}): started"
+        case "step_completed":
+            verdict = f", {d['verdict']}" if d.get("verdict") else ""
+            return f"{number}: {d.get('step')} done{verdict}"
+        case "acceptance_tests_started":
+            return f"{number}: running the tests"
+    return f"{number}: tests {'passed' if d.get('passed') else 'failed'}"
+
+
 class LiveConsole:
     """A rich live table, refreshed from events and a clock."""
 
@@ -95,6 +113,7 @@ class LiveConsole:
         self.status = dict(statuses)
         self.started: dict[str, float] = {}
         self.ended: dict[str, float] = {}
+        self.loops: dict[str, str] = {}  # a review / acceptance stage's iteration and step
         self.notes: list[str] = []
         self.live = Live(self, console=self.console, refresh_per_second=4, transient=False)
 
@@ -120,6 +139,8 @@ class LiveConsole:
             self.ended[name] = now
         elif event.type == "stage_retrying" and name:
             self.status[name] = "pending"
+        if name and event.type in _LOOP_EVENTS:
+            self.loops[name] = _loop_state(event)
         line = describe(event)
         if line and event.type in ("stage_failed", "stage_retrying", "run_started", "run_resumed", "stage_blocked",
                                    "step_completed", "acceptance_tests_completed"):
@@ -131,7 +152,7 @@ class LiveConsole:
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False, expand=False)
-        for column in ("", "stage", "group", "agent", "status", "time"):
+        for column in ("", "stage", "group", "agent", "status", "time", "iteration"):
             table.add_column(column)
         now = time.monotonic()
         for name in self.order:
@@ -140,7 +161,7 @@ class LiveConsole:
             if name in self.started:
                 took = f"{self.ended.get(name, now) - self.started[name]:.1f}s"
             table.add_row(_ICON.get(status, "?"), name, self.groups.get(name) or "", self.agents.get(name) or "",
-                          Text(status, style=_STYLE.get(status, "")), took)
+                          Text(status, style=_STYLE.get(status, "")), took, self.loops.get(name, ""))
         running = [n for n in self.order if self.status.get(n) == "running"]
         parts = [table, Text("running now: " + ("  ∥  ".join(running) if running else "-"), style="bold")]
         parts += [Text(note, style="dim") for note in self.notes]

@@ -35,11 +35,14 @@ def _run_on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple
 
 
 def test_live_view_on_a_terminal_shows_parallel_stages_side_by_side(project: Path) -> None:
-    """On a TTY the live table lists every stage with agent and status, and shows RESEARCH ∥ TEST_STRATEGY running."""
-    code, screen = _run_on_a_terminal(["run", "objective.md"], project, {"TEAMBOT_DEMO_DELAY": "0.3"})
+    """On a TTY the live table lists every stage with agent, status and iteration, and shows RESEARCH ∥ TEST_STRATEGY running."""
+    code, screen = _run_on_a_terminal(["run", "objective.md"], project,
+                                      {"TEAMBOT_DEMO_DELAY": "0.3", "TEAMBOT_DEMO_REJECT": "SPEC_REVIEW:1"})
     assert code == 0, screen
     for word in ("SETUP", "TEST_STRATEGY", "builder-2", "succeeded", "post_spec_review"):
         assert word in screen
+    assert "2: review done, approved" in screen  # SPEC_REVIEW's iteration column: approved in iteration 2
+    assert "1: tests passed" in screen
     assert "RESEARCH  ∥  TEST_STRATEGY" in screen
     assert "run completed" in screen
 
