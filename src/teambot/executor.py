@@ -263,11 +263,15 @@ class ParallelStageExecutor:
 
     def _block(self, name: str, exc: StageBlocked) -> StageStatus:
         lifecycle = self.lifecycles[name]
-        never_started = lifecycle.status == StageStatus.PENDING  # the gate refused it
+        before_start = lifecycle.status == StageStatus.PENDING
         lifecycle.block()
-        when = {"started_at": None} if never_started else {}
-        self._commit(name, status=lifecycle.status, finished_at=now_iso(), error=self.redact(exc.message), pgid=None,
-                     blocked_by=exc.kind, **when)
+        if not before_start:
+            when = {"finished_at": now_iso()}
+        elif exc.kind == "acceptance_gate":  # refused to start: it has not run in this budget
+            when = {"started_at": None, "finished_at": now_iso()}
+        else:  # blocked again before starting (budget still spent): its last attempt's times stand
+            when = {}
+        self._commit(name, status=lifecycle.status, error=self.redact(exc.message), pgid=None, blocked_by=exc.kind, **when)
         self.events.emit("stage_blocked", name, reason=exc.message, kind=exc.kind, report=exc.report)
         return StageStatus.BLOCKED
 

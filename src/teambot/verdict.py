@@ -34,24 +34,28 @@ def parse_verdict(text: str) -> Verdict | None:
     again, a false approval would let unreviewed work through):
     - lines are split on "\n" only; trailing spaces, tabs and "\r" are ignored, and up to three
       leading spaces (four, or a tab, make an indented code block);
-    - fenced code blocks, including fences opened in list items, are skipped; a fence closes
-      only on a run of the same character at least as long, indented at most three spaces;
+    - fenced code blocks are skipped, also those opened in (nested) list items; a fence closes
+      on a run of the same character at least as long, indented at most three spaces more than
+      the opening one when that was in a list item or indented, else at most three spaces;
+    - a fence still open at the end means the block's end is in doubt: no verdict;
     - any other character (no-break space, form feed, a BOM, markdown) makes it not the line.
     """
     verdict = None
-    fence: tuple[str, int] | None = None  # (character, length) of the open fence
+    fence: tuple[str, int, int] | None = None  # (character, length, deepest closing indentation)
     for raw in text.split("\n"):
         line = raw.rstrip(" \t\r")
         body = line.lstrip(" ")
         indent = len(line) - len(body)
         if fence is not None:
-            if indent <= 3 and body and set(body) == {fence[0]} and len(body) >= fence[1]:
+            if indent <= fence[2] and body and set(body) == {fence[0]} and len(body) >= fence[1]:
                 fence = None
             continue
         opened = _FENCE.match(line)
         if opened and not (opened.group(1)[0] == "`" and "`" in opened.group(2)):
-            fence = (opened.group(1)[0], len(opened.group(1)))
+            column = opened.start(1)
+            nested = column > 3 or bool(line[:column].strip())  # indented, or after a list marker
+            fence = (opened.group(1)[0], len(opened.group(1)), column + 3 if nested else 3)
             continue
         if indent <= 3 and body in _LINES:
             verdict = _LINES[body]
-    return verdict
+    return None if fence is not None else verdict

@@ -297,10 +297,13 @@ def test_unknown_placeholder_in_a_command(write_stages) -> None:
 
 
 def test_gate_without_an_acceptance_stage(write_stages) -> None:
-    """requires_acceptance_tests_passed with no acceptance stage in the workflow could never open."""
+    """requires_acceptance_tests_passed needs another stage with is_acceptance_test_stage to check."""
     config = base_config()
     config["stages"]["E"]["requires_acceptance_tests_passed"] = True
-    rejected(validate(write_stages(config)), "stages.E.requires_acceptance_tests_passed: no stage has is_acceptance_test_stage")
+    rejected(validate(write_stages(config)), "stages.E.requires_acceptance_tests_passed: no other stage has "
+                                             "is_acceptance_test_stage: true, so this gate has nothing to check")
+    config["stages"]["E"].update(is_acceptance_test_stage=True, work_agent="builder-1")  # only itself
+    rejected(validate(write_stages(config)), "no other stage has is_acceptance_test_stage")
 
 
 def test_max_iterations_only_on_iterating_stages(write_stages) -> None:

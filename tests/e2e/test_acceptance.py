@@ -267,3 +267,16 @@ def test_kill9_during_the_acceptance_command_resumes_at_the_test_step(tmp_path):
     assert calls.read_text().count("ACCEPTANCE_TEST ") == 1  # the work step was not repeated
     after = committed_stage(project / ".agent-tracking" / "acc", "ACCEPTANCE_TEST")
     assert [(it.number, it.test.passed) for it in after.iterations] == [(1, True)]
+
+
+def test_an_acceptance_stage_with_the_gate_waits_only_for_the_others(tmp_path):
+    """ACC_E2E (acceptance, gated) runs once ACC_UNIT passed; it does not wait for its own result."""
+    (tmp_path / "stages.yaml").write_text(
+        "stages:\n"
+        "  ACC_UNIT: {work_agent: builder-1, is_acceptance_test_stage: true}\n"
+        "  ACC_E2E: {work_agent: builder-2, is_acceptance_test_stage: true, requires_acceptance_tests_passed: true}\n"
+        "stage_order: [ACC_UNIT, ACC_E2E]\n", encoding="utf-8")
+    (tmp_path / "objective.md").write_text("---\nfeature: acc\n---\n# Two suites\n\nbody\n", encoding="utf-8")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert committed_stage(tmp_path / ".agent-tracking" / "acc", "ACC_E2E").iterations[0].test.passed

@@ -178,12 +178,15 @@ def test_unblock_gives_a_fresh_budget_and_keeps_the_history(tmp_path):
     calls = fake_agents(project, "--reject-iterations", "3")
     assert teambot("run", "objective.md", cwd=project).returncode == 1
     before = sum(calls_of(calls).values())
-    attempts = committed_stage(run_dir, "SPEC_REVIEW").attempts
+    first = committed_stage(run_dir, "SPEC_REVIEW")
+    attempts = first.attempts
     starts = [e for e in events(run_dir) if e["type"] == "stage_started" and e["stage"] == "SPEC_REVIEW"]
     again = teambot("resume", cwd=project)
     assert again.returncode == 1 and "blocked" in again.stdout
     assert sum(calls_of(calls).values()) == before  # no agent was called: the budget is spent
-    assert committed_stage(run_dir, "SPEC_REVIEW").attempts == attempts  # nor is it an attempt:
+    again_record = committed_stage(run_dir, "SPEC_REVIEW")
+    assert again_record.attempts == attempts  # nor is it an attempt: its times are its last attempt's
+    assert (again_record.started_at, again_record.finished_at) == (first.started_at, first.finished_at)
     assert [e for e in events(run_dir) if e["type"] == "stage_started" and e["stage"] == "SPEC_REVIEW"] == starts
     wrong = teambot("unblock", "SPEC", cwd=project)
     assert wrong.returncode == 2 and "not blocked" in wrong.stderr

@@ -59,3 +59,12 @@ def test_each_stage_is_judged_by_its_latest_result():
     assert gate_problem(records, STAGES) is None
     records["A2"] = record_with("A2", (True, "2026-01-01T00:00:03+00:00"), (False, "2026-01-01T00:00:04+00:00"))
     assert gate_problem(records, STAGES)[1] == "A2"
+
+
+def test_a_gated_acceptance_stage_does_not_wait_for_itself():
+    """An acceptance stage with the gate checks the other acceptance stages only (it cannot test before it starts)."""
+    stages = dict(STAGES, A2=StageConfig(work_agent="builder-2", is_acceptance_test_stage=True,
+                                         requires_acceptance_tests_passed=True))
+    records = {"A": record_with("A", (True, "2026-01-01T00:00:01+00:00")), "A2": StageRecord(name="A2")}
+    assert gate_problem(records, stages, "A2") is None
+    assert gate_problem(records, stages, "G")[1] == "A2"

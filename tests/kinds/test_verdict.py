@@ -74,3 +74,17 @@ def test_text_after_a_closed_fence_counts():
 def test_code_blocks_of_every_kind_are_skipped(text):
     """Inline code, list-item fences, over-indented fences and indented code blocks cannot approve."""
     assert parse_verdict(text) != Verdict.APPROVED
+
+
+NESTED_FENCE = "- issue\n  - fix:\n    ```python\n    x = 1\n    ```\n\n"
+
+
+def test_a_fence_closed_inside_a_nested_list_item_does_not_hide_the_final_line():
+    """A code block in a nested list item closes at its own indentation, so the final verdict line counts."""
+    assert parse_verdict(NESTED_FENCE + "VERDICT: APPROVED") == Verdict.APPROVED
+    assert parse_verdict("VERDICT: APPROVED\n\n" + NESTED_FENCE + "VERDICT: CHANGES_REQUESTED") == Verdict.CHANGES_REQUESTED
+
+
+def test_an_unclosed_fence_means_no_verdict():
+    """Where the code ends is in doubt: an earlier approval does not count, the reviewer is asked again."""
+    assert parse_verdict("VERDICT: APPROVED\n```\nVERDICT: CHANGES_REQUESTED\n") is None

@@ -66,11 +66,11 @@ def _stage_fields(parts: Parts) -> list[Problem]:
         if stage.acceptance_command:
             problems += placeholder_problems(("stages", name, "acceptance_command"), stage.acceptance_command,
                                              ACCEPTANCE_PLACEHOLDERS)
-    if any(s.requires_acceptance_tests_passed for s in parts.stages.values()) and \
-            not any(s.is_acceptance_test_stage for s in parts.stages.values()):
-        gated = next(n for n, s in parts.stages.items() if s.requires_acceptance_tests_passed)
-        problems.append(Problem(("stages", gated, "requires_acceptance_tests_passed"),
-                                "no stage has is_acceptance_test_stage: true, so this gate could never open"))
+    acceptance = {n for n, st in parts.stages.items() if st.is_acceptance_test_stage}
+    for gated in (n for n, st in parts.stages.items() if st.requires_acceptance_tests_passed):
+        if not acceptance - {gated}:  # an acceptance stage does not wait for its own result
+            problems.append(Problem(("stages", gated, "requires_acceptance_tests_passed"),
+                                    "no other stage has is_acceptance_test_stage: true, so this gate has nothing to check"))
     return problems
 
 
@@ -249,7 +249,7 @@ def _gate_warnings(parts: Parts) -> list[Problem]:
             if dep not in seen:
                 seen.add(dep)
                 todo.extend(deps.get(dep, ()))
-        missing = sorted(acceptance - seen)
+        missing = sorted(acceptance - seen - {name})
         if missing:
             warnings.append(Problem(("stages", name, "requires_acceptance_tests_passed"),
                                     f"{name} does not depend on {', '.join(missing)}; it may start before that "

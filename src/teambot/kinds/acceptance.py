@@ -219,10 +219,9 @@ def blocked_report(work: StageWork, budget: int) -> StageBlocked:
         f"- Give the stage a fresh budget, then continue: `teambot unblock {work.name} {work.paths.feature}` "
         f"and `teambot resume {work.paths.feature}`. The history is kept.", "",
     ])
-    work.save_text(path, text)
     summary = last.test.summary if last.test else "no result"
-    return StageBlocked(f"acceptance tests still failing after {budget} iteration{'s' if budget != 1 else ''} "
-                        f"({summary}); see {path}", kind="iterations", report=str(path))
+    return loop.report_blocked(path, text, f"acceptance tests still failing after {budget} "
+                               f"iteration{'s' if budget != 1 else ''} ({summary})", kind="iterations", redact=work.redact)
 
 
 def latest_results(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> dict[str, Iteration]:
@@ -239,12 +238,14 @@ def latest_results(records: Mapping[str, StageRecord], stages: Mapping[str, Stag
     return found
 
 
-def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig]) -> tuple[str, str] | None:
-    """(why, the acceptance stage to fix) when a stage with requires_acceptance_tests_passed may not
-    start, else None. The gate opens only when every acceptance stage of the workflow has a result
-    in its current budget and its latest one passed, so no finishing order opens it early."""
+def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageConfig],
+                 gated: str | None = None) -> tuple[str, str] | None:
+    """(why, the acceptance stage to fix) when stage `gated` (requires_acceptance_tests_passed) may
+    not start, else None. The gate opens only when every other acceptance stage of the workflow
+    has a result in its current budget and its latest one passed, so no finishing order opens it
+    early. A gated acceptance stage does not wait for its own result."""
     latest = latest_results(records, stages)
-    for name in (n for n, s in stages.items() if s.is_acceptance_test_stage):
+    for name in (n for n, s in stages.items() if s.is_acceptance_test_stage and n != gated):
         it = latest.get(name)
         if it is None:
             return f"no acceptance test result yet from {name}", name
@@ -255,7 +256,7 @@ def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageC
 
 def gate_blocked(name: str, records: Mapping[str, StageRecord], workflow, paths) -> StageBlocked | None:
     """None when `name` (requires_acceptance_tests_passed) may start; else why not, in gate-<STAGE>.md."""
-    found = gate_problem(records, workflow.config.stages)
+    found = gate_problem(records, workflow.config.stages, name)
     if found is None:
         return None
     problem, acceptance = found
@@ -269,6 +270,5 @@ def gate_blocked(name: str, records: Mapping[str, StageRecord], workflow, paths)
         f"{acceptance} {feature}` when it ran out of iterations), then `teambot resume {feature}`.",
         f"- {name} is checked again on every resume.", "",
     ])
-    atomic_write(path, text, durable=False)
-    return StageBlocked(f"acceptance gate: {problem}; see {path}", kind="acceptance_gate", report=str(path))
+    return loop.report_blocked(path, text, f"acceptance gate: {problem}", kind="acceptance_gate")
 

@@ -8,8 +8,10 @@ earlier iterations.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from teambot.errors import StageBlocked
+from teambot.fsutil import atomic_write
 from teambot.kinds.context import StageWork
 from teambot.store.models import Iteration, StageRecord, now_iso
 
@@ -46,6 +48,17 @@ def spent_budget(work: StageWork, kind) -> StageBlocked | None:
     if it is None or not kind.ended(it) or kind.succeeded(it) or used(work.record) < budget:
         return None
     return kind.blocked_report(work, budget)
+
+
+def report_blocked(path: Path, text: str, message: str, *, kind: str, link: str = "see",
+                   redact: Callable[[str], str] = str) -> StageBlocked:
+    """Write the "why blocked" report and return the StageBlocked naming it. Best effort: a
+    report that cannot be written is said in the message, the stage is still blocked."""
+    try:
+        atomic_write(path, redact(text), durable=False)
+    except OSError as exc:
+        return StageBlocked(f"{message} (the report {path} could not be written: {exc.strerror or exc})", kind=kind)
+    return StageBlocked(f"{message}; {link} {path}", kind=kind, report=str(path))
 
 
 def budget_of(record: StageRecord, configured: int) -> int:

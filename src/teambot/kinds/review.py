@@ -125,6 +125,5 @@ def blocked_report(work: StageWork, budget: int) -> StageBlocked:
         f"- Give the stage a fresh budget, then continue: `teambot unblock {work.name} {work.paths.feature}` "
         f"and `teambot resume {work.paths.feature}`. Every iteration so far stays in the history.", "",
     ])
-    work.save_text(path, text)
-    return StageBlocked(f"not approved after {budget} iteration{'s' if budget != 1 else ''}; last feedback in {path}",
-                        kind="iterations", report=str(path))
+    return loop.report_blocked(path, text, f"not approved after {budget} iteration{'s' if budget != 1 else ''}",
+                               kind="iterations", link="last feedback in", redact=work.redact)
