@@ -242,8 +242,9 @@ class ParallelStageExecutor:
             else:
                 lifecycle.succeed()
                 self._commit(name, status=lifecycle.status, finished_at=now_iso(), pgid=None, **outputs)
-                for kind in ("review-failure", "acceptance-failure", "gate"):  # an old "why blocked" no longer holds
-                    self.paths.report(name, kind).unlink(missing_ok=True)
+                if stage.is_review_stage or stage.is_acceptance_test_stage or stage.requires_acceptance_tests_passed:
+                    for kind in ("review-failure", "acceptance-failure", "gate"):  # an old "why blocked" no longer holds
+                        self.paths.report(name, kind).unlink(missing_ok=True)
                 self.events.emit("stage_succeeded", name, attempt=attempt, artifacts=sorted(self.records[name].artifacts))
                 return StageStatus.SUCCEEDED
             if len(error) > ERROR_CAP:
