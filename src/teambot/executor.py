@@ -302,17 +302,7 @@ class ParallelStageExecutor:
             result = await asyncio.wait_for(self.runtime.run(request), timeout=stage.timeout)
         except TimeoutError:
             raise AgentTimeout(f"timed out after {stage.timeout:g} s (stage timeout)") from None
-        hashes: dict[str, str] = {}
-        for artifact in stage.artifacts:
-            path = self.paths.artifact(artifact)
-            if not path.is_file() or path.stat().st_size == 0:
-                raise AgentError(f"declared artifact {artifact} was not produced", retryable=True)
-            if artifact not in result.artifacts:  # the runtime saw no write during this attempt
-                raise AgentError(f"declared artifact {artifact} was not produced in this attempt "
-                                 "(the file is left from an earlier one)", retryable=True)
-            hashes[artifact] = sha256_file(path)
-        if self.options.durable:  # artifacts reach the disk before `succeeded` points at them
-            fsync_files(self.paths.artifact(a) for a in stage.artifacts)
+        hashes = self._declared_artifacts(name, written=result.artifacts)
         # a stage's usage is all it spent in this run: every attempt, every rerun
         return self._write_output(name, result.output, hashes, usage=add_usage(self.records[name].usage, result.usage))
 
@@ -336,15 +326,26 @@ class ParallelStageExecutor:
                 raise AgentError(f"{name} is an acceptance test stage but no acceptance command is configured: set "
                                  "acceptance.command in teambot.yaml or acceptance_command on the stage", retryable=False)
             output = await run_acceptance(work, command)
+        return self._write_output(name, output, self._declared_artifacts(name), usage=work.usage)
+
+    def _declared_artifacts(self, name: str, written=None) -> dict[str, str]:
+        """sha256 of each declared artifact, fsynced: they reach the disk before `succeeded` points at them.
+
+        Each must exist and not be empty; with `written` (what the runtime saw written in this
+        attempt), a file left from an earlier attempt does not count either.
+        """
         hashes: dict[str, str] = {}
-        for artifact in stage.artifacts:
+        for artifact in self.stages[name].artifacts:
             path = self.paths.artifact(artifact)
             if not path.is_file() or path.stat().st_size == 0:
                 raise AgentError(f"declared artifact {artifact} was not produced", retryable=True)
+            if written is not None and artifact not in written:
+                raise AgentError(f"declared artifact {artifact} was not produced in this attempt "
+                                 "(the file is left from an earlier one)", retryable=True)
             hashes[artifact] = sha256_file(path)
         if self.options.durable:
-            fsync_files(self.paths.artifact(a) for a in stage.artifacts)
-        return self._write_output(name, output, hashes, usage=work.usage)
+            fsync_files(self.paths.artifact(a) for a in self.stages[name].artifacts)
+        return hashes
 
     def _stage_work(self, name: str, attempt: int) -> StageWork:
         return StageWork(
