@@ -65,21 +65,44 @@ def wait_empty(pgid: int, seconds: float) -> bool:
     return True
 
 
+def _proc_stat(pid: int | str) -> tuple[bytes, int] | None:
+    """(state letter, process group) of `pid` from /proc, or None if it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()  # the command name may hold spaces and ')'
+    return (fields[0], int(fields[2])) if len(fields) > 2 else None
+
+
 def _group_pids(pgid: int) -> list[int]:
     """Live (non-zombie) processes in group `pgid`, read from /proc."""
     pids = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+        found = _proc_stat(entry.name)
+        if found is not None and found[1] == pgid and found[0] not in _DEAD:
             pids.append(int(entry.name))
     return pids
+
+
+_DEAD = (b"Z", b"X")  # zombie (killed, not yet reaped by its parent) and dead
+
+
+def process_alive(pid: int) -> bool:
+    """True if `pid` runs: it exists and, where /proc tells, is not a zombie. A process killed with
+    SIGKILL stays a zombie until its parent reaps it, which some parents (a container's init,
+    a detached shell) do late or never."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    found = _proc_stat(pid)
+    return found is None or found[0] not in _DEAD
 
 
 def group_members(pgid: int) -> int:

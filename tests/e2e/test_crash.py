@@ -138,3 +138,19 @@ def test_second_ctrl_c_stops_at_once_with_consistent_state(project: Path, run_di
     state(run_dir)
     again = teambot("resume", "-q", cwd=project)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_status_tells_the_truth_while_the_killed_owner_is_still_a_zombie(project: Path, run_dir: Path) -> None:
+    """kill -9 and no reaping yet (a zombie, as under a careless parent): status already says interrupted."""
+    proc = start_teambot("run", "objective.md", cwd=project, env={"TEAMBOT_DEMO_DELAY": "2"})
+    try:
+        assert wait_for(lambda: "SETUP" in started(run_dir), timeout=30)  # SETUP runs (2 s)
+        os.kill(proc.pid, signal.SIGKILL)
+        # not proc.wait(): this test is the parent and leaves the dead process unreaped
+        assert wait_for(lambda: open(f"/proc/{proc.pid}/stat", "rb").read().split(b") ")[1][:1] == b"Z", timeout=10)
+        report = status_json(project)
+        assert report["status"] == "interrupted"
+        assert [s["status"] for s in report["stages"] if s["name"] == "SETUP"] == ["interrupted"]
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -188,13 +188,9 @@ def owner_alive(paths: RunPaths) -> bool:
         return False
     if owner.host != socket.gethostname():
         return True  # another machine (shared disk): cannot check, assume it is alive
-    try:
-        os.kill(owner.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from teambot.processes import process_alive
+
+    return process_alive(owner.pid)
 
 
 def make_owner() -> Owner:
