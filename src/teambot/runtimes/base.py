@@ -54,6 +54,10 @@ class StageResult:
     output: str
     artifacts: dict[str, Path] = field(default_factory=dict)
     usage: TokenUsage | None = None
+    # True when `output` is not everything the agent said: cut at the output cap, or an HTTP
+    # reply that stopped at its length limit. A cut review has no verdict; a cut output is
+    # never taken as an artifact.
+    truncated: bool = False
 
 
 class AgentRuntime(Protocol):
