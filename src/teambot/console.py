@@ -58,6 +58,8 @@ def describe(event: Event) -> str | None:
             return f"{event.stage} failed ({d.get('error')}); retrying in {d.get('wait_seconds')} s"
         case "stage_interrupted":
             return f"{event.stage} interrupted ({d.get('reason')})"
+        case "stage_skipped":
+            return f"{event.stage} skipped ({d.get('reason')})"
         case "stage_reset":
             return f"{event.stage} will run again ({d.get('reason')})"
         case "parallel_group_started":
@@ -134,7 +136,7 @@ class LiveConsole:
             self.status[name] = "running"
             self.started[name] = now
             self.ended.pop(name, None)
-        elif event.type in ("stage_succeeded", "stage_failed", "stage_interrupted", "stage_blocked") and name:
+        elif event.type in ("stage_succeeded", "stage_failed", "stage_interrupted", "stage_blocked", "stage_skipped") and name:
             self.status[name] = event.type.removeprefix("stage_")
             self.ended[name] = now
         elif event.type == "stage_retrying" and name:

@@ -183,7 +183,7 @@ class ParallelStageExecutor:
         if group is None or group in self._groups_completed:
             return
         members = self.graph.groups[group]
-        if all(self.records[m].status == StageStatus.SUCCEEDED for m in members if m in self.records):
+        if all(self.records[m].status in FINISHED for m in members if m in self.records):  # skipped members count
             self._groups_completed.add(group)
             self.events.emit("parallel_group_completed", None, group=group, stages=list(members))
 
@@ -366,7 +366,9 @@ class ParallelStageExecutor:
                 "fingerprint": self.stages[name].fingerprint(), "usage": usage}
 
     def _upstream_artifacts(self, name: str) -> list:
-        return [self.paths.artifact(artifact) for _, artifact in self._lineage[name]]
+        # a skipped stage produced nothing; a file left by an earlier attempt of it is not an input
+        return [self.paths.artifact(artifact) for stage, artifact in self._lineage[name]
+                if self.records[stage].status != StageStatus.SKIPPED]
 
     def _log_traceback(self, name: str) -> None:
         try:

@@ -21,6 +21,7 @@ def command(stage: str, feature: str | None, workspace: Path | None) -> int:
     from teambot.config import load_workflow
     from teambot.errors import UsageError
     from teambot.events import EventLog
+    from teambot.lifecycle import StageStatus
     from teambot.session import recover_dead_owner, reset_stages
     from teambot.store.models import RunStatus
 
@@ -32,7 +33,9 @@ def command(stage: str, feature: str | None, workspace: Path | None) -> int:
             hint = f"did you mean {close[0]}?" if close else f"stages: {', '.join(workflow.graph.order)}"
             raise UsageError(f"no stage named '{stage}' in {workflow.path}", hint=hint)
         affected = workflow.graph.downstream([stage])
-        targets = [n for n in workflow.graph.order if n in affected and n in state.stages]
+        # a skipped stage downstream stays skipped; rerun of the skipped stage itself makes it pending
+        targets = [n for n in workflow.graph.order if n in affected and n in state.stages
+                   and (n == stage or state.stages[n].status != StageStatus.SKIPPED)]
         events = EventLog(paths.events)
         try:
             # we hold the lock, so stages still `running` belong to a dead process: end their agents first

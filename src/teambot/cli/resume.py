@@ -17,10 +17,11 @@ from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_op
 @click.option("--runtime", default=None, help="Runtime doing the agent work (default: the run's).")
 @click.option("--max-concurrency", type=click.IntRange(1, 64), default=None, help="Stages running at once (default: teambot.yaml's, else 3).")
 @click.option("--on-failure", type=click.Choice(["stop", "continue"]), default="stop", show_default=True)
+@click.option("--skip", "skip", multiple=True, metavar="STAGE", help="Skip this optional stage (repeatable); its dependents run without it.")
 @workspace_option
 @quiet_option
 def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Path | None, runtime: str | None,
-            max_concurrency: int | None, on_failure: str, workspace: Path | None, quiet: bool) -> int:
+            max_concurrency: int | None, on_failure: str, skip: tuple[str, ...], workspace: Path | None, quiet: bool) -> int:
     """Continue a run: finished stages are kept, unfinished ones run again."""
     from teambot.cli import common
     from teambot.cli.common import pick_feature, workspace_dir
@@ -30,6 +31,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
     from teambot.session import DriveOptions, add_missing_stages, recover_dead_owner, reset_stages, stale_stages
+    from teambot.skipping import check_skippable, skip_stages
     from teambot.store.file import FileStateStore
     from teambot.store.models import RunStatus
 
@@ -48,6 +50,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
         if not stages_path.exists():
             raise ConfigError(f"the run's stages file {stages_path} no longer exists", hint="pass the workflow to use: teambot resume --stages PATH")
         workflow = load_workflow(stages_path, project_dir=project_dir)
+        skipped = check_skippable(workflow, state, skip)  # exit 2 before anything changes
         setup = load_setup(project_dir, runtime or run.runtime_override)
         objective_path = Path(run.objective_path)
         notes: list[str] = []
@@ -70,11 +73,14 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             stale = stale_now  # new stages have no fingerprint yet, so adding them changes nothing here
             if stale and rerun_stale:
                 affected = workflow.graph.downstream(stale)
-                rerun = [n for n in workflow.graph.order if n in affected]
+                # a skipped stage stays skipped: it did no work that a changed definition could make stale
+                rerun = [n for n in workflow.graph.order if n in affected and state.stages[n].status != StageStatus.SKIPPED]
                 reset_stages(store, state, rerun, events, "definition changed (--rerun-stale)", fresh_budget=True)
                 say(f"rerunning stale stages and their downstream: {', '.join(rerun)}")
             elif stale:
                 say(f"stale (definition changed since they ran; kept): {', '.join(stale)}. Use --rerun-stale to run them again.")
+            if done := skip_stages(store, state, skipped, events, "--skip"):
+                say(f"skipped (--skip): {', '.join(done)}")
             unfinished = [n for n in workflow.graph.order
                           if state.stages[n].status in (StageStatus.FAILED, StageStatus.INTERRUPTED, StageStatus.BLOCKED)]
             reset_stages(store, state, unfinished, events, "resume")

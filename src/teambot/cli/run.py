@@ -19,9 +19,10 @@ from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_di
 @click.option("--max-hours", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True, help="Stop the run after this many hours (across resumes).")
 @click.option("--on-failure", type=click.Choice(["stop", "continue"]), default="stop", show_default=True, help="After a stage fails: start nothing new, or keep starting stages that do not depend on it.")
 @click.option("--dry-run", is_flag=True, help="Render every stage's prompt into the run's prompts/ directory; call no agent.")
+@click.option("--skip", "skip", multiple=True, metavar="STAGE", help="Skip this optional stage (repeatable); its dependents run without it.")
 @quiet_option
 def command(objective: Path, stages: Path | None, runtime: str | None, max_concurrency: int | None, workspace: Path | None,
-            feature: str | None, max_hours: float, on_failure: str, dry_run: bool, quiet: bool) -> int:
+            feature: str | None, max_hours: float, on_failure: str, dry_run: bool, skip: tuple[str, ...], quiet: bool) -> int:
     """Start a run of OBJECTIVE (a markdown file) through the workflow."""
     from teambot.cli import common
     from teambot.config import load_workflow, resolve_stages_path
@@ -30,12 +31,14 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
     from teambot.session import DriveOptions
+    from teambot.skipping import check_skippable, skip_stages
     from teambot.store.file import FileStateStore
     from teambot.store.models import RunRecord, RunState, StageRecord
 
     project_dir = Path.cwd()
     obj = load_objective(objective)
     workflow = load_workflow(resolve_stages_path(stages, project_dir), project_dir=project_dir)
+    skipped = check_skippable(workflow, None, skip)  # exit 2 before anything is written
     setup = load_setup(project_dir, runtime)
     name = obj.feature_name(feature)
     paths = RunPaths(workspace_dir(workspace, setup.settings), name)
@@ -61,7 +64,13 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
                                max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings())
         state = RunState(run=run, stages=records)
         # drive builds the runtime before its first commit: bad runtime settings write no state
-        return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=False)
+
+        def before(events, say) -> None:
+            if done := skip_stages(store, state, skipped, events, "--skip"):
+                say(f"skipped (--skip): {', '.join(done)}")
+
+        return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=False,
+                         before=before if skipped else None)
     except BaseException:
         if store.was_empty and not dry_run and not paths.state.exists():
             # Refused before its first commit (e.g. an agent that cannot run): leave no empty run

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from teambot.config.agent_fields import allowed_persona_problems, parallel_agents_warnings
 from teambot.config.models import GroupConfig, StagesFile
 from teambot.config.problems import Problem, did_you_mean
 from teambot.config.structure import Parts
@@ -25,9 +26,10 @@ def check_workflow(parts: Parts, project_dir: Path, *, check_templates: bool = T
     problems += _groups(parts)
     problems += _references(parts)
     problems += _cycles(parts)
+    problems += allowed_persona_problems(parts)
     if check_templates:
         problems += _templates(parts, project_dir)
-    return problems, _warnings(parts)
+    return problems, _warnings(parts) + parallel_agents_warnings(parts)
 
 
 def _unknown(name: str, parts: Parts, what: str = "stage") -> str:
