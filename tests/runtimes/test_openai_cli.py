@@ -73,11 +73,11 @@ def test_a_150_mb_reply_does_not_take_memory_beyond_the_cap(project, run_dir, ll
     finally:
         if proc.returncode is None:
             proc.kill()
+    assert peak < 250 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB"
     assert code == 1
     state = json.loads((run_dir / "state.json").read_text())
     assert "larger than" in state["stages"]["RESEARCH"]["error"]
     assert not (run_dir / "artifacts" / "research.md").exists()
-    assert peak < 250 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB"
 
 
 def test_a_reply_cut_at_the_length_limit_fails_the_stage(project, run_dir, llm_server):
