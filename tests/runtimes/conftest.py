@@ -205,7 +205,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
     def _huge(self, size: int) -> None:
-        head = b'{"id": "c1", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "'
+        head = (b'{"id": "c1", "object": "chat.completion", '
+                b'"choices": [{"index": 0, "message": {"role": "assistant", "content": "')
         tail = b'"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 5}}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -111,8 +111,9 @@ class OpenAIRuntime:
         try:
             reply = await self._complete(request, messages, log)
             if reply.truncated and request.artifacts:  # a cut reply is never an artifact
-                log.note(f"failed: {self._cut(reply, request.artifacts[0])}")
-                raise _spent(AgentError(self._cut(reply, request.artifacts[0]), retryable=False), reply.usage)
+                why = self._cut(reply, request.artifacts[0])
+                log.note(f"failed: {why}")
+                raise _spent(AgentError(why, retryable=False), reply.usage)
         finally:
             log.close()
         text = self.redact(reply.text)
@@ -144,8 +145,8 @@ class OpenAIRuntime:
                 self._emit("agent_attempt_failed", request, attempt=number, attempts=attempts, error=message,
                            status=exc.status, reason=exc.reason, will_retry=number < attempts)
                 if number == attempts:
-                    raise _spent(AgentError(f"{message} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})"),
-                                 spent) from None
+                    gave_up = f"gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
+                    raise _spent(AgentError(f"{message} ({gave_up})"), spent) from None
                 # a Retry-After of nan, inf or below zero is no answer: back off as for any other failure
                 wait = usable_wait(exc.retry_after)
                 wait = min(self._backoff(number) if wait is None else wait, MAX_WAIT)

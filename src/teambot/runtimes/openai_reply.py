@@ -141,7 +141,8 @@ def _json(text: str, what: str, redact: Redact) -> dict:
     try:
         value = json.loads(text)
     except ValueError:
-        raise Transient(f"the server sent a malformed {what} (not JSON): {clip(text, 200, redact)!r}", "malformed") from None
+        shown = clip(text, 200, redact)
+        raise Transient(f"the server sent a malformed {what} (not JSON): {shown!r}", "malformed") from None
     if not isinstance(value, dict):
         raise Transient(f"the server sent a malformed {what} (not an object): {clip(text, 200, redact)!r}", "malformed")
     if "error" in value and not value.get("choices"):
