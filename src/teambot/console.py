@@ -67,7 +67,7 @@ def describe(event: Event) -> str | None:
         case "parallel_group_completed":
             return f"parallel group {d.get('group')} completed"
         case "agent_attempt_failed" | "agent_waiting":
-            return f"{event.stage}: {d.get('message') or d}"
+            return f"{event.stage}: {_agent_retry(event.type, d)}"
         case "stage_blocked":
             return f"{event.stage} BLOCKED: {d.get('reason')}"
         case "iteration_started":
@@ -81,6 +81,23 @@ def describe(event: Event) -> str | None:
             outcome = "PASSED" if d.get("passed") else "FAILED"
             return f"{event.stage}: acceptance tests {outcome} in iteration {d.get('iteration')}: {d.get('summary')}"
     return None
+
+
+_FAILED = {"rate_limited": "was rate limited", "server_error": "had a server error", "timeout": "timed out",
+           "connection": "could not connect", "malformed": "sent a malformed reply", "incomplete": "cut the reply short"}
+
+
+def _agent_retry(type: str, d: dict) -> str:
+    """One readable line for an HTTP runtime's failed attempt or wait (events carry the numbers)."""
+    who = d.get("runtime") or "the agent"
+    what = f"returned {d['status']}" if d.get("status") else _FAILED.get(d.get("reason") or "", "failed")
+    if type == "agent_waiting":
+        seconds = float(d.get("seconds") or 0)
+        of = f" of {d['attempts']}" if d.get("attempts") else ""
+        shown = f"{seconds:.1f}" if seconds >= 1 else f"{seconds:.2g}"  # 2.0 s, 0.3 s, 0.012 s
+        return f"{who} {what}, retrying in {shown} s (attempt {d.get('next_attempt')}{of})"
+    then = "will retry" if d.get("will_retry") else "giving up"
+    return f"{who} attempt {d.get('attempt')} of {d.get('attempts')} failed: {d.get('error')} ({then})"
 
 
 _LOOP_EVENTS = ("iteration_started", "step_completed", "acceptance_tests_started", "acceptance_tests_completed")

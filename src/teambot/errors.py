@@ -61,6 +61,7 @@ class AgentError(Exception):
     """
 
     retryable = True
+    usage = None  # tokens the failed call still spent (a TokenUsage), counted in the stage's usage
 
     def __init__(self, message: str, *, retryable: bool | None = None) -> None:
         super().__init__(message)

@@ -236,6 +236,8 @@ class ParallelStageExecutor:
                 return self._block(name, exc)
             except AgentError as exc:
                 error, retryable = self.redact(exc.message), exc.retryable
+                if exc.usage is not None:  # a failed call still cost its tokens: every call counts
+                    self._commit(name, usage=add_usage(self.records[name].usage, exc.usage))
             except Exception as exc:  # a runtime bug must not lose the run: record it as a failure
                 error, retryable = self.redact(f"unexpected {type(exc).__name__}: {exc}"), False
                 self._log_traceback(name)

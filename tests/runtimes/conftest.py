@@ -56,6 +56,7 @@ class LLMServer:
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stop: threading.Event = field(default_factory=threading.Event)
     retry_after: str = "0.3"
+    huge_bytes: int = 150 * 1024 * 1024  # the size of the "huge" and "huge-stream" replies
 
     def seen(self, model: str) -> list[dict]:
         return [r for r in self.requests if r["body"].get("model") == model]
@@ -147,6 +148,35 @@ class _Handler(BaseHTTPRequestHandler):
         if model == "persona":
             system = [m["content"] for m in body["messages"] if m["role"] == "system"]
             return self._json(200, _completion(f"system: {system[0] if system else '(none)'}{verdict}"))
+        if model in ("length", "length-stream"):  # the model stopped at its output token limit
+            if model == "length":
+                cut = _completion("The answer starts well but" + verdict)
+                cut["choices"][0]["finish_reason"] = "length"
+                return self._json(200, cut)
+            return self._sse([_chunk("The answer starts"), _chunk(" well but" + verdict, finish="length"),
+                              _chunk(usage=(30, 9)), b"data: [DONE]\n\n"])
+        if model == "huge":  # a non-streamed reply of state.huge_bytes, written as it is generated
+            return self._huge(state.huge_bytes)
+        if model == "huge-stream":  # deltas of 1 KiB until the client hangs up (at most state.huge_bytes)
+            return self._sse_endless(state.huge_bytes)
+        if model == "cut-then-ok":  # a stream that reports its usage, then breaks off; the next one is whole
+            if n == 1:
+                return self._sse([_chunk("partial"), _chunk(usage=(8, 2))])
+            return self._sse([_chunk("Hello"), _chunk(", streamed"), _chunk(" world." + verdict, finish="stop"),
+                              _chunk(usage=(21, 5)), b"data: [DONE]\n\n"])
+        if model == "empty-usage":  # an empty reply that still reports the tokens it cost
+            return self._json(200, _completion("", (13, 4)))
+        if model in ("redirect-301", "redirect-307"):
+            target = f"http://{self.headers.get('host')}/v2/chat/completions"
+            return self._raw(int(model[-3:]), b"", "text/plain", {"Location": target})
+        if model == "sse-mixed-case":
+            return self._sse([_chunk("Mixed"), _chunk(" case" + verdict, finish="stop"), b"data: [DONE]\n\n"],
+                             ctype="Text/Event-Stream; charset=UTF-8")
+        if model == "straddle":  # echoes the key across the 200 (malformed body) and 500 (error message) cuts
+            key = self.headers.get("authorization", "").removeprefix("Bearer ")
+            if n % 2:
+                return self._raw(200, ("y" * 187 + key + " and more").encode(), "application/json")
+            return self._json(400, {"error": {"message": "x" * 487 + key + " was refused"}})
         return self._json(404, {"error": {"message": f"The model `{model}` does not exist", "code": "model_not_found"}})
 
     def _json(self, status: int, body: dict, headers: dict | None = None) -> None:
@@ -161,9 +191,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _sse(self, chunks: list[bytes], delay: float = 0.0) -> None:
+    def _sse(self, chunks: list[bytes], delay: float = 0.0, ctype: str = "text/event-stream") -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", ctype)
         self.send_header("Connection", "close")
         self.end_headers()
         for chunk in chunks:
@@ -171,6 +201,38 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             if delay:
                 time.sleep(delay)
+        self.close_connection = True
+
+
+    def _huge(self, size: int) -> None:
+        head = (b'{"id": "c1", "object": "chat.completion", '
+                b'"choices": [{"index": 0, "message": {"role": "assistant", "content": "')
+        tail = b'"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 5}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(head) + size + len(tail)))
+        self.end_headers()
+        block = b"a" * (1 << 20)
+        try:
+            self.wfile.write(head)
+            for start in range(0, size, len(block)):
+                self.wfile.write(block[: min(len(block), size - start)])
+            self.wfile.write(tail)
+        except OSError:  # the client stopped reading (the cap): that is the point
+            self.close_connection = True
+
+    def _sse_endless(self, size: int) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        event = _chunk("z" * 1023 + "\n")
+        try:
+            for _ in range(size // 1024):
+                self.wfile.write(event)
+            self.wfile.write(_chunk(finish="stop") + b"data: [DONE]\n\n")
+        except OSError:  # the client hung up at its cap
+            pass
         self.close_connection = True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 
 import httpx
@@ -271,3 +272,113 @@ def test_retry_after_forms():
     assert _retry_after(httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) < 0
     assert _retry_after(httpx.Headers({"Retry-After": "soon"})) is None
     assert _retry_after(httpx.Headers({})) is None
+
+
+@pytest.mark.parametrize("model, usage", [("length", (11, 7)), ("length-stream", (30, 9))])
+async def test_a_reply_cut_at_the_length_limit_is_marked_truncated(make_runtime, make_request, model, usage):
+    """finish_reason "length" (JSON or streamed) marks the result truncated; a complete reply is not."""
+    result = await make_runtime(model).run(make_request("R", artifacts=()))
+    assert result.truncated is True
+    assert result.output == "The answer starts well but"
+    assert result.usage == TokenUsage(prompt_tokens=usage[0], completion_tokens=usage[1])
+    complete = await make_runtime("stream").run(make_request("R2", artifacts=()))
+    assert complete.truncated is False
+
+
+@pytest.mark.parametrize("model", ["length", "length-stream"])
+async def test_a_reply_cut_at_the_length_limit_never_becomes_the_artifact(make_runtime, make_request, model):
+    """A stage with an artifact fails (not retryable, tokens counted) instead of saving a cut reply as it."""
+    request = make_request()
+    with pytest.raises(AgentError, match="length limit") as err:
+        await make_runtime(model).run(request)
+    assert "max_tokens" in err.value.message and "spec.md" in err.value.message
+    assert err.value.retryable is False
+    assert err.value.usage is not None and err.value.usage.completion_tokens > 0
+    assert not (request.artifacts_dir / "spec.md").exists()
+
+
+async def test_a_streamed_reply_stops_being_read_at_the_cap(make_runtime, make_request, llm_server):
+    """An endless stream is read only up to the reply cap: the result is cut, truncated, and came quickly."""
+    llm_server.huge_bytes = 200 * 1024 * 1024
+    runtime = make_runtime("huge-stream", timeout=10.0)
+    runtime.reply_cap = 64 * 1024
+    started = time.monotonic()
+    result = await runtime.run(make_request("R", artifacts=()))
+    assert time.monotonic() - started < 20  # reading all 200 MB would take far longer on this machine
+    assert result.truncated is True
+    assert 60 * 1024 <= len(result.output.encode()) <= 64 * 1024
+    with pytest.raises(AgentError, match="reply cap"):
+        await runtime.run(make_request())
+
+
+async def test_a_json_reply_over_the_cap_is_cut_or_refused(make_runtime, make_request, llm_server):
+    """A non-streamed reply past the cap is kept up to the cap (truncated); one past the read limit is refused."""
+    runtime = make_runtime("huge", stream=False)
+    runtime.reply_cap = 64 * 1024
+    llm_server.huge_bytes = 200 * 1024  # text past the cap, body within the read limit
+    result = await runtime.run(make_request("R", artifacts=()))
+    assert result.truncated is True and len(result.output) == 64 * 1024
+    llm_server.huge_bytes = 8 * 1024 * 1024
+    with pytest.raises(AgentError, match="larger than the .* bytes teambot reads") as err:
+        await runtime.run(make_request("R2", artifacts=()))
+    assert err.value.retryable is False
+
+
+@pytest.mark.parametrize("model, status", [("redirect-301", 301), ("redirect-307", 307)])
+async def test_a_redirect_fails_at_once_naming_its_target(make_runtime, make_request, llm_server, events, model, status):
+    """301/307 fail on the first attempt, not retried, naming the Location and blaming base_url."""
+    with pytest.raises(AgentError) as err:
+        await make_runtime(model).run(make_request())
+    host = llm_server.url.removesuffix("/v1")
+    assert f"HTTP {status}" in err.value.message
+    assert f"to {host}/v2/chat/completions" in err.value.message
+    assert "openai.base_url" in err.value.message and f"points to {host}/v2" in err.value.message
+    assert err.value.retryable is False
+    assert llm_server.counts[model] == 1
+    assert events.of("agent_waiting") == []
+
+
+async def test_event_stream_media_type_is_case_insensitive(make_runtime, make_request):
+    """`Content-Type: Text/Event-Stream; charset=UTF-8` is read as a stream."""
+    result = await make_runtime("sse-mixed-case").run(make_request())
+    assert result.output == "Mixed case"
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "-5", "1e400", "1e308"])
+async def test_a_bogus_retry_after_never_gives_a_non_finite_wait(make_runtime, make_request, llm_server, events,
+                                                                 monkeypatch, value):
+    """Retry-After nan/inf/negative falls back to the backoff; a huge one is capped; the event stays strict JSON."""
+    monkeypatch.setattr("teambot.runtimes.openai.MAX_WAIT", 0.2)  # so the capped wait is short here
+    llm_server.retry_after = value
+    result = await make_runtime("ratelimit").run(make_request())
+    assert result.output == "after the rate limit"
+    waiting, = events.of("agent_waiting")
+    assert 0 <= waiting["seconds"] <= 0.2
+    json.dumps(events.items, allow_nan=False)  # raises on NaN or Infinity
+
+
+async def test_an_empty_reply_carries_the_tokens_it_cost(make_runtime, make_request):
+    """An empty reply fails the attempt, and the error carries the usage the server reported."""
+    with pytest.raises(AgentError, match="empty reply") as err:
+        await make_runtime("empty-usage").run(make_request())
+    assert err.value.usage == TokenUsage(prompt_tokens=13, completion_tokens=4)
+
+
+async def test_failed_attempts_tokens_add_to_a_later_success(make_runtime, make_request, llm_server, events):
+    """Tokens reported by an attempt that failed inside the runtime are added to the next attempt's."""
+    result = await make_runtime("cut-then-ok").run(make_request())
+    assert [e["reason"] for e in events.of("agent_attempt_failed")] == ["incomplete"]
+    assert result.output == "Hello, streamed world."
+    assert result.usage == TokenUsage(prompt_tokens=21 + 8, completion_tokens=5 + 2)
+
+
+async def test_server_text_is_redacted_before_it_is_cut(make_runtime, make_request, llm_server, monkeypatch, events):
+    """A key straddling the 200- and 500-character cuts of server text leaks neither whole nor in part."""
+    monkeypatch.setenv("TEAMBOT_TEST_KEY", SECRET)
+    request = make_request()
+    with pytest.raises(AgentError) as err:
+        await make_runtime("straddle", max_retries=1).run(request)
+    assert "was refused" not in err.value.message and "x" * 400 in err.value.message  # the 500 cut happened
+    written = err.value.message + repr(events.items) + request.log_path.read_text()
+    assert "y" * 150 in written  # the 200 cut happened too
+    assert SECRET[:12] not in written and "PLANT" not in written

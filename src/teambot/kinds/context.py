@@ -85,6 +85,9 @@ class StageWork:
             raise AgentTimeout(f"{step} step of iteration {iteration} timed out after {self.stage.timeout:g} s "
                                "(stage timeout)") from None
         except AgentError as exc:  # say where in the loop it failed
+            if exc.usage is not None:  # a failed call still cost its tokens: every call counts
+                self.usage = add_usage(self.usage, exc.usage)
+                self.commit(usage=self.usage)
             raise type(exc)(f"{step} step of iteration {iteration}: {exc.message}", retryable=exc.retryable) from None
         if result.usage is not None:  # committed now: a step that fails its checks still spent them
             self.usage = add_usage(self.usage, result.usage)

@@ -1,0 +1,125 @@
+"""The openai runtime through `python -m teambot`: cut replies, memory, secrets in server text, usage, console lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import start_teambot, teambot
+from tests.runtimes.conftest import SECRET
+
+ONE_STAGE = "stages:\n  RESEARCH:\n    work_agent: ba\n    artifacts: [research.md]\n{extra}stage_order: [RESEARCH]\n"
+REVIEW_STAGE = ("stages:\n  RESEARCH:\n    work_agent: ba\n    review_agent: reviewer\n    is_review_stage: true\n"
+                "    artifacts: [research.md]\nstage_order: [RESEARCH]\n")
+
+
+def configure(project: Path, url: str, model: str, *, stages: str = ONE_STAGE.format(extra=""), **openai) -> None:
+    """One stage on the local server's `model` (fast retries), with more `openai:` settings."""
+    (project / "stages.yaml").write_text(stages, encoding="utf-8")
+    settings = {"base_url": url, "model": model, "retry_backoff_seconds": 0.01, "timeout": 30, **openai}
+    (project / "teambot.yaml").write_text(f"runtime: openai\nopenai: {json.dumps(settings)}\n", encoding="utf-8")
+
+
+def strict_events(run_dir: Path) -> list[dict]:
+    """events.jsonl read as strict JSON: NaN or Infinity raise."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} in events.jsonl")
+    lines = (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line, parse_constant=refuse) for line in lines]
+
+
+def test_a_key_straddling_the_cuts_of_server_text_leaks_nowhere(project, run_dir, llm_server):
+    """The configured key echoed across the 200- and 500-character cuts reaches no file, no console, no status."""
+    configure(project, llm_server.url, "straddle", max_retries=1, api_key_env="ACME_LLM_CRED")
+    env = {"ACME_LLM_CRED": SECRET}
+    proc = teambot("run", "objective.md", cwd=project, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert llm_server.seen("straddle")[0]["headers"]["Authorization"] == f"Bearer {SECRET}"
+    state = (run_dir / "state.json").read_text()
+    assert "x" * 400 in state and "was refused" not in state  # the error was cut at 500 characters
+    assert "y" * 150 in (run_dir / "events.jsonl").read_text()  # and the malformed body at 200
+    seen = [proc.stdout, proc.stderr]
+    for args in (("status", "--json"), ("status",)):
+        status = teambot(*args, cwd=project, env=env)
+        assert status.returncode in (0, 1), status.stderr
+        seen += [status.stdout, status.stderr]
+    seen += [path.read_text(errors="replace") for path in run_dir.rglob("*") if path.is_file()]
+    assert len(seen) > 6
+    for text in seen:
+        assert SECRET[:12] not in text and "PLANT" not in text and SECRET[-10:] not in text
+
+
+def _peak_rss_of(proc) -> tuple[int, int]:
+    """Wait for `proc` and return (exit code, its peak RSS in bytes), from the kernel's accounting of that child."""
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)  # keep the pipe drained
+    reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    reader.join(10)
+    return proc.returncode, usage.ru_maxrss * 1024  # kilobytes on Linux
+
+
+def test_a_150_mb_reply_does_not_take_memory_beyond_the_cap(project, run_dir, llm_server):
+    """A non-streamed 150 MB reply is read within the cap: teambot's peak RSS stays far below the reply's size."""
+    configure(project, llm_server.url, "huge", max_retries=0)
+    proc = start_teambot("run", "objective.md", "-q", cwd=project)
+    try:
+        code, peak = _peak_rss_of(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert peak < 250 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB"
+    assert code == 1
+    state = json.loads((run_dir / "state.json").read_text())
+    assert "larger than" in state["stages"]["RESEARCH"]["error"]
+    assert not (run_dir / "artifacts" / "research.md").exists()
+
+
+def test_a_reply_cut_at_the_length_limit_fails_the_stage(project, run_dir, llm_server):
+    """Through `teambot run`: a reply that stopped at the model's length limit is no artifact; the stage fails."""
+    configure(project, llm_server.url, "length")
+    proc = teambot("run", "objective.md", "-q", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "length limit" in proc.stdout and "max_tokens" in proc.stdout
+    assert not (run_dir / "artifacts" / "research.md").exists()
+    assert json.loads((run_dir / "state.json").read_text())["stages"]["RESEARCH"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("stages, calls", [(ONE_STAGE.format(extra="    retries: 1\n"), 2), (REVIEW_STAGE, 1)])
+def test_tokens_of_failed_calls_count_in_the_stage(project, run_dir, llm_server, stages, calls):
+    """An empty reply that reported usage fails the stage, and its tokens (every attempt's) are in state and status."""
+    configure(project, llm_server.url, "empty-usage", stages=stages, max_retries=0)
+    proc = teambot("run", "objective.md", "-q", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert llm_server.counts["empty-usage"] == calls
+    usage = json.loads((run_dir / "state.json").read_text())["stages"]["RESEARCH"]["usage"]
+    assert usage == {"prompt_tokens": 13 * calls, "completion_tokens": 4 * calls}
+    report = json.loads(teambot("status", "--json", cwd=project).stdout)
+    assert report["usage"] == usage
+
+
+def test_console_prints_one_readable_line_per_retry_and_wait(project, llm_server):
+    """A 429 and its wait are shown as sentences, not as Python dicts."""
+    configure(project, llm_server.url, "ratelimit")
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("RESEARCH: openai attempt 1 of 5 failed: rate limited (HTTP 429: Rate limit reached) (will retry)"
+            in proc.stdout)
+    assert "RESEARCH: openai returned 429, retrying in 0.3 s (attempt 2 of 5)" in proc.stdout
+    assert "{'" not in proc.stdout and "'runtime'" not in proc.stdout
+
+
+@pytest.mark.parametrize("value", ["nan", "-inf", "-3"])
+def test_a_bogus_retry_after_keeps_events_jsonl_valid_json(project, run_dir, llm_server, value):
+    """Retry-After nan / -inf / negative: the default backoff is used and events.jsonl stays strict JSON."""
+    llm_server.retry_after = value
+    configure(project, llm_server.url, "ratelimit")
+    proc = teambot("run", "objective.md", "-q", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    waiting = [e for e in strict_events(run_dir) if e["type"] == "agent_waiting"]
+    assert len(waiting) == 1 and 0 <= waiting[0]["details"]["seconds"] <= 0.05
