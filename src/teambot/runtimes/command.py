@@ -87,8 +87,8 @@ class CommandRuntime:
         if done.code != 0:
             raise AgentError(done.message)
         text = self.redact(done.stdout)
-        why = (f"the agent's output exceeded the {self.spec.output_cap:,}-byte cap; raise command.output_cap_bytes "
-               "in teambot.yaml, or have the agent write its artifact itself")
+        why = (f"the agent's output exceeded the {self.spec.output_cap:,}-byte cap and a cut output is never taken "
+               "as an artifact; raise command.output_cap_bytes in teambot.yaml (or have the agent write the file itself)")
         artifacts = claim_artifacts(request, before, text, truncated=done.truncated, reason=why)
         return StageResult(output=text, artifacts=artifacts, truncated=done.truncated)
 

@@ -16,6 +16,7 @@ from teambot.runtimes.base import StageRequest
 
 CHUNK = 64 * 1024  # a line longer than this is logged without waiting for its newline
 TAIL_LINES, TAIL_WIDTH = 64, 200  # what `Capture.tail` can give back
+TAIL_KEEP = 4096  # characters of each of those lines kept: room for escape sequences before the text
 
 
 class StageLog:
@@ -83,7 +84,10 @@ class Capture:
 
     def tail(self, count: int) -> list[str]:
         """The last `count` non-blank lines, without terminal escapes, each cut at TAIL_WIDTH characters."""
-        return list(self._tail)[-count:] if count > 0 else []
+        if count <= 0:
+            return []
+        shown = [clip(line, TAIL_WIDTH) for line in map(plain, self._tail) if line]
+        return shown[-count:]
 
     def _decode(self, text: str) -> str:
         text, invalid = _ESCAPED.subn("\ufffd", text)
@@ -111,7 +115,8 @@ class Capture:
         if len(self._partial) > CHUNK:  # no newline for a long while: log it anyway (secrets are already gone)
             lines.append(self._partial)
             self._partial = ""
-        self._tail.extend(clip(shown, TAIL_WIDTH) for line in lines if (shown := plain(line)))
+        # cleaned only when asked for: most lines never are (cutting is safe, secrets are gone)
+        self._tail.extend(line[:TAIL_KEEP] for line in lines if line.strip())
         self.log.lines([self._prefix + line for line in lines])
 
 
@@ -176,11 +181,12 @@ def artifact_stamps(request: StageRequest) -> dict[str, tuple[int, int, int] | N
 
 
 def claim_artifacts(request: StageRequest, before: dict, output: str, *, truncated: bool = False,
-                    reason: str = "the output was cut short") -> dict[str, Path]:
+                    reason: str = "the output was cut short, and a cut output is never taken as an artifact",
+                    ) -> dict[str, Path]:
     """Declared artifacts the agent wrote count as they are; else a single one gets the output.
 
     An output that is not all the agent said (`truncated`) never becomes an artifact: the
-    attempt fails with `reason` (what cut it and how to avoid that) instead.
+    attempt fails instead, with `reason` (what cut the output, and how to avoid that).
     """
     produced = {}
     for name in request.artifacts:
@@ -190,7 +196,7 @@ def claim_artifacts(request: StageRequest, before: dict, output: str, *, truncat
             produced[name] = path
     if not produced and len(request.artifacts) == 1 and output.strip():
         if truncated:
-            raise AgentError(f"{reason}, so it was not taken as artifact {request.artifacts[0]}")
+            raise AgentError(f"artifact {request.artifacts[0]} was not written: {reason}")
         path = request.artifacts_dir / request.artifacts[0]
         atomic_write(path, output)
         produced[request.artifacts[0]] = path
