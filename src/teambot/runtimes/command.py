@@ -135,8 +135,8 @@ class CommandRuntime:
         if out.invalid:
             log.note(f"stdout was not valid UTF-8: {out.invalid} invalid byte(s) replaced with U+FFFD")
         if out.dropped:
-            log.note(f"stdout cut at {self.spec.output_cap:,} bytes; the agent wrote {out.received:,} bytes")
-            text += f"\n\n[teambot: output cut at {self.spec.output_cap:,} bytes; the agent wrote {out.received:,} bytes]\n"
+            log.note(f"stdout cut at {self.spec.output_cap:,} bytes; {out.received:,} bytes were written in all")
+            text += f"\n\n[teambot: output cut at {self.spec.output_cap:,} bytes; {out.received:,} bytes were written in all]\n"
         log.note(f"{'agent' if self.spec.label == 'agent command' else self.spec.label} exited with code {code}")
         message = self._failure(argv[0], code, err, request) if code != 0 else ""
         return Completed(code=code, stdout=text, stderr_tail=err.tail(TAIL_LINES), message=message,
