@@ -377,8 +377,7 @@ print(json.dumps({"peak_kib": peak, "output": result.output}))
 
 
 def test_binary_stdout_keeps_memory_and_output_within_the_cap(tmp_path):
-    """12 MiB of binary on stdout under the default 10 MiB cap: the output holds the first 10 MiB of its decoded
-    text exactly, and teambot's peak memory stays a small multiple of the cap."""
+    """12 MiB of binary under the 10 MiB cap: the output is exactly the decoded text's first 10 MiB; memory stays low."""
     import json
     import subprocess
     import sys
@@ -450,8 +449,7 @@ async def test_a_secret_cut_by_the_stderr_tail_stays_out_of_the_error(make_reque
 
 
 async def test_stage_error_drops_terminal_escapes_and_cuts_between_words(make_request, fake_argv):
-    """Colours, hyperlinks, titles and control characters of stderr stay out of the error; a long line ends at a
-    word with an ellipsis."""
+    """Terminal escapes and control characters stay out of the error; a long stderr line ends at a word with "…"."""
     words = " ".join(f"word{i:03d}" for i in range(60))
     noisy = ("\x1b]0;agent title\x07\x1b[1;31merror\x1b[0m: \x1b]8;;https://example.com\x1b\\link\x1b]8;;\x1b\\ "
              f"bell\x07 \x1b(Bdone 50%\r\x1b[2K{words}")

@@ -78,8 +78,7 @@ def test_stream_masks_a_secret_cut_short_at_the_end():
 
 
 def test_secrets_cut_or_split_by_the_run_stay_out_of_every_output(project, run_dir):
-    """A secret split by the log's long-line break, a PEM key, and a secret cut by the stderr tail leave no part of
-    themselves in the run directory, the console or `status --json`."""
+    """Secrets split by a long-line break, in a PEM key, or cut by the stderr tail leave no trace anywhere a run shows."""
     from tests.helpers import teambot
     from tests.runtimes.conftest import SECRET
     from tests.runtimes.test_command import leaked, pem
