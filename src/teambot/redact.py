@@ -3,13 +3,17 @@
 A secret is the value of an environment variable whose name contains KEY, TOKEN or SECRET,
 or of a variable named in config (openai.api_key_env, secret_env_vars). Values shorter
 than 6 characters are left alone: they are flags such as `true` or `1`, and replacing them
-would mangle ordinary text.
+would mangle ordinary text. A multi-line value (a PEM key) is also redacted line by line,
+since logs and messages hold it one line at a time.
+
+Redact before cutting or splitting text: a secret cut in two is no longer found. Text that
+arrives in pieces (an agent's stdout) goes through a `RedactingStream`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 MARKER = "***"
 MIN_LENGTH = 6
@@ -17,15 +21,17 @@ _NAME_PARTS = ("KEY", "TOKEN", "SECRET")
 
 
 def secret_values(extra_env_names: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> list[str]:
-    """The secret values in the environment, longest first (so no secret is half-replaced)."""
+    """The secret values in the environment and the lines of multi-line ones, longest first
+    (so no secret is half-replaced)."""
     env = os.environ if environ is None else environ
     extra = set(extra_env_names)
-    found = {
-        value
-        for name, value in env.items()
-        if (name in extra or any(part in name.upper() for part in _NAME_PARTS)) and len(value) >= MIN_LENGTH
-    }
-    return sorted(found, key=lambda v: (-len(v), v))
+    found: set[str] = set()
+    for name, value in env.items():
+        if name in extra or any(part in name.upper() for part in _NAME_PARTS):
+            found.add(value)
+            found.update(line.strip() for line in value.splitlines())
+            found.add(value.strip())
+    return sorted((v for v in found if len(v) >= MIN_LENGTH), key=lambda v: (-len(v), v))
 
 
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
@@ -44,3 +50,44 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         return redact(text, self.secrets)
+
+    def unfinished(self, text: str) -> int:
+        """How many characters at the end of `text` could be the start of a secret (0 if none)."""
+        longest = 0
+        for value in self.secrets:
+            start = max(0, len(text) - len(value) + 1)
+            at = text.find(value[0], start)
+            while at != -1 and len(text) - at > longest:
+                if value.startswith(text[at:]):
+                    longest = len(text) - at
+                    break
+                at = text.find(value[0], at + 1)
+        return longest
+
+
+class RedactingStream:
+    """Redacts text that arrives in pieces, so a secret split between two pieces is still caught.
+
+    `feed` returns the redacted text that is safe to pass on; an end that could be the start of
+    a secret waits for the next piece (or `finish`). With a plain function in place of a
+    Redactor, which cannot say what a secret starts with, each piece is redacted on its own.
+    """
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        self.redact = redact
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        if not text:
+            return ""
+        out = self.redact(self._pending + text)
+        unfinished = getattr(self.redact, "unfinished", None)
+        held = unfinished(out) if unfinished is not None else 0
+        self._pending = out[len(out) - held:] if held else ""
+        return out[: len(out) - held]
+
+    def finish(self) -> str:
+        """What was held back. The text ended there, so it is the start of a secret cut short:
+        masked too, unless it is too short to tell apart from ordinary text."""
+        out, self._pending = self._pending, ""
+        return MARKER if len(out) >= MIN_LENGTH else out

@@ -44,6 +44,10 @@ def main() -> int:
     parser.add_argument("--print-argv", action="store_true")
     parser.add_argument("--print-modes", action="store_true", help="print the modes of --prompt-file and its directory")
     parser.add_argument("--flood-stderr", type=int, default=0, help="write this many bytes to stderr")
+    parser.add_argument("--binary", type=int, default=0, help="write this many bytes of binary (0x00..0xFF repeated)")
+    parser.add_argument("--env-at", action="append", default=[],
+                        help="NAME=N: write N dots and the value of NAME to stdout, in two writes 0.3 s apart")
+    parser.add_argument("--stderr-env-at", action="append", default=[], help="NAME=N: the same on stderr")
     parser.add_argument("--api-key", "--Auth-Token", "--db-password", action="append", default=[],
                         help="accepted and ignored: secret-looking flags for the argv masking tests")
     args = parser.parse_args()
@@ -84,6 +88,10 @@ def main() -> int:
     if args.stderr:
         sys.stderr.write(args.stderr.replace("\\n", "\n") + "\n")
         sys.stderr.flush()
+    for item in args.env_at:
+        _split_write(out, item)
+    for item in args.stderr_env_at:
+        _split_write(sys.stderr.buffer, item)
     if args.sleep and (not args.sleep_stage or stage in args.sleep_stage.split(",")) \
             and (not args.sleep_iteration or (iteration == args.sleep_iteration and step == "work")):
         time.sleep(args.sleep)
@@ -113,6 +121,10 @@ def main() -> int:
         line = b"x" * 1023 + b"\n"
         for _ in range(args.flood // 1024):
             out.write(line)
+    if args.binary:
+        pattern = bytes(range(256))
+        for start in range(0, args.binary, len(pattern)):
+            out.write(pattern[: args.binary - start])
     if args.invalid_utf8:
         out.write(b"before \xff\xfe bad \xc3( after\n")
     first = prompt.strip().splitlines()[0] if prompt.strip() else "(no prompt)"
@@ -132,6 +144,18 @@ def main() -> int:
 def _append(path: str, pid: int) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(f"{pid}\n")
+
+
+def _split_write(stream, item: str) -> None:
+    """N dots, then the variable's value split between two writes (a slow agent), then a newline."""
+    name, _, count = item.partition("=")
+    value = os.environ.get(name, "").encode()
+    half = len(value) // 2
+    stream.write(b"." * int(count) + value[:half])
+    stream.flush()
+    time.sleep(0.3)
+    stream.write(value[half:] + b"\n")
+    stream.flush()
 
 
 def _write(path: str, text: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -15,7 +16,7 @@ import pytest
 from teambot import processes
 from teambot.errors import AgentError
 from teambot.redact import Redactor
-from teambot.runtimes import command
+from teambot.runtimes import command, output
 from teambot.runtimes.command import CommandRuntime, CommandSpec, mask_argv
 from teambot.runtimes.output import Capture
 
@@ -284,7 +285,7 @@ async def test_background_child_does_not_hold_the_stage(make_request, fake_argv,
 
 async def test_output_cap(make_request, fake_argv):
     """Output beyond the cap is dropped with a note in the output and the log; the log stays bounded."""
-    request = make_request()
+    request = make_request(artifacts=())
     result = await runtime(fake_argv("--flood", str(400 * 1024)), output_cap=64 * 1024).run(request)
     assert result.output.count("x") <= 64 * 1024
     assert "[teambot: output cut at 65,536 bytes" in result.output
@@ -318,6 +319,148 @@ async def test_invalid_utf8_is_replaced_and_logged(make_request, fake_argv):
     result = await runtime(fake_argv("--invalid-utf8")).run(request)
     assert "before \ufffd" in result.output and "after" in result.output
     assert "not valid UTF-8" in request.log_path.read_text()
+
+
+async def test_a_cut_output_is_marked_truncated(make_request, fake_argv):
+    """A result whose stdout went past the cap says so (truncated); a whole one does not."""
+    cut = await runtime(fake_argv("--flood", str(200 * 1024)), output_cap=64 * 1024).run(make_request(artifacts=()))
+    whole = await runtime(fake_argv("--flood", str(32 * 1024)), output_cap=64 * 1024).run(make_request("PLAN", artifacts=()))
+    assert cut.truncated and "[teambot: output cut at 65,536 bytes" in cut.output
+    assert not whole.truncated and "[teambot: output cut" not in whole.output
+
+
+async def test_a_cut_output_never_becomes_the_artifact(make_request, fake_argv):
+    """stdout cut at the cap fails the attempt, naming the cap and the setting, instead of writing a cut artifact."""
+    request = make_request()
+    with pytest.raises(AgentError) as err:
+        await runtime(fake_argv("--flood", str(200 * 1024)), output_cap=64 * 1024).run(request)
+    assert "exceeded the 65,536-byte cap" in err.value.message and "command.output_cap_bytes" in err.value.message
+    assert "spec.md" in err.value.message and "\n" not in err.value.message
+    assert not (request.artifacts_dir / "spec.md").exists()
+
+
+async def test_an_artifact_the_agent_wrote_counts_though_stdout_was_cut(make_request, fake_argv):
+    """The cap only refuses a cut stdout as the artifact: a file the agent wrote itself is taken."""
+    request = make_request()
+    result = await runtime(fake_argv("--write", "spec.md=the real spec", "--flood", str(200 * 1024)),
+                           output_cap=64 * 1024).run(request)
+    assert result.truncated
+    assert result.artifacts["spec.md"].read_text() == "the real spec"
+
+
+async def test_invalid_bytes_count_against_the_cap_after_decoding(make_request, fake_argv):
+    """The cap bounds the decoded output: invalid bytes become 3-byte U+FFFD, and no more of them than fit is kept."""
+    cap = 64 * 1024
+    request = make_request(artifacts=())
+    result = await runtime(fake_argv("--binary", str(300 * 1024), "--no-stdin"), output_cap=cap).run(request)
+    body, _, note = result.output.partition("\n\n[teambot: output cut at")
+    expected = (bytes(range(256)) * (cap // 256)).decode("utf-8", "replace").encode()[:cap].decode("utf-8", "ignore")
+    assert body == expected and len(body.encode()) <= cap
+    wrote = re.match(r" 65,536 bytes; ([\d,]+) bytes were written in all\]\n$", note)
+    assert wrote and int(wrote.group(1).replace(",", "")) > 300 * 1024
+    assert "not valid UTF-8" in request.log_path.read_text()
+
+
+_MEMORY_PROBE = """
+import asyncio, json, resource, sys
+from pathlib import Path
+from teambot.runtimes.base import StageRequest
+from teambot.runtimes.command import CommandRuntime, CommandSpec
+run = Path(sys.argv[1])
+request = StageRequest(feature="f", stage="S", agent=None, prompt="", artifacts_dir=run, artifacts=(),
+                       upstream_artifacts=(), run_dir=run, project_dir=run, timeout=None, log_path=run / "S.log")
+argv = (sys.executable, sys.argv[2], "--no-stdin", "--binary", str(12 * 1024 * 1024))
+result = asyncio.run(CommandRuntime(CommandSpec(argv=argv, grace=0.3)).run(request))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == "darwin" else 1)  # KiB
+print(json.dumps({"peak_kib": peak, "output": result.output}))
+"""
+
+
+def test_binary_stdout_keeps_memory_and_output_within_the_cap(tmp_path):
+    """12 MiB of binary under the 10 MiB cap: the output is exactly the decoded text's first 10 MiB; memory stays low."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.runtimes.conftest import FAKE_AGENT
+
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(tmp_path), str(FAKE_AGENT)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    cap = CommandSpec(argv=("x",)).output_cap
+    body, _, _ = report["output"].partition("\n\n[teambot: output cut at")
+    pattern = bytes(range(256)) * (12 * 1024 * 1024 // 256)
+    assert body == pattern.decode("utf-8", "replace").encode()[:cap].decode("utf-8", "ignore")
+    assert cap - 3 <= len(body.encode()) <= cap
+    assert report["peak_kib"] < 200 * 1024  # it was about 500 MiB; the interpreter alone is about 35 MiB
+
+
+def pem(seed: int = 7) -> str:
+    """A PEM-shaped private key (random base64 lines), as a multi-line secret."""
+    import base64
+    import random
+
+    body = base64.b64encode(random.Random(seed).randbytes(192)).decode()
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END PRIVATE KEY-----\n"
+
+
+def leaked(text: str, secret: str, width: int = 8) -> list[str]:
+    """The pieces of `width` characters of `secret` (its PEM armour aside) that appear in `text`."""
+    parts = [line for line in secret.splitlines() if "-----" not in line]
+    return sorted({p[i:i + width] for p in parts for i in range(len(p) - width + 1) if p[i:i + width] in text})
+
+
+async def test_a_secret_split_by_the_long_line_break_stays_out_of_the_log(make_request, fake_argv, monkeypatch):
+    """A secret that straddles the 64 KiB point where a long line is logged without its newline is still redacted."""
+    monkeypatch.setenv("MY_SERVICE_API_KEY", SECRET)
+    request = make_request(artifacts=())
+    rt = CommandRuntime(CommandSpec(argv=fake_argv("--env-at", "MY_SERVICE_API_KEY=65530"), grace=0.3), Redactor())
+    result = await rt.run(request)
+    log = request.log_path.read_text()
+    assert leaked(log, SECRET) == [] and leaked(result.output, SECRET) == []
+    assert log.count("***") >= 1 and "." * 65530 + "***" in result.output
+
+
+async def test_a_multi_line_secret_is_redacted_line_by_line(make_request, fake_argv, monkeypatch):
+    """A PEM key in a secret-named variable leaves none of its lines in the log, the output or the error."""
+    key = pem()
+    monkeypatch.setenv("MY_PRIVATE_KEY", key)
+    request = make_request(artifacts=())
+    argv = fake_argv("--print-env", "MY_PRIVATE_KEY", "--stderr-env-at", "MY_PRIVATE_KEY=0", "--exit", "1")
+    with pytest.raises(AgentError) as err:
+        await CommandRuntime(CommandSpec(argv=argv, grace=0.3), Redactor()).run(request)
+    assert leaked(request.log_path.read_text(), key, 20) == []
+    assert leaked(err.value.message, key, 20) == [] and "stderr ends: " in err.value.message
+    ok = await CommandRuntime(CommandSpec(argv=fake_argv("--print-env", "MY_PRIVATE_KEY"), grace=0.3), Redactor()).run(
+        make_request("PLAN", artifacts=()))
+    assert leaked(ok.output, key, 20) == [] and "MY_PRIVATE_KEY=***" in ok.output
+
+
+async def test_a_secret_cut_by_the_stderr_tail_stays_out_of_the_error(make_request, fake_argv, monkeypatch):
+    """A secret that runs past the width the error quotes of a stderr line is redacted before that line is cut."""
+    monkeypatch.setenv("MY_SERVICE_API_KEY", SECRET)
+    argv = fake_argv("--stderr-env-at", "MY_SERVICE_API_KEY=180", "--exit", "1")
+    with pytest.raises(AgentError) as err:
+        await CommandRuntime(CommandSpec(argv=argv, grace=0.3), Redactor()).run(make_request())
+    assert leaked(err.value.message, SECRET) == []
+    assert "." * 180 + "***" in err.value.message
+
+
+async def test_stage_error_drops_terminal_escapes_and_cuts_between_words(make_request, fake_argv):
+    """Terminal escapes and control characters stay out of the error; a long stderr line ends at a word with "…"."""
+    words = " ".join(f"word{i:03d}" for i in range(60))
+    noisy = ("\x1b]0;agent title\x07\x1b[1;31merror\x1b[0m: \x1b]8;;https://example.com\x1b\\link\x1b]8;;\x1b\\ "
+             f"bell\x07 \x1b(Bdone 50%\r\x1b[2K{words}")
+    with pytest.raises(AgentError) as err:
+        await runtime(fake_argv("--stderr", f"\x1b[33mwarning\x1b[0m: careful\n{noisy}", "--exit", "2")).run(make_request())
+    message = err.value.message
+    assert not any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in message), repr(message)
+    assert "stderr ends: warning: careful | word000 word001" in message
+    tail = message.split(" | ")[-1]
+    assert re.fullmatch(r"(word\d{3} )+word\d{3}\u2026 \(log: \S+\)", tail), tail
+    assert len(tail.split(" (log:")[0]) <= output.TAIL_WIDTH
 
 
 async def test_agent_that_ignores_stdin(make_request, fake_argv):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from teambot.redact import Redactor, redact, secret_values
+from teambot.redact import RedactingStream, Redactor, redact, secret_values
 
 
 def test_secret_names():
@@ -39,3 +39,62 @@ def test_event_details_are_redacted_before_json_escaping(tmp_path, monkeypatch):
 
     event = json.loads((tmp_path / "events.jsonl").read_text())
     assert event["details"] == {"error": "server said ***", "nested": {"list": ["***"]}}
+
+
+PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
+       "q3Vb9nXw2Lr8JmT0aZkq1pYc6HdR4sE5uF0gN7iK2oP3lM8vB9x\n-----END PRIVATE KEY-----\n")
+
+
+def test_multi_line_values_are_redacted_line_by_line():
+    """Each line of a multi-line secret is a secret too, as logs and messages hold it one line at a time."""
+    redactor = Redactor(environ={"MY_PRIVATE_KEY": PEM})
+    lines = PEM.splitlines()
+    assert redactor(f"key={PEM}end") == "key=***end"
+    assert redactor(f"stderr: {lines[1]}") == "stderr: ***"
+    assert redactor(f"  {lines[2]}\r\n") == "  ***\r\n"
+
+
+def test_stream_catches_a_secret_split_between_pieces():
+    """A secret that arrives in two pieces is redacted whole: the piece ending in its start waits for the next."""
+    stream = RedactingStream(Redactor(environ={"API_TOKEN": "tok-0123456789abcdef"}))
+    first = stream.feed("start tok-01234")
+    second = stream.feed("56789abcdef end\n")
+    assert first == "start " and first + second + stream.finish() == "start *** end\n"
+
+
+def test_stream_passes_on_what_cannot_start_a_secret_at_once():
+    """Text whose end could not begin a secret is passed on whole (a live log is not held back)."""
+    stream = RedactingStream(Redactor(environ={"API_TOKEN": "tok-0123456789abcdef"}))
+    assert stream.feed("working...\n") == "working...\n"
+    assert stream.feed("tok") == "" and stream.feed("en\n") == "token\n"
+
+
+def test_stream_masks_a_secret_cut_short_at_the_end():
+    """Text that ends in the first characters of a secret (an agent killed mid-line) does not show them."""
+    stream = RedactingStream(Redactor(environ={"API_TOKEN": "tok-0123456789abcdef"}))
+    assert stream.feed("x tok-0123456") + stream.finish() == "x ***"
+    short = RedactingStream(Redactor(environ={"API_TOKEN": "tok-0123456789abcdef"}))
+    assert short.feed("x to") + short.finish() == "x to"  # too short to tell from ordinary text
+
+
+def test_secrets_cut_or_split_by_the_run_stay_out_of_every_output(project, run_dir):
+    """Secrets split by a long-line break, in a PEM key, or cut by the stderr tail leave no trace anywhere a run shows."""
+    from tests.helpers import teambot
+    from tests.runtimes.conftest import SECRET
+    from tests.runtimes.test_command import leaked, pem
+    from tests.runtimes.test_e2e import configure
+
+    key = pem()
+    configure(project, "--env-at", "ACME_API_KEY=65530", "--print-env", "MY_PRIVATE_KEY", "--stderr-env-at",
+              "MY_PRIVATE_KEY=0", "--stderr-env-at", "ACME_API_KEY=180", "--fail-stage", "SETUP")
+    env = {"ACME_API_KEY": SECRET, "MY_PRIVATE_KEY": key}
+    proc = teambot("run", "objective.md", cwd=project, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    status = teambot("status", "--json", cwd=project, env=env)
+    assert "stderr ends: " in status.stdout and "***" in status.stdout
+    shown = {"console": proc.stdout + proc.stderr, "status --json": status.stdout + status.stderr}
+    shown.update({str(p): p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file()})
+    assert {"state.json", "events.jsonl", "SETUP.log"} <= {p.rsplit("/", 1)[-1] for p in shown}
+    for where, text in shown.items():
+        assert leaked(text, SECRET) == [], where
+        assert leaked(text, key, 12) == [], where

@@ -27,7 +27,7 @@ from teambot import processes
 from teambot.errors import AgentError
 from teambot.redact import MARKER, Redactor
 from teambot.runtimes.base import StageRequest, StageResult
-from teambot.runtimes.output import CHUNK, TAIL_LINES, Capture, StageLog, artifact_stamps, claim_artifacts, decode_output
+from teambot.runtimes.output import CHUNK, TAIL_LINES, Capture, StageLog, artifact_stamps, claim_artifacts
 
 STDERR_TAIL_LINES = 3
 POLL_SECONDS = processes.POLL_SECONDS
@@ -56,6 +56,7 @@ class Completed:
     stdout: str
     stderr_tail: list[str]  # its last non-blank lines (up to output.TAIL_LINES)
     message: str  # one line for a failure: what happened, the end of stderr, where the log is
+    truncated: bool = False  # stdout went past the output cap: `stdout` holds only its start
 
 
 class CommandRuntime:
@@ -86,7 +87,10 @@ class CommandRuntime:
         if done.code != 0:
             raise AgentError(done.message)
         text = self.redact(done.stdout)
-        return StageResult(output=text, artifacts=claim_artifacts(request, before, text))
+        why = (f"the agent's output exceeded the {self.spec.output_cap:,}-byte cap and a cut output is never taken "
+               "as an artifact; raise command.output_cap_bytes in teambot.yaml (or have the agent write the file itself)")
+        artifacts = claim_artifacts(request, before, text, truncated=done.truncated, reason=why)
+        return StageResult(output=text, artifacts=artifacts, truncated=done.truncated)
 
     async def execute(self, request: StageRequest, prompt_path: Path | None = None) -> Completed:
         """Run the argv once to its end (a non-zero exit is returned, not raised)."""
@@ -127,15 +131,16 @@ class CommandRuntime:
             raise
         finally:
             processes.live_groups.discard(pgid)
-        text, invalid = decode_output(out.data)
-        if invalid:
-            log.note(f"stdout was not valid UTF-8: {invalid} invalid byte(s) replaced with U+FFFD")
+        text = out.text()
+        if out.invalid:
+            log.note(f"stdout was not valid UTF-8: {out.invalid} invalid byte(s) replaced with U+FFFD")
         if out.dropped:
-            log.note(f"stdout cut at {self.spec.output_cap:,} bytes; {out.dropped:,} more bytes dropped")
-            text += f"\n\n[teambot: output cut at {self.spec.output_cap:,} bytes; {out.dropped:,} more bytes were dropped]\n"
+            log.note(f"stdout cut at {self.spec.output_cap:,} bytes; {out.received:,} bytes were written in all")
+            text += f"\n\n[teambot: output cut at {self.spec.output_cap:,} bytes; {out.received:,} bytes were written in all]\n"
         log.note(f"{'agent' if self.spec.label == 'agent command' else self.spec.label} exited with code {code}")
         message = self._failure(argv[0], code, err, request) if code != 0 else ""
-        return Completed(code=code, stdout=text, stderr_tail=err.tail(TAIL_LINES), message=message)
+        return Completed(code=code, stdout=text, stderr_tail=err.tail(TAIL_LINES), message=message,
+                         truncated=bool(out.dropped))
 
     async def _communicate(self, proc, pgid: int, out: Capture, err: Capture, stdin: bytes | None, log: StageLog) -> int:
         tasks = [asyncio.ensure_future(_pump(proc.stdout, out)), asyncio.ensure_future(_pump(proc.stderr, err))]

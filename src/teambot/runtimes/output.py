@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from teambot.errors import AgentError
 from teambot.fsutil import atomic_write
+from teambot.redact import RedactingStream
 from teambot.runtimes.base import StageRequest
 
 CHUNK = 64 * 1024  # a line longer than this is logged without waiting for its newline
 TAIL_LINES, TAIL_WIDTH = 64, 200  # what `Capture.tail` can give back
+TAIL_KEEP = 4096  # characters of each of those lines kept: room for escape sequences before the text
 
 
 class StageLog:
@@ -40,8 +44,11 @@ class StageLog:
 class Capture:
     """One output stream: copies whole lines of its first `cap` bytes to the log as they come.
 
-    Keeps those bytes in `data` unless `keep_data` is False (stderr: only the log and the last
-    few lines, `tail()`, are wanted, so a flood of it costs no memory).
+    The bytes are decoded as they arrive (invalid UTF-8 becomes U+FFFD, counted in `invalid`)
+    and secrets are redacted before anything is cut or split; the cap counts the UTF-8 of that
+    text, so what is kept never grows past it. Keeps the text in `data` (as UTF-8) unless
+    `keep_data` is False (stderr: only the log and the last few lines, `tail()`, are wanted,
+    so a flood of it costs no memory). Past the cap nothing more is decoded or kept.
     """
 
     def __init__(self, cap: int, log: StageLog, stream: str, prefix: str | None = None, *, keep_data: bool = True) -> None:
@@ -49,42 +56,67 @@ class Capture:
         self.keep_data = keep_data
         self.data = bytearray()
         self.seen = 0  # bytes let through (kept in `data` when keep_data)
-        self.dropped = 0
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.dropped = 0  # bytes past the cap (the cap's own chunk counted after decoding)
+        self.received = 0  # bytes fed in all
+        self.invalid = 0  # invalid UTF-8 bytes replaced with U+FFFD
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._secrets = RedactingStream(log.redact)
         self._partial = ""
         self._prefix = (f"[{stream}] " if stream != "stdout" else "") if prefix is None else prefix
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
 
     def feed(self, chunk: bytes) -> None:
-        room = self.cap - self.seen
-        if len(chunk) > room:
-            keep = chunk[: _utf8_boundary(chunk, max(room, 0))]
-            if not self.dropped:
-                self.log.note(f"{self.stream} reached the {self.cap:,} byte cap; dropping the rest")
-            self.dropped += len(chunk) - len(keep)
-            chunk = keep
-        if chunk:
-            self.seen += len(chunk)
-            if self.keep_data:
-                self.data += chunk
-            self._text(self._decoder.decode(chunk))
+        self.received += len(chunk)
+        if self.dropped:
+            self.dropped += len(chunk)
+            return
+        self._take(self._secrets.feed(self._decode(self._decoder.decode(chunk))))
 
     def finish(self) -> None:
-        self._text(self._decoder.decode(b"", final=True))
+        if not self.dropped:
+            self._take(self._secrets.feed(self._decode(self._decoder.decode(b"", final=True))) + self._secrets.finish())
         if self._partial:
             self._text("\n")
 
+    def text(self) -> str:
+        """What was kept (`data`) as text."""
+        return self.data.decode("utf-8")  # valid: built from decoded text
+
     def tail(self, count: int) -> list[str]:
-        """The last `count` non-blank lines, each cut at TAIL_WIDTH characters."""
-        return list(self._tail)[-count:] if count > 0 else []
+        """The last `count` non-blank lines, without terminal escapes, each cut at TAIL_WIDTH characters."""
+        if count <= 0:
+            return []
+        shown = [clip(line, TAIL_WIDTH) for line in map(plain, self._tail) if line]
+        return shown[-count:]
+
+    def _decode(self, text: str) -> str:
+        text, invalid = _ESCAPED.subn("\ufffd", text)
+        self.invalid += invalid
+        return text
+
+    def _take(self, text: str) -> None:
+        data = text.encode("utf-8")
+        room = self.cap - self.seen
+        if len(data) > room:
+            keep = _utf8_boundary(data, max(room, 0))
+            self.log.note(f"{self.stream} reached the {self.cap:,} byte cap; dropping the rest")
+            self.dropped += len(data) - keep
+            data = data[:keep]
+            text = data.decode("utf-8")
+        if data:
+            self.seen += len(data)
+            if self.keep_data:
+                self.data += data
+            self._text(text)
 
     def _text(self, text: str) -> None:
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
-        if len(self._partial) > CHUNK:  # no newline for a long while: log it anyway
+        if len(self._partial) > CHUNK:  # no newline for a long while: log it anyway (secrets are already gone)
             lines.append(self._partial)
             self._partial = ""
-        self._tail.extend(line.rstrip()[:TAIL_WIDTH] for line in lines if line.strip())
+        # cleaned only when asked for: most lines never are (cutting is safe, secrets are gone)
+        self._tail.extend(line[:TAIL_KEEP] for line in lines if line.strip())
         self.log.lines([self._prefix + line for line in lines])
 
 
@@ -103,14 +135,44 @@ def _utf8_boundary(data: bytes, limit: int) -> int:
     return limit
 
 
-_ESCAPED = re.compile("[\udc80-\udcff]")
+_ESCAPED = re.compile("[\udc80-\udcff]")  # invalid UTF-8 bytes, decoded with surrogateescape
+# Terminal escapes and control characters: none belongs in a one-line error message.
+_ESCAPES = re.compile(r"""
+    \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?   # OSC: window titles, hyperlinks (ended by BEL or ST)
+  | \x1b[PX^_][^\x1b]*(?:\x1b\\)?       # DCS, SOS, PM and APC strings
+  | \x1b\[[0-?]*[ -/]*[@-~]             # CSI: colours, cursor movement
+  | \x9b[0-?]*[ -/]*[@-~]               # CSI in its 8-bit form
+  | \x1b[ -/]*[0-~]                     # other escape sequences
+  | [\x00-\x08\x0a-\x1f\x7f-\x9f]         # other control characters (a tab stays)
+""", re.VERBOSE)
+WORD_SLACK = 30  # how far back from the width `clip` looks for a space to cut at
+
+
+def plain(line: str) -> str:
+    """`line` as a terminal would end up showing it: escapes and control characters removed, only
+    what follows the last carriage return (a progress bar redraws the line), no trailing blanks."""
+    line = line.rstrip()
+    return _ESCAPES.sub("", line[line.rfind("\r") + 1:]).rstrip()
+
+
+def clip(text: str, width: int) -> str:
+    """`text` in at most `width` characters: if longer, cut between words (when a space is near the
+    end), never inside a character with its combining marks, and ended with an ellipsis."""
+    if len(text) <= width:
+        return text
+    end = width - 1
+    while end > 0 and unicodedata.combining(text[end]):
+        end -= 1
+    if not text[end].isspace():
+        space = text.rfind(" ", max(0, end - WORD_SLACK), end)
+        end = space if space > 0 else end
+    return text[:end].rstrip() + "\u2026"
 
 
 def decode_output(data: bytes) -> tuple[str, int]:
     """The text of `data` and how many invalid UTF-8 bytes were replaced with U+FFFD."""
-    escaped = bytes(data).decode("utf-8", "surrogateescape")
-    invalid = len(_ESCAPED.findall(escaped))
-    return (bytes(data).decode("utf-8", "replace") if invalid else escaped), invalid
+    # one U+FFFD per invalid byte, as Capture does; subn, not findall: no object per byte
+    return _ESCAPED.subn("\ufffd", bytes(data).decode("utf-8", "surrogateescape"))
 
 
 def artifact_stamps(request: StageRequest) -> dict[str, tuple[int, int, int] | None]:
@@ -118,8 +180,14 @@ def artifact_stamps(request: StageRequest) -> dict[str, tuple[int, int, int] | N
     return {name: _stamp(request.artifacts_dir / name) for name in request.artifacts}
 
 
-def claim_artifacts(request: StageRequest, before: dict, output: str) -> dict[str, Path]:
-    """Declared artifacts the agent wrote count as they are; else a single one gets the output."""
+def claim_artifacts(request: StageRequest, before: dict, output: str, *, truncated: bool = False,
+                    reason: str = "the output was cut short, and a cut output is never taken as an artifact",
+                    ) -> dict[str, Path]:
+    """Declared artifacts the agent wrote count as they are; else a single one gets the output.
+
+    An output that is not all the agent said (`truncated`) never becomes an artifact: the
+    attempt fails instead, with `reason` (what cut the output, and how to avoid that).
+    """
     produced = {}
     for name in request.artifacts:
         path = request.artifacts_dir / name
@@ -127,6 +195,8 @@ def claim_artifacts(request: StageRequest, before: dict, output: str) -> dict[st
         if now is not None and now != before.get(name) and now[1] > 0:
             produced[name] = path
     if not produced and len(request.artifacts) == 1 and output.strip():
+        if truncated:
+            raise AgentError(f"artifact {request.artifacts[0]} was not written: {reason}")
         path = request.artifacts_dir / request.artifacts[0]
         atomic_write(path, output)
         produced[request.artifacts[0]] = path
