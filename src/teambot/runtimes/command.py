@@ -86,7 +86,8 @@ class CommandRuntime:
         if done.code != 0:
             raise AgentError(done.message)
         text = self.redact(done.stdout)
-        return StageResult(output=text, artifacts=claim_artifacts(request, before, text))
+        cut = done.stdout.endswith(" more bytes were dropped]\n")  # the note _spawn adds after a cut
+        return StageResult(output=text, artifacts=claim_artifacts(request, before, text), truncated=cut)
 
     async def execute(self, request: StageRequest, prompt_path: Path | None = None) -> Completed:
         """Run the argv once to its end (a non-zero exit is returned, not raised)."""
