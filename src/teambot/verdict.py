@@ -43,6 +43,9 @@ def parse_verdict(text: str) -> Verdict | None:
     - an approval must also be written plainly: its source line is exactly `VERDICT: APPROVED`
       apart from spaces and tabs around it (no escapes, entities, no-break spaces, a BOM), in
       a paragraph without raw HTML (an inline `<pre>` may wrap it);
+    - a rejection counts wherever a paragraph line renders as its text, also in a list item or
+      quote and in bold (`- finding\nVERDICT: CHANGES_REQUESTED` continues the list item):
+      overlooking one could let an earlier approval win;
     - a code fence that is never closed (CommonMark ends it with the document or with its list
       item) means no verdict at all: where the code was meant to end is unknown.
     """
@@ -55,10 +58,10 @@ def parse_verdict(text: str) -> Verdict | None:
     lines = source.split("\n")
     verdict = None
     for opening, inline in zip(tokens, tokens[1:]):
-        if opening.type != "paragraph_open" or opening.level != 0 or opening.map is None:
+        if opening.type != "paragraph_open" or opening.map is None:
             continue
         raw = "\n".join(lines[opening.map[0]:opening.map[1]])
-        plain = not any(c.type == "html_inline" for c in inline.children or ())
+        plain = opening.level == 0 and not any(c.type == "html_inline" for c in inline.children or ())
         for found, exact in _verdict_lines(inline, raw):
             if found == Verdict.CHANGES_REQUESTED or (exact and plain):
                 verdict = found
@@ -66,10 +69,12 @@ def parse_verdict(text: str) -> Verdict | None:
 
 
 def _verdict_lines(inline: Token, raw: str) -> Iterator[tuple[Verdict, bool]]:
-    """(verdict, written plainly) for each rendered line of a paragraph that is exactly a verdict.
+    """(verdict, written plainly) for each rendered line of a paragraph whose only text is a verdict
+    (written plainly: no markup on the line or around it, and its source is exactly the verdict).
 
-    `raw` is the paragraph's source; markdown-it's `inline.content` is `raw.strip()` (which
-    also strips Unicode spaces), so the first and last lines are checked against `raw`."""
+    `raw` is the paragraph's source; markdown-it's `inline.content` of a top-level paragraph
+    is `raw.strip()` (which also strips Unicode spaces), so its first and last lines are
+    checked against `raw`."""
     content = inline.content
     lead = len(raw) - len(raw.lstrip())
     if raw.strip() != content:  # not the paragraph markdown-it saw: trust no approval in it
@@ -81,12 +86,15 @@ def _verdict_lines(inline: Token, raw: str) -> Iterator[tuple[Verdict, bool]]:
             segment.append(child)
             continue
         end = child.meta["newline"] if child is not None else len(content)
-        if depth == 0 and len(segment) == 1 and segment[0].type == "text" and segment[0].content in _LINES:
+        # all but the opening and closing of markup (and the empty text left where `**` was)
+        texts = [t for t in segment if t.nesting == 0 and (t.content or t.type != "text")]
+        if len(texts) == 1 and texts[0].type == "text" and texts[0].content in _LINES:
             written = content[start:end]
             if lead >= 0:  # give back what strip() took at the paragraph's two ends
                 written = raw[:lead + end] if start == 0 else written
                 written = written + raw[lead + len(content):] if child is None else written
-            yield _LINES[segment[0].content], lead >= 0 and written.strip(" \t") in _LINES
+            plain = depth == 0 and len(segment) == 1 and lead >= 0 and written.strip(" \t") in _LINES
+            yield _LINES[texts[0].content], plain
         depth += sum(t.nesting for t in segment)
         segment, start = [], end + 1
 

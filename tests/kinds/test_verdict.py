@@ -133,3 +133,13 @@ def test_an_unclosed_fence_in_a_list_item_means_no_verdict():
 def test_changes_requested_counts_however_it_is_spaced():
     """A rejection that renders as the verdict line counts even when written with odd characters around it."""
     assert parse_verdict("VERDICT: APPROVED\n\n\u00a0VERDICT: CHANGES_REQUESTED\x0b") == Verdict.CHANGES_REQUESTED
+
+
+@pytest.mark.parametrize("text", [
+    "VERDICT: APPROVED\n\n- finding one\n- finding two\nVERDICT: CHANGES_REQUESTED",  # a lazy line of the list item
+    "VERDICT: APPROVED\n\n> earlier note\nVERDICT: CHANGES_REQUESTED",  # a lazy line of the quote
+    "VERDICT: APPROVED\n\n**VERDICT: CHANGES_REQUESTED**",
+])
+def test_a_rejection_in_a_container_or_markup_still_overrides_an_earlier_approval(text):
+    """A final rejection that CommonMark puts in a list item, a quote or bold still counts: no false approval."""
+    assert parse_verdict(text) == Verdict.CHANGES_REQUESTED
