@@ -280,3 +280,46 @@ def test_an_acceptance_stage_with_the_gate_waits_only_for_the_others(tmp_path):
     proc = teambot("run", "objective.md", "--runtime", "demo", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert committed_stage(tmp_path / ".agent-tracking" / "acc", "ACC_E2E").iterations[0].test.passed
+
+
+def _with_acceptance_command(project: Path, script: str) -> None:
+    """The acceptance stage runs `python -c SCRIPT {junit}`."""
+    import json
+    import sys
+
+    command = [sys.executable, "-c", script, "{junit}"]
+    text = (project / "stages.yaml").read_text().replace(
+        "    is_acceptance_test_stage: true\n", f"    is_acceptance_test_stage: true\n    acceptance_command: {json.dumps(command)}\n")
+    (project / "stages.yaml").write_text(text, encoding="utf-8")
+
+
+def test_a_fifo_at_the_junit_path_fails_the_iteration_without_hanging(tmp_path):
+    """A command that leaves a FIFO at {junit}: each iteration fails saying so, and teambot ends (blocked) on its own."""
+    project = small_project(tmp_path, max_iterations=2)
+    _with_acceptance_command(project, "import os, sys; os.mkfifo(sys.argv[1])")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    tests = history(project / ".agent-tracking" / "acc")
+    assert [t["passed"] for t in tests] == [False, False]
+    assert all("is a FIFO; teambot reads only a regular file" in t["summary"] for t in tests), tests
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_symlink_at_the_junit_path_is_refused_and_never_copied(tmp_path):
+    """A command that links {junit} to a file outside the run: refused, and the file's text never enters the run."""
+    project = small_project(tmp_path, max_iterations=1)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.xml"
+    outside.write_text('<testsuite><testcase classname="t" name="outside_marker_ok"/></testsuite>', encoding="utf-8")
+    _with_acceptance_command(project, f"import os, sys; os.symlink({str(outside)!r}, sys.argv[1])")
+    try:
+        proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project, timeout=120)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        run_dir = project / ".agent-tracking" / "acc"
+        [result] = history(run_dir)
+        assert not result["passed"] and "is a symbolic link" in result["summary"], result
+        copied = [p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()
+                  and "outside_marker_ok" in p.read_text(errors="replace")]
+        assert copied == []
+        assert outside.read_text().startswith("<testsuite>")  # and the outside file is untouched
+    finally:
+        outside.unlink()

@@ -32,11 +32,12 @@ def small_project(tmp_path: Path, max_iterations: int = 4) -> Path:
     return tmp_path
 
 
-def fake_agents(project: Path, *flags: str) -> Path:
+def fake_agents(project: Path, *flags: str, output_cap: int | None = None) -> Path:
     """Every agent is the fake agent CLI with `flags`; returns its call log (STAGE[/step] pid iteration)."""
     calls = project / "calls.txt"
     argv = [sys.executable, str(FAKE_AGENT), "--count", str(calls), "--write-declared", *flags]
-    (project / "teambot.yaml").write_text(f"runtime: command\ncommand:\n  argv: {json.dumps(argv)}\n  grace_seconds: 0.5\n",
+    cap = f"  output_cap_bytes: {output_cap}\n" if output_cap else ""
+    (project / "teambot.yaml").write_text(f"runtime: command\ncommand:\n  argv: {json.dumps(argv)}\n  grace_seconds: 0.5\n{cap}",
                                           encoding="utf-8")
     return calls
 
@@ -136,6 +137,39 @@ def test_quoted_approval_then_changes_requested_is_a_rejection(tmp_path):
     assert proc.returncode == 1
     assert [i["verdict"] for i in iterations(project / ".agent-tracking" / "rev")] == ["changes_requested"]
     assert calls_of(calls)[("SPEC_REVIEW/verdict", 1)] == 0
+
+
+# An approval early in a review, its rejection past a 4 KiB output cap.
+LONG_REVIEW = "VERDICT: APPROVED\n\n" + "A finding that takes many words to explain. " * 200 + "\n\nVERDICT: CHANGES_REQUESTED"
+
+
+def test_a_review_cut_at_the_output_cap_has_no_verdict(tmp_path):
+    """A review cut at the cap is not approved by its early line: asked again, a cut answer is changes requested."""
+    project = small_project(tmp_path, max_iterations=1)
+    calls = fake_agents(project, "--verdict", LONG_REVIEW, output_cap=4096)
+    run_dir = project / ".agent-tracking" / "rev"
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "VERDICT: CHANGES_REQUESTED" not in (run_dir / "iterations" / "SPEC_REVIEW" / "01-review.md").read_text()
+    its = iterations(run_dir)
+    assert [(i["verdict"], i["verdict_note"]) for i in its] == [
+        ("changes_requested", "the answer was cut too (output limit): counted as changes requested")]
+    assert calls_of(calls)[("SPEC_REVIEW/verdict", 1)] == 1
+    asked = (run_dir / "iterations" / "SPEC_REVIEW" / "01-verdict.prompt.md").read_text()
+    assert "was cut at teambot's output limit" in asked
+    assert state(run_dir)["run"]["status"] == "blocked"
+
+
+def test_a_cut_review_then_a_short_answer_counts(tmp_path):
+    """A cut review is asked again; the uncut answer's verdict line decides."""
+    project = small_project(tmp_path, max_iterations=1)
+    calls = fake_agents(project, "--verdict", LONG_REVIEW, "--reask-verdict", "VERDICT: APPROVED", output_cap=4096)
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    its = iterations(project / ".agent-tracking" / "rev")
+    assert [(i["verdict"], i["verdict_note"]) for i in its] == [
+        ("approved", "verdict line given when asked again (the review was cut)")]
+    assert calls_of(calls)[("SPEC_REVIEW/verdict", 1)] == 1
 
 
 def test_kill9_after_the_second_review_resumes_at_iteration_three(tmp_path):

@@ -92,3 +92,70 @@ def test_an_unknown_encoding_is_an_unreadable_report(tmp_path):
     path.write_text('<?xml version="1.0" encoding="bogus-enc"?><testsuite><testcase name="a"/></testsuite>')
     with pytest.raises(JUnitError, match="cannot be read"):
         read_junit(path)
+
+
+def test_a_skip_followed_by_a_teardown_error_fails(tmp_path):
+    """Real pytest writes <skipped/> then <error/> in one testcase for a skip with a teardown error: it fails."""
+    code, out, junit = run_pytest(tmp_path, (
+        "import pytest\n"
+        "@pytest.fixture\ndef bad():\n    yield\n    raise RuntimeError('teardown broke')\n"
+        "def test_skip_then_error(bad): pytest.skip('later')\n"
+        "def test_ok(): pass\n"))
+    report = read_junit(junit)
+    assert (report.tests, report.failures, report.errors, report.skipped) == (2, 0, 1, 0)
+    assert [name for name, _ in report.failed] == ["test_sample.test_skip_then_error"]
+    assert "teardown broke" in report.failed[0][1]
+    judged = judge(0, out, junit)  # even with an exit code that claims success
+    assert not judged.passed and judged.summary == "2 tests ran: 0 failed, 1 errors, 0 skipped"
+    assert judged.counts == {"tests": 2, "failures": 0, "errors": 1, "skipped": 0}
+
+
+def test_any_failure_element_fails_its_testcase_and_each_case_counts_once(tmp_path):
+    """A failure after a skip fails the case; a case with a failure and an error counts once, as an error."""
+    path = tmp_path / "junit.xml"
+    path.write_text('<testsuite tests="9" failures="0"><testcase name="a"><skipped/><failure message="late"/></testcase>'
+                    '<testcase name="b"><failure message="f"/><error message="e"/></testcase>'
+                    '<testcase name="c"><skipped/></testcase><testcase name="d"/></testsuite>', encoding="utf-8")
+    report = read_junit(path)
+    assert (report.tests, report.failures, report.errors, report.skipped) == (4, 1, 1, 1)
+    assert report.failures + report.errors == len(report.failed)
+    assert dict(report.failed)["b"] == "f\n\ne"  # both messages reach the work agent
+    assert judge(0, "", path).summary == "3 tests ran: 1 failed, 1 errors, 1 skipped"
+
+
+def test_entities_and_dtds_are_refused(tmp_path):
+    """A report with an entity declaration (billion laughs, external files) is unreadable, never expanded."""
+    path = tmp_path / "junit.xml"
+    path.write_text('<?xml version="1.0"?><!DOCTYPE t [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+                    '<testsuite><testcase name="&b;"/></testsuite>', encoding="utf-8")
+    with pytest.raises(JUnitError, match="cannot be read"):
+        read_junit(path)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    """A FIFO at the report path (no writer) is refused at once instead of blocking in open()."""
+    import os
+    import time
+
+    path = tmp_path / "junit.xml"
+    os.mkfifo(path)
+    started = time.monotonic()
+    with pytest.raises(JUnitError, match="is a FIFO; teambot reads only a regular file"):
+        read_junit(path)
+    assert time.monotonic() - started < 5
+
+
+def test_symlinks_are_refused_for_the_file_and_its_folders(tmp_path):
+    """A symlink at the report path, or a symlinked folder on the way from the root, is refused, not followed."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "junit.xml").write_text('<testsuite><testcase name="a"/></testsuite>', encoding="utf-8")
+    root = tmp_path / "run"
+    (root / "iterations").mkdir(parents=True)
+    (root / "iterations" / "junit.xml").symlink_to(outside / "junit.xml")
+    with pytest.raises(JUnitError, match="is a symbolic link"):
+        read_junit(root / "iterations" / "junit.xml", root=root)
+    (root / "linked").symlink_to(outside)
+    with pytest.raises(JUnitError, match=r"lies under one \(.*linked\)"):
+        read_junit(root / "linked" / "junit.xml", root=root)
+    assert read_junit(outside / "junit.xml").tests == 1  # the same file, reached directly, is read

@@ -88,3 +88,58 @@ def test_a_fence_closed_inside_a_nested_list_item_does_not_hide_the_final_line()
 def test_an_unclosed_fence_means_no_verdict():
     """Where the code ends is in doubt: an earlier approval does not count, the reviewer is asked again."""
     assert parse_verdict("VERDICT: APPROVED\n```\nVERDICT: CHANGES_REQUESTED\n") is None
+
+
+# CommonMark (issue 8.2): what renders as code, HTML, a list or a heading is never a verdict line.
+@pytest.mark.parametrize("text", [
+    # a fence opened in a list item ends with the item; the unindented fence opens a new code block
+    "- finding:\n  ```\n  x = 1\n```\nVERDICT: APPROVED\n```\n```\n",
+    "1. step\n   ```\n   code\n```\n\nVERDICT: APPROVED\n\n```\n```",
+    "<!--\nVERDICT: APPROVED\n-->\nVERDICT: CHANGES_REQUESTED",
+    "<!-- draft\n\nVERDICT: APPROVED\n\n-->",
+    "<pre>\nVERDICT: APPROVED\n</pre>",
+    "<pre>\n\nVERDICT: APPROVED\n\n</pre>\nVERDICT: CHANGES_REQUESTED",
+    "Output: <pre>\nVERDICT: APPROVED\n</pre>",  # raw HTML inline: the line would show inside <pre>
+    "*quoted\nVERDICT: APPROVED\nend*",  # inside emphasis
+    "[see\nVERDICT: APPROVED\nthere](https://example.org)",  # inside a link
+    "`a\nVERDICT: APPROVED\nb`",  # inside a code span
+    "VERDICT: APPROVED\n---",  # a setext heading
+    "- VERDICT: APPROVED",  # a list item
+    "VERDICT\\: APPROVED",  # an escape renders the same, but is not written plainly
+    "VERDICT&#58; APPROVED",
+    "VERDICT: APPROVED\n\n\u00a0VERDICT: CHANGES_REQUESTED",  # an odd space never hides a rejection
+])
+def test_commonmark_code_html_and_containers_never_approve(text):
+    """Lines inside list-item fences, HTML comments, <pre> blocks, emphasis, links, headings or lists are not verdicts."""
+    assert parse_verdict(text) != Verdict.APPROVED
+
+
+@pytest.mark.parametrize("text", [
+    "- finding:\n  ```\n  x = 1\n  ```\n\nVERDICT: APPROVED",  # the fence closed inside its item
+    "<!-- notes -->\n\nVERDICT: APPROVED",
+    "<pre>\nVERDICT: CHANGES_REQUESTED\n</pre>\n\nVERDICT: APPROVED",
+    "Findings fixed.\n        VERDICT: APPROVED",  # a paragraph's continuation line may be indented
+])
+def test_a_verdict_line_after_closed_blocks_counts(text):
+    """After a closed fence, comment or <pre> block, a real paragraph verdict line is read."""
+    assert parse_verdict(text) == Verdict.APPROVED
+
+
+def test_an_unclosed_fence_in_a_list_item_means_no_verdict():
+    """A fence that only its list item's end closes leaves the reviewer's intent in doubt: no verdict."""
+    assert parse_verdict("VERDICT: APPROVED\n\n- fix:\n  ```\n  VERDICT: CHANGES_REQUESTED\nmore") is None
+
+
+def test_changes_requested_counts_however_it_is_spaced():
+    """A rejection that renders as the verdict line counts even when written with odd characters around it."""
+    assert parse_verdict("VERDICT: APPROVED\n\n\u00a0VERDICT: CHANGES_REQUESTED\x0b") == Verdict.CHANGES_REQUESTED
+
+
+@pytest.mark.parametrize("text", [
+    "VERDICT: APPROVED\n\n- finding one\n- finding two\nVERDICT: CHANGES_REQUESTED",  # a lazy line of the list item
+    "VERDICT: APPROVED\n\n> earlier note\nVERDICT: CHANGES_REQUESTED",  # a lazy line of the quote
+    "VERDICT: APPROVED\n\n**VERDICT: CHANGES_REQUESTED**",
+])
+def test_a_rejection_in_a_container_or_markup_still_overrides_an_earlier_approval(text):
+    """A final rejection that CommonMark puts in a list item, a quote or bold still counts: no false approval."""
+    assert parse_verdict(text) == Verdict.CHANGES_REQUESTED

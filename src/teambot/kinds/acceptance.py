@@ -21,7 +21,7 @@ from teambot.errors import AgentError, StageBlocked
 from teambot.fsutil import atomic_write
 from teambot.kinds import loop
 from teambot.kinds.context import StageWork
-from teambot.kinds.junit import MAX_BYTES, JUnitError, read_junit
+from teambot.kinds.junit import JUnitError, read_junit, read_report
 from teambot.runtimes.base import StageRequest
 from teambot.store.models import AcceptanceResult, Iteration, StageRecord
 
@@ -110,14 +110,19 @@ async def _test_step(work: StageWork, it: Iteration, command: tuple[tuple[str, .
     try:
         done = await asyncio.wait_for(runner.execute(request), timeout)
     except TimeoutError:
+        done = None
+    # Read once, in a thread, refusing FIFOs and symlinks: the command may have left anything there.
+    report = await asyncio.to_thread(_read_or_why, junit, work.paths.root)
+    if isinstance(report, bytes):  # test messages may quote a secret: the run keeps a redacted copy
+        work.save_text(junit, report.decode("utf-8", errors="replace"))
+    if done is None:
         code, tail = None, []
         stdout = f"(cut short; what it printed until then is in {work.paths.log(work.name)})"
         judged = Judgement(False, f"the acceptance command timed out after {timeout:g} s")
     else:
         code, stdout, tail = done.code, work.redact(done.stdout), done.stderr_tail
-        judged = judge(code, stdout + "\n" + "\n".join(tail), junit if uses_junit else None)
-    if junit.is_file() and junit.stat().st_size <= MAX_BYTES:  # test messages may quote a secret
-        work.save_text(junit, junit.read_text(encoding="utf-8", errors="replace"))
+        judged = await asyncio.to_thread(judge, code, stdout + "\n" + "\n".join(tail), junit if uses_junit else None,
+                                         report)
     log = [f"$ {shown}", f"exit code: {code if code is not None else '(none: timed out)'}", f"result: {judged.summary}", ""]
     if judged.failed:
         log += ["## Failing tests", ""] + [f"### {name}\n\n{text}\n" for name, text in judged.failed]
@@ -140,10 +145,18 @@ class Judgement:
     counts: dict[str, int] = field(default_factory=dict)  # tests, failures, errors, skipped (JUnit)
 
 
-def judge(code: int, output: str, junit: Path | None) -> Judgement:
+def _read_or_why(junit: Path, root: Path) -> bytes | JUnitError:
+    try:
+        return read_report(junit, root)
+    except JUnitError as exc:
+        return exc
+
+
+def judge(code: int, output: str, junit: Path | None, report: bytes | JUnitError | None = None) -> Judgement:
     """Pass or fail from the exit code and, when the command writes one, the JUnit report.
 
-    `output` is what the command printed (stdout and the end of stderr).
+    `output` is what the command printed (stdout and the end of stderr); `report` is the
+    report at `junit` as already read (or why it could not be), else it is read here.
 
     Both must agree for a pass, and zero executed tests is a failure.
     """
@@ -153,18 +166,20 @@ def judge(code: int, output: str, junit: Path | None) -> Judgement:
         if code != 0:
             return Judgement(False, f"the acceptance command exited with code {code}")
         return Judgement(True, "exit code 0 (no JUnit report: tests were not counted)")
+    if isinstance(report, JUnitError):
+        return Judgement(False, f"{report} (exit code {code})")
     try:
-        report = read_junit(junit)
+        parsed = read_junit(junit, report)
     except JUnitError as exc:
         return Judgement(False, f"{exc} (exit code {code})")
-    counts = {"tests": report.tests, "failures": report.failures, "errors": report.errors, "skipped": report.skipped}
-    if report.executed == 0:
-        return Judgement(False, f"no acceptance tests ran ({report.tests} collected, {report.skipped} skipped)",
+    counts = {"tests": parsed.tests, "failures": parsed.failures, "errors": parsed.errors, "skipped": parsed.skipped}
+    if parsed.executed == 0:
+        return Judgement(False, f"no acceptance tests ran ({parsed.tests} collected, {parsed.skipped} skipped)",
                          counts=counts)
-    summary = (f"{report.executed} test{'s' if report.executed != 1 else ''} ran: {report.failures} failed, "
-               f"{report.errors} errors, {report.skipped} skipped")
-    if not report.passed:
-        return Judgement(False, summary, report.failed, counts)
+    summary = (f"{parsed.executed} test{'s' if parsed.executed != 1 else ''} ran: {parsed.failures} failed, "
+               f"{parsed.errors} errors, {parsed.skipped} skipped")
+    if not parsed.passed:
+        return Judgement(False, summary, parsed.failed, counts)
     if code != 0:
         return Judgement(False, f"{summary}, but the command exited with code {code}", counts=counts)
     return Judgement(True, summary, counts=counts)

@@ -1,21 +1,33 @@
 """Read a JUnit XML report (pytest --junitxml, and most test runners) into counts and failures.
 
-The file is written by a command the agents could have changed, so it is read with a size
-cap and Python's expat parser (which expands no external entities); a file that does not
-parse is reported, never trusted.
+The file is written by a command the agents could have changed, so nothing in it is trusted:
+it is read only when it is a regular file reached without symlinks (a FIFO would block the
+read forever, a symlink could copy any file of the machine into the run), with a size cap,
+and parsed with defusedxml (no entities, no DTDs); a file that does not parse is reported.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 
 MAX_BYTES = 50 * 1024 * 1024
 DETAIL_CAP = 2000  # characters of one failure's message and text kept for the work agent
+_CHUNK = 1 << 20
 
 
 @dataclass
 class JUnitReport:
+    """Each testcase counted once: an <error> makes it an error, else a <failure> a failure (even
+    after a <skipped>, as pytest writes a skip followed by a teardown error), else <skipped> skips it."""
+
     tests: int = 0
     failures: int = 0
     errors: int = 0
@@ -32,43 +44,90 @@ class JUnitReport:
 
 
 class JUnitError(Exception):
-    """The report is missing, too big or not JUnit XML."""
+    """The report is missing, not a regular file, too big or not JUnit XML."""
 
 
-def read_junit(path: Path) -> JUnitReport:
-    """Counts from every <testcase> in the file (the suites' own totals are not trusted)."""
-    import xml.etree.ElementTree as ET
+def read_report(path: Path, root: Path | None = None) -> bytes:
+    """The bytes of the regular file at `path`, which must lie under `root` (default: its folder).
 
+    Every directory below `root` and the file itself are opened without following symlinks,
+    and the file with O_NONBLOCK, so a FIFO or device there is refused instead of blocking."""
+    root = root or path.parent
     try:
-        size = path.stat().st_size
+        parts = path.relative_to(root).parts
+    except ValueError:
+        raise JUnitError(f"the JUnit XML report {path} is not under {root}") from None
+    fd = None
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK | os.O_NOCTTY if last else os.O_DIRECTORY)
+            try:
+                inner = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:  # O_NOFOLLOW met a symlink: ELOOP for the file, ENOTDIR for a folder
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and \
+                        stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise JUnitError(f"the JUnit XML report {path} is a symbolic link or lies under one "
+                                     f"({root.joinpath(*parts[:i + 1])}); teambot reads only a regular file "
+                                     "written at that path") from None
+                raise
+            os.close(fd)
+            fd = inner
+        return _read_regular(fd, path)
     except FileNotFoundError:
         raise JUnitError(f"the acceptance command wrote no JUnit XML report at {path}") from None
+    except OSError as exc:
+        raise JUnitError(f"the JUnit XML report {path} cannot be read: {exc.strerror or exc}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _read_regular(fd: int, path: Path) -> bytes:
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise JUnitError(f"the JUnit XML report {path} is {kind}; teambot reads only a regular file written at that path")
+    chunks, size = [], 0
+    while size <= MAX_BYTES:  # bounded by what is read, not by st_size: the file may still grow
+        chunk = os.read(fd, min(_CHUNK, MAX_BYTES + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
     if size > MAX_BYTES:
-        raise JUnitError(f"the JUnit XML report {path} is {size:,} bytes; over the {MAX_BYTES:,} byte limit")
+        raise JUnitError(f"the JUnit XML report {path} is over the {MAX_BYTES:,} byte limit")
+    return b"".join(chunks)
+
+
+def read_junit(path: Path, data: bytes | None = None, root: Path | None = None) -> JUnitReport:
+    """Counts from every <testcase> in the report (the suites' own totals are not trusted: pytest
+    counts a skipped test with a teardown error both as skipped and as an error).
+
+    `data` is the report as already read by `read_report`; else it is read from `path` here."""
+    if data is None:
+        data = read_report(path, root)
     try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError, LookupError, ValueError) as exc:  # LookupError: an unknown encoding
+        root_el = fromstring(data)
+    except (ParseError, DefusedXmlException, LookupError, ValueError) as exc:  # LookupError: an unknown encoding
         raise JUnitError(f"the JUnit XML report {path} cannot be read: {exc}") from None
-    if root.tag not in ("testsuites", "testsuite"):
-        raise JUnitError(f"{path} is not a JUnit XML report (its root element is <{root.tag}>)")
+    if root_el.tag not in ("testsuites", "testsuite"):
+        raise JUnitError(f"{path} is not a JUnit XML report (its root element is <{root_el.tag}>)")
     report = JUnitReport()
-    for case in root.iter("testcase"):
+    for case in root_el.iter("testcase"):
         report.tests += 1
-        name = ".".join(p for p in (case.get("classname"), case.get("name")) if p) or "(unnamed test)"
-        outcome = None
-        for child in case:
-            if child.tag in ("failure", "error", "skipped"):
-                outcome = child
-                break
-        if outcome is None:
-            continue
-        if outcome.tag == "skipped":
-            report.skipped += 1
-            continue
-        if outcome.tag == "failure":
+        tags = {child.tag for child in case}
+        if "error" in tags:
+            report.errors += 1
+        elif "failure" in tags:
             report.failures += 1
         else:
-            report.errors += 1
-        detail = "\n".join(p for p in (outcome.get("message"), (outcome.text or "").strip()) if p)
+            report.skipped += "skipped" in tags
+            continue
+        name = ".".join(p for p in (case.get("classname"), case.get("name")) if p) or "(unnamed test)"
+        detail = "\n\n".join(
+            "\n".join(p for p in (child.get("message"), (child.text or "").strip()) if p)
+            for child in case if child.tag in ("failure", "error"))
         report.failed.append((name, detail[:DETAIL_CAP]))
     return report

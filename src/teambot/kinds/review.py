@@ -2,12 +2,16 @@
 
 Steps of one iteration, each committed as it ends: `work` (the work agent's output and the
 declared artifacts it wrote), `review` (with its verdict when the review has a verdict
-line), then, only when it has none, `verdict` (the reviewer asked once more). A resumed
+line), then, only when it has none, `verdict` (the reviewer asked once more). A review or
+answer that was cut (output cap, an HTTP length limit) has no verdict, whatever it says: an
+early approval must not stand for a rejection that was cut off. A resumed
 run continues at the first step the newest iteration lacks. Out of iterations, the stage
 is blocked and review-failure-<STAGE>.md says why.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from teambot.errors import AgentError, StageBlocked
 from teambot.fsutil import sha256_file
@@ -16,7 +20,10 @@ from teambot.kinds.context import StageWork
 from teambot.kinds.gitinfo import git_summary
 from teambot.verdict import Verdict, parse_verdict
 from teambot.prompts.loops import render_review_prompt, render_verdict_request
+from teambot.runtimes.base import StageResult
 from teambot.store.models import Iteration
+
+CUT_REVIEW = "the review was cut (output limit): no verdict read from it"
 
 
 def ended(it: Iteration) -> bool:
@@ -74,11 +81,13 @@ async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration
                                   iteration=it.number, position=loop.position(work.record, it), budget=budget,
                                   git=await git_summary(work.project_dir))
     result = await work.call(stage.review_agent, prompt, kind="review", step="review", iteration=it.number)
-    verdict = parse_verdict(result.output)
+    verdict = await _verdict_of(result)
     changes: dict = {"review": work.save(it.number, "review", result.output)}
     if verdict is not None:
         changes |= {"verdict": verdict.value, "verdict_note": "verdict line in the review",
                     "feedback": loop.excerpt(work.redact(result.output))}
+    elif result.truncated:  # read by the verdict step (also after a resume)
+        changes |= {"verdict_note": CUT_REVIEW}
     it = loop.update(work, it, **changes)
     work.emit("step_completed", iteration=it.number, step="review", agent=stage.review_agent,
               verdict=verdict.value if verdict else None)
@@ -88,16 +97,30 @@ async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration
 async def _verdict_step(work: StageWork, it: Iteration) -> Iteration:
     stage = work.stage
     review = work.read(it.review)
-    prompt = render_verdict_request(work.name, persona=work.persona(stage.review_agent), review=review, iteration=it.number)
+    cut = it.verdict_note == CUT_REVIEW
+    prompt = render_verdict_request(work.name, persona=work.persona(stage.review_agent), review=review,
+                                    iteration=it.number, cut=cut)
     result = await work.call(stage.review_agent, prompt, kind="review", step="verdict", iteration=it.number)
-    verdict = parse_verdict(result.output)
-    note = ("verdict line given when asked again" if verdict is not None
-            else "no verdict line, even when asked again: counted as changes requested")
+    verdict = await _verdict_of(result)
+    if verdict is not None:
+        note = "verdict line given when asked again" + (" (the review was cut)" if cut else "")
+    elif result.truncated:
+        note = "the answer was cut too (output limit): counted as changes requested"
+    else:
+        note = "no verdict line, even when asked again: counted as changes requested"
     verdict = verdict or Verdict.CHANGES_REQUESTED
     it = loop.update(work, it, verdict_request=work.save(it.number, "verdict", result.output), verdict=verdict.value,
                      verdict_note=note, feedback=loop.excerpt(review))
     work.emit("step_completed", iteration=it.number, step="verdict", agent=stage.review_agent, verdict=verdict.value)
     return it
+
+
+async def _verdict_of(result: StageResult) -> Verdict | None:
+    """The verdict of a review or answer; None when it was cut. Parsed in a thread: a reviewer
+    that wrote megabytes must not stall the other stages (the parser is pure Python)."""
+    if result.truncated:
+        return None
+    return await asyncio.to_thread(parse_verdict, result.output)
 
 
 def _approved(work: StageWork, it: Iteration) -> str:

@@ -77,11 +77,14 @@ def render_review_prompt(stage_name: str, stage: StageConfig, objective: Objecti
     return RenderedPrompt(system=persona, user="\n".join(parts))
 
 
-def render_verdict_request(stage_name: str, *, persona: str | None, review: str, iteration: int) -> RenderedPrompt:
-    """Asked once when a review has no verdict line."""
+def render_verdict_request(stage_name: str, *, persona: str | None, review: str, iteration: int,
+                           cut: bool = False) -> RenderedPrompt:
+    """Asked once when a review has no verdict line (or was cut, so its verdict cannot be trusted)."""
+    why = ("Your review below was cut at teambot's output limit, so its end (and your verdict) is missing."
+           if cut else "Your review below has no verdict line, so teambot cannot tell whether you approve.")
     user = "\n".join([
         f"# Verdict needed: {stage_name}, iteration {iteration}", "",
-        "Your review below has no verdict line, so teambot cannot tell whether you approve.",
+        why,
         "Reply with one line that is exactly one of these (nothing else is needed):", "",
         APPROVED_LINE, CHANGES_LINE, "",
         "Without that line the review counts as changes requested.", "",

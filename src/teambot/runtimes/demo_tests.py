@@ -36,6 +36,22 @@ class _Result(unittest.TextTestResult):
         super().addSkip(test, reason)
         self.cases.append((test, "skipped", reason))
 
+    def addSubTest(self, test, subtest, err) -> None:  # noqa: N802
+        # A failing subTest is the only report of its failure: unittest calls neither addFailure nor
+        # addSuccess for the test itself then. Passing subtests are not cases of their own.
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            outcome = "failure" if issubclass(err[0], test.failureException) else "error"
+            self.cases.append((subtest, outcome, _headline(err) + "\n" + self._exc_info_to_string(err, test)))
+
+    def addUnexpectedSuccess(self, test) -> None:  # noqa: N802
+        super().addUnexpectedSuccess(test)
+        self.cases.append((test, "failure", "unexpected success: the test is marked expectedFailure but passed"))
+
+    def addExpectedFailure(self, test, err) -> None:  # noqa: N802
+        super().addExpectedFailure(test, err)
+        self.cases.append((test, "skipped", "expected failure: " + _headline(err)))  # as pytest reports an xfail
+
 
 def _headline(err) -> str:
     """`AssertionError: 'a' != 'b'`: the exception's first line, the JUnit failure message."""
@@ -63,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                           skipped=str(sum(1 for c in cases if c[1] == "skipped")),
                           time=f"{time.monotonic() - started:.3f}")
     for test, outcome, text in cases:
-        case = ET.SubElement(suite_el, "testcase", classname=type(test).__qualname__, name=getattr(test, "_testMethodName", str(test)))
+        case = ET.SubElement(suite_el, "testcase", classname=_class_name(test), name=_name(test))
         if outcome is not None:
             headline, _, body = text.partition("\n")
             child = ET.SubElement(case, outcome, message=headline[:200])
@@ -76,7 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     if ran == 0:
         print("no tests ran")
         return 5
-    return 0 if all(c[1] in (None, "skipped") for c in cases) else 1
+    return 0 if result.wasSuccessful() and all(c[1] in (None, "skipped") for c in cases) else 1
+
+
+def _class_name(test) -> str:
+    return type(getattr(test, "test_case", test)).__qualname__  # a subtest's test_case is its test
+
+
+def _name(test) -> str:
+    """`test_x`, or `test_x (n=2)` for a subtest (its id is the test's id and the parameters)."""
+    case = getattr(test, "test_case", None)
+    if case is not None:
+        return f"{case._testMethodName} {test.id().removeprefix(case.id()).strip()}".strip()
+    return getattr(test, "_testMethodName", str(test))
 
 
 if __name__ == "__main__":
