@@ -21,7 +21,7 @@ from typing import Any
 from teambot.errors import AgentError, AgentTimeout, ConfigError
 from teambot.redact import Redactor
 from teambot.runtimes.base import AgentRuntime, StageRequest, StageResult
-from teambot.runtimes.presets import PLACEHOLDERS, PRESETS
+from teambot.runtimes.presets import PLACEHOLDERS, PRESETS, in_git_work_tree
 from teambot.runtimes.registry import check_runtime_name
 from teambot.settings import AgentSettings, Settings
 
@@ -131,7 +131,12 @@ class RouterRuntime:
 
         spec = self._spec_for(agent)
         assert spec is not None
-        return CommandRuntime(spec, self.redactor)
+        runtime = CommandRuntime(spec, self.redactor)
+        preset = self._preset_for(agent)
+        if preset is not None and preset.outside_git:
+            outside = dataclasses.replace(spec, argv=(*spec.argv, *preset.outside_git))
+            return GitAwareRuntime(runtime, CommandRuntime(outside, self.redactor))
+        return runtime
 
     def _demo_runtime(self) -> AgentRuntime:
         if self._demo is None:
@@ -146,6 +151,12 @@ class RouterRuntime:
 
             self._openai = OpenAIRuntime(self.settings.openai, emit=self.emit, redactor=self.redactor)
         return self._openai
+
+    def _preset_for(self, agent: str | None):
+        """The Preset the agent's argv comes from (None: its own argv, or not a command runtime)."""
+        own = self.agent_settings(agent)
+        name = own.preset if own.argv or own.preset else self.settings.command.preset  # as _spec_for chooses
+        return PRESETS.get(name) if name else None
 
     def _spec_for(self, agent: str | None):
         """The agent's CommandSpec (None when it does not use the command runtime)."""
@@ -177,6 +188,28 @@ class RouterRuntime:
             via = via or ("file" if any("{prompt_file}" in a for a in argv) else "stdin")
         return CommandSpec(argv=tuple(argv), prompt_via=via, model=own.model, output_cap=shared.output_cap_bytes,
                            grace=shared.grace_seconds, origin=origin)
+
+
+class GitAwareRuntime:
+    """A preset whose argv depends on the project (aider): `outside` when it is not inside a git
+    work tree, decided per attempt since the runtime learns the project directory per request."""
+
+    name = "command"
+
+    def __init__(self, inside: AgentRuntime, outside: AgentRuntime) -> None:
+        self.inside, self.outside = inside, outside
+
+    @property
+    def spec(self):
+        return self.inside.spec
+
+    async def run(self, request: StageRequest) -> StageResult:
+        runtime = self.inside if in_git_work_tree(request.project_dir) else self.outside
+        return await runtime.run(request)
+
+    async def aclose(self) -> None:
+        await self.inside.aclose()
+        await self.outside.aclose()
 
 
 def build_runtime(settings: Settings, override: str | None = None, emit: Callable[..., Any] | None = None,
