@@ -56,12 +56,12 @@ async def test_gemini_trusts_the_project_for_the_session(make_request, agent_cli
 
 
 async def test_aider_says_yes_only_to_edits(make_request, agent_cli):
-    """aider's --yes-always comes with URL detection, Playwright installs, analytics and release notes turned off."""
+    """aider's --yes-always comes with URL detection, Playwright installs, analytics and browser pages turned off."""
     agent_cli("aider")
     argv = await argv_of("aider", make_request())
     assert "--yes-always" in argv
     for flag in ("--no-detect-urls", "--disable-playwright", "--no-analytics", "--no-show-release-notes",
-                 "--no-auto-commits", "--no-check-update"):
+                 "--no-show-model-warnings", "--no-auto-commits", "--no-check-update"):
         assert flag in argv, flag
 
 

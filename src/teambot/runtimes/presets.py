@@ -67,11 +67,12 @@ PRESETS: dict[str, Preset] = {
         Preset("copilot", ("copilot", "-s", "--allow-all-tools", "--add-dir", "{run_dir}", "-p", _FROM_FILE), "file"),
         # aider: --message-file sends one message and exits; no git commits behind teambot's back.
         # --yes-always also says yes to adding URLs found in the prompt, installing Playwright,
-        # the analytics opt-in and opening release notes in a browser: those are all turned off.
+        # the analytics opt-in, and opening release notes or (for a model it does not know, such
+        # as a local one) the model-warnings page in a browser: those are all turned off.
         # Outside a git repository it would `git init` the project: --no-git there.
         Preset("aider", ("aider", "--message-file", "{prompt_file}", "--yes-always", "--no-auto-commits",
                          "--no-detect-urls", "--disable-playwright", "--no-analytics", "--no-show-release-notes",
-                         "--no-pretty", "--no-stream", "--no-check-update"), "file", outside_git=("--no-git",)),
+                         "--no-show-model-warnings", "--no-pretty", "--no-stream", "--no-check-update"), "file", outside_git=("--no-git",)),
     )
 }
 
