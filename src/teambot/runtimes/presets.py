@@ -14,6 +14,7 @@ The flags were checked against each CLI's real `--help` (versions in docs/runtim
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,8 @@ PRESETS: dict[str, Preset] = {
         # Outside a git repository it would `git init` the project: --no-git there.
         Preset("aider", ("aider", "--message-file", "{prompt_file}", "--yes-always", "--no-auto-commits",
                          "--no-detect-urls", "--disable-playwright", "--no-analytics", "--no-show-release-notes",
-                         "--no-show-model-warnings", "--no-pretty", "--no-stream", "--no-check-update"), "file", outside_git=("--no-git",)),
+                         "--no-show-model-warnings", "--no-pretty", "--no-stream", "--no-check-update"), "file",
+               outside_git=("--no-git",)),
     )
 }
 
@@ -81,4 +83,5 @@ def in_git_work_tree(path: Path) -> bool:
     """Whether `path` is inside a git work tree: it or a parent holds `.git` (a directory, or the
     file of a linked worktree or submodule), which is how git and aider's GitPython find it."""
     path = path.resolve()
-    return any((folder / ".git").exists() for folder in (path, *path.parents))
+    # os.path.exists: an unreadable parent counts as no repository instead of raising
+    return any(os.path.exists(folder / ".git") for folder in (path, *path.parents))
