@@ -288,7 +288,7 @@ class ParallelStageExecutor:
             return self._write_output(name, f"# {name}\n\nAll upstream stages finished.\n", {})
         upstream = self._upstream_artifacts(name)
         persona = self.personas(stage.work_agent) if self.personas else None
-        prompt = render_prompt(name, stage, self.objective, upstream, self.project_dir, persona=persona)
+        prompt = render_prompt(name, stage, self.objective, upstream, self.project_dir, persona=persona, paths=self.paths)
         atomic_write(self.paths.prompt(name), self.redact(prompt.text), durable=False)
         for artifact in stage.artifacts:
             self.paths.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)

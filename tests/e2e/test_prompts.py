@@ -63,3 +63,29 @@ def test_project_persona_overrides_default(project: Path, run_dir: Path) -> None
     assert teambot("run", "objective.md", "--dry-run", cwd=project).returncode == 0
     plan = (run_dir / "prompts" / "PLAN.md").read_text()
     assert plan.startswith("You are Pat, a terse project manager.")
+
+
+def test_every_prompt_gives_the_absolute_directories(project: Path, run_dir: Path) -> None:
+    """Every dry-run prompt names the absolute project, run and artifacts directories, and a stage's
+    files to produce by their absolute paths in the artifacts directory (a real agent runs in the project)."""
+    assert teambot("run", "objective.md", "--dry-run", cwd=project).returncode == 0
+    artifacts = (run_dir / "artifacts").resolve()
+    for stage in AGENT_STAGES:
+        prompt = (run_dir / "prompts" / f"{stage}.md").read_text()
+        assert f"Artifacts directory: {artifacts}\n" in prompt, stage
+        assert f"Run directory (teambot's records of this run): {run_dir.resolve()}\n" in prompt, stage
+        assert f"Project directory (your working directory): {project.resolve()}\n" in prompt, stage
+    produce = (run_dir / "prompts" / "SPEC.md").read_text().split("\n## Produce\n")[1]
+    assert f"- {artifacts / 'feature_spec.md'}\n" in produce and "relative to" not in produce
+    setup = (run_dir / "prompts" / "SETUP.md").read_text()
+    assert "the artifacts directory given in" in setup and "\n## Produce\n" not in setup, "SETUP is told where it is"
+
+
+def test_review_prompts_give_the_absolute_directories(project: Path, run_dir: Path) -> None:
+    """A review stage's saved work and review prompts (iterations/<STAGE>/) name the absolute artifacts directory."""
+    assert teambot("run", "objective.md", "-q", cwd=project).returncode == 0
+    artifacts = (run_dir / "artifacts").resolve()
+    steps = run_dir / "iterations" / "SPEC_REVIEW"
+    for name in ("01-work.prompt.md", "01-review.prompt.md"):
+        assert f"Artifacts directory: {artifacts}\n" in (steps / name).read_text(), name
+    assert f"- {artifacts / 'spec_review.md'}\n" in (steps / "01-work.prompt.md").read_text()

@@ -109,9 +109,9 @@ def _dry_run(workflow, obj, paths, setup) -> int:
         if stage.is_review_stage or stage.is_acceptance_test_stage:
             budget = stage.max_iterations or (loops.review_iterations if stage.is_review_stage else loops.acceptance_iterations)
             prompt = render_work_prompt(name, stage, obj, upstream, setup.project_dir, persona=persona, iteration=1,
-                                        position=1, budget=budget, feedback=None, feedback_title=None)
+                                        position=1, budget=budget, feedback=None, feedback_title=None, paths=paths)
         else:
-            prompt = render_prompt(name, stage, obj, upstream, setup.project_dir, persona=persona)
+            prompt = render_prompt(name, stage, obj, upstream, setup.project_dir, persona=persona, paths=paths)
         atomic_write(paths.prompt(name), setup.redact(prompt.text), durable=False)
         click.echo(f"{name}: {paths.prompt(name)} ({len(prompt.text)} characters, agent {stage.work_agent})")
     click.echo(f"dry run: no agent was called and no run state was written ({paths.root})")

@@ -79,7 +79,7 @@ async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration
     prompt = render_review_prompt(work.name, stage, work.objective, persona=work.persona(stage.review_agent),
                                   under_review=under_review, work_output=work.read(it.work), project_dir=work.project_dir,
                                   iteration=it.number, position=loop.position(work.record, it), budget=budget,
-                                  git=await git_summary(work.project_dir))
+                                  git=await git_summary(work.project_dir), paths=work.paths)
     result = await work.call(stage.review_agent, prompt, kind="review", step="review", iteration=it.number)
     verdict = await _verdict_of(result)
     changes: dict = {"review": work.save(it.number, "review", result.output)}

@@ -1,8 +1,9 @@
 """Build a stage's prompt — the one place prompt text is assembled.
 
-Order: persona, stage name and description, objective (when include_objective), the
-prompt_template's content, upstream artifacts (paths and contents, size-capped with a note
-when cut), then the artifacts to produce and the exit criteria.
+Order: persona, stage name, where things are (the absolute project, run and artifacts
+directories), description, objective (when include_objective), the prompt_template's
+content, upstream artifacts (paths and contents, size-capped with a note when cut), then the
+artifacts to produce (absolute paths) and the exit criteria.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from teambot.config.models import StageConfig
 from teambot.config.templates import resolve_template
 from teambot.objective import Objective
+from teambot.paths import RunPaths
 
 UPSTREAM_CAP = 64 * 1024  # bytes of each upstream artifact included in a prompt
 
@@ -38,18 +40,36 @@ def render_prompt(
     upstream: Sequence[Path],
     project_dir: Path,
     persona: str | None = None,
+    *,
+    paths: RunPaths,
 ) -> RenderedPrompt:
     """The prompt of one stage. Upstream artifacts that do not exist yet are listed as planned."""
     parts: list[str] = [f"# Stage: {stage_title(stage_name, stage)}", ""]
     if stage.work_agent:
         parts += [f"You are working as **{stage.work_agent}**.", ""]
+    parts += locations_section(project_dir, paths)
     parts += stage_context(stage, objective, project_dir, "Instructions")
     parts += files_section("Upstream artifacts", upstream)
     if stage.artifacts:
-        parts += ["## Produce", "", "Write each of these files (paths relative to the artifacts directory):", ""]
-        parts += [f"- {name}" for name in stage.artifacts] + [""]
+        # absolute paths: an agent runs in the project directory and cannot guess where the run keeps its files
+        parts += ["## Produce", "", f"Write each of these files, in the artifacts directory ({paths.artifacts.resolve()}):", ""]
+        parts += [f"- {paths.artifact(name)}" for name in stage.artifacts] + [""]
+        if len(stage.artifacts) == 1:
+            parts += ["If you cannot write files, reply with the file's complete content instead: teambot saves "
+                      f"your reply as {stage.artifacts[0]} when you did not write it.", ""]
     parts += criteria_section(stage)
     return RenderedPrompt(system=persona, user="\n".join(parts))
+
+
+def locations_section(project_dir: Path, paths: RunPaths) -> list[str]:
+    """The absolute directories the prompt's file names refer to."""
+    return ["## Where things are", "",
+            f"- Project directory (your working directory): {project_dir.resolve()}",
+            f"- Run directory (teambot's records of this run): {paths.root.resolve()}",
+            f"- Artifacts directory: {paths.artifacts.resolve()}",
+            "",
+            "Every artifact this prompt names (the upstream ones to read and the ones to write) is a file in the "
+            "artifacts directory; use the absolute paths given here.", ""]
 
 
 def stage_title(stage_name: str, stage: StageConfig) -> str:

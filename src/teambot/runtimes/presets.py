@@ -8,11 +8,15 @@ adapt it; a project that needs other flags copies the argv into `command.argv` o
 
 Placeholders (substituted per stage, each a whole or partial argv element, never a shell):
 {prompt_file} {model} {run_dir} {artifacts_dir} {project_dir} {stage} {agent} {feature}.
+
+The flags were checked against each CLI's real `--help` (versions in docs/runtimes.md).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 PLACEHOLDERS = ("prompt_file", "model", "run_dir", "artifacts_dir", "project_dir", "stage", "agent", "feature")
 
@@ -27,6 +31,8 @@ class Preset:
     model_args: tuple[str, ...] = ("--model", "{model}")
     head: int = 1
     note: str = ""
+    # appended per run when the project is not inside a git work tree (see in_git_work_tree)
+    outside_git: tuple[str, ...] = ()
 
     def command(self, model: str | None) -> list[str]:
         """The argv, with the model flags when a model is configured (placeholders left in)."""
@@ -52,14 +58,30 @@ PRESETS: dict[str, Preset] = {
                note="--full-auto on older releases; --add-dir {run_dir} when the workspace is outside the project"),
         # Gemini CLI: -p forces headless mode and is appended to stdin, so the stage prompt goes
         # on stdin and -p says what to do with it. auto_edit approves file edits only.
-        Preset("gemini", ("gemini", "--approval-mode", "auto_edit", "-p",
+        # --skip-trust: in a folder not yet trusted gemini exits 55 in headless mode (and would
+        # silently downgrade auto_edit); it trusts the project for this session only.
+        Preset("gemini", ("gemini", "--skip-trust", "--approval-mode", "auto_edit", "-p",
                           "Carry out the task described above, completely and without asking questions."), "stdin",
                note="older releases: replace --approval-mode auto_edit with --yolo"),
         # Copilot CLI takes the prompt only as -p's argument (argv is limited to 128 KiB per
         # element on Linux), so it is told to read the prompt file. -s prints only the answer.
         Preset("copilot", ("copilot", "-s", "--allow-all-tools", "--add-dir", "{run_dir}", "-p", _FROM_FILE), "file"),
         # aider: --message-file sends one message and exits; no git commits behind teambot's back.
+        # --yes-always also says yes to adding URLs found in the prompt, installing Playwright,
+        # the analytics opt-in, and opening release notes or (for a model it does not know, such
+        # as a local one) the model-warnings page in a browser: those are all turned off.
+        # Outside a git repository it would `git init` the project: --no-git there.
         Preset("aider", ("aider", "--message-file", "{prompt_file}", "--yes-always", "--no-auto-commits",
-                         "--no-pretty", "--no-stream", "--no-check-update"), "file"),
+                         "--no-detect-urls", "--disable-playwright", "--no-analytics", "--no-show-release-notes",
+                         "--no-show-model-warnings", "--no-pretty", "--no-stream", "--no-check-update"), "file",
+               outside_git=("--no-git",)),
     )
 }
+
+
+def in_git_work_tree(path: Path) -> bool:
+    """Whether `path` is inside a git work tree: it or a parent holds `.git` (a directory, or the
+    file of a linked worktree or submodule), which is how git and aider's GitPython find it."""
+    path = path.resolve()
+    # os.path.exists: an unreadable parent counts as no repository instead of raising
+    return any(os.path.exists(folder / ".git") for folder in (path, *path.parents))

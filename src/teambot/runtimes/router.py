@@ -3,7 +3,8 @@
 `build_runtime(settings, override, emit, redactor)` is what a run uses as its one
 AgentRuntime. The router builds each agent's runtime on first use (a command spec from the
 agent's argv or preset, an openai variant with the agent's model) and closes them all in
-`aclose()`. `--runtime NAME` (override) puts every agent on NAME, keeping their
+`aclose()`. A preset whose argv depends on the project (aider's `--no-git` outside a git work
+tree) gets a GitAwareRuntime, which chooses per attempt. `--runtime NAME` (override) puts every agent on NAME, keeping their
 argv/preset/model. `check()` finds, before a run starts, what would fail every stage of an
 agent mid-run.
 """
@@ -16,14 +17,17 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from teambot.errors import AgentError, AgentTimeout, ConfigError
 from teambot.redact import Redactor
 from teambot.runtimes.base import AgentRuntime, StageRequest, StageResult
-from teambot.runtimes.presets import PLACEHOLDERS, PRESETS
+from teambot.runtimes.presets import PLACEHOLDERS, PRESETS, Preset, in_git_work_tree
 from teambot.runtimes.registry import check_runtime_name
 from teambot.settings import AgentSettings, Settings
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from teambot.runtimes.command import CommandRuntime, CommandSpec
 
 # argv[0] can be checked before a run only when no per-stage placeholder is left in it
 _STAGE_PLACEHOLDER = re.compile(r"\{(" + "|".join(p for p in PLACEHOLDERS if p != "project_dir") + r")\}")
@@ -131,7 +135,12 @@ class RouterRuntime:
 
         spec = self._spec_for(agent)
         assert spec is not None
-        return CommandRuntime(spec, self.redactor)
+        runtime = CommandRuntime(spec, self.redactor)
+        preset = self._preset_for(agent)
+        if preset is not None and preset.outside_git:
+            outside = dataclasses.replace(spec, argv=(*spec.argv, *preset.outside_git))
+            return GitAwareRuntime(runtime, CommandRuntime(outside, self.redactor))
+        return runtime
 
     def _demo_runtime(self) -> AgentRuntime:
         if self._demo is None:
@@ -146,6 +155,12 @@ class RouterRuntime:
 
             self._openai = OpenAIRuntime(self.settings.openai, emit=self.emit, redactor=self.redactor)
         return self._openai
+
+    def _preset_for(self, agent: str | None) -> Preset | None:
+        """The Preset the agent's argv comes from (None: its own argv, or not a command runtime)."""
+        own = self.agent_settings(agent)
+        name = own.preset if own.argv or own.preset else self.settings.command.preset  # as _spec_for chooses
+        return PRESETS.get(name) if name else None
 
     def _spec_for(self, agent: str | None):
         """The agent's CommandSpec (None when it does not use the command runtime)."""
@@ -177,6 +192,29 @@ class RouterRuntime:
             via = via or ("file" if any("{prompt_file}" in a for a in argv) else "stdin")
         return CommandSpec(argv=tuple(argv), prompt_via=via, model=own.model, output_cap=shared.output_cap_bytes,
                            grace=shared.grace_seconds, origin=origin)
+
+
+class GitAwareRuntime:
+    """A preset whose argv depends on the project (aider): `outside` when it is not inside a git
+    work tree, decided per attempt since the runtime learns the project directory per request."""
+
+    name = "command"
+
+    def __init__(self, inside: CommandRuntime, outside: CommandRuntime) -> None:
+        self.inside, self.outside = inside, outside
+
+    @property
+    def spec(self) -> CommandSpec:
+        """The argv used inside a git work tree (the preset's own)."""
+        return self.inside.spec
+
+    async def run(self, request: StageRequest) -> StageResult:
+        runtime = self.inside if in_git_work_tree(request.project_dir) else self.outside
+        return await runtime.run(request)
+
+    async def aclose(self) -> None:
+        await self.inside.aclose()
+        await self.outside.aclose()
 
 
 def build_runtime(settings: Settings, override: str | None = None, emit: Callable[..., Any] | None = None,
