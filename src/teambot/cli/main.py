@@ -45,6 +45,22 @@ def _print_error(err: TeambotError) -> None:
         click.echo(f"hint: {err.hint}", err=True)
 
 
+def _disk_full(exc: BaseException) -> TeambotError | None:
+    """A DiskFullError for an ENOSPC / EDQUOT OSError anywhere in `exc`'s chain, else None."""
+    from teambot.errors import DiskFullError
+    from teambot.fsutil import DISK_FULL
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in DISK_FULL:
+            where = current.filename if current.filename is not None else "a file in the workspace"
+            return DiskFullError(where, DISK_FULL[current.errno])
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _write_crash_log() -> Path:
     from teambot.cli import common
 
@@ -52,7 +68,8 @@ def _write_crash_log() -> Path:
     base = known if known is not None and known.is_dir() else Path(tempfile.gettempdir())
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = base / f"teambot-crash-{stamp}-{os.getpid()}.log"
-    path.write_text(f"teambot {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}", encoding="utf-8")
+    with path.open("x", encoding="utf-8") as fh:  # "x": never through a symlink planted at that name
+        fh.write(f"teambot {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}")
     return path
 
 
@@ -82,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the boundary: anything unexpected becomes one line + a log
+        full = _disk_full(exc)
+        if full is not None:  # a write no one mapped: still the user's disk, not a teambot bug
+            _print_error(full)
+            return full.exit_code
         if debug:
             traceback.print_exc()
         try:

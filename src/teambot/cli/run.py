@@ -51,7 +51,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
         if dry_run:
             return _dry_run(workflow, obj, paths, setup)
         for path in (paths.artifacts, paths.outputs, paths.logs, paths.prompts):
-            path.mkdir(parents=True, exist_ok=True)
+            paths.make_dir(path)
         atomic_write(paths.objective_copy, setup.redact(obj.text), durable=False)
         run = RunRecord(feature=name, objective_path=str(obj.path.resolve()), objective_sha256=obj.sha256,
                         stages_path=str(workflow.path.resolve()), stages_sha256=workflow.sha256,

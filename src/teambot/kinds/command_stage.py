@@ -35,7 +35,7 @@ async def _run_all(work: StageWork) -> str:
         on_spawn=work.on_spawn,
     )
     for artifact in work.stage.artifacts:
-        work.paths.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)
+        work.paths.prepare_artifact(artifact, durable=work.durable)
     before = artifact_stamps(request)
     parts = [f"# {work.name}", ""]
     for i, argv in enumerate(work.stage.run or []):
