@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from teambot.errors import LockedError, StateError
-from teambot.fsutil import atomic_write, make_dirs
+from teambot.fsutil import atomic_write, check_dirs, make_dirs
 from teambot.paths import RunPaths
 from teambot.store.models import SCHEMA_VERSION, Owner, RunRecord, RunState, StageRecord, now_iso
 
@@ -162,6 +162,7 @@ class FileStateStore:
         state = RunState(schema_version=SCHEMA_VERSION, run=run, stages=self._stages)
         atomic_write(self.paths.state, state.model_dump_json(indent=2), durable=self.durable, root=self.paths.root)
         # Everything in stages/ is now in the snapshot, which wins on equal seq.
+        check_dirs(self.paths.stage_records, self.paths.root)  # never delete through a symlink
         if self.paths.stage_records.is_dir():
             for entry in self.paths.stage_records.glob("*.json"):
                 entry.unlink(missing_ok=True)
