@@ -63,10 +63,11 @@ class DiskFullError(TeambotError):
 
     exit_code = EXIT_FAILED
 
-    def __init__(self, path: object, reason: str = "No space left on device") -> None:
+    def __init__(self, path: object, reason: str = "No space left on device", then: str = "`teambot resume`") -> None:
         # One line: what could not be written, where, and what to do.
-        super().__init__(f"{reason}: could not write {path}; free space, then `teambot resume`")
+        super().__init__(f"{reason}: could not write {path}; free space, then {then}")
         self.path = str(path)
+        self.reason = reason
 
 
 class UnsafePathError(TeambotError):

@@ -135,3 +135,18 @@ def test_a_log_that_cannot_be_written_stops_the_agent_at_once(tmp_path, small_fs
     assert "logs/SPEC.log" in proc.stderr or "outputs/SPEC.md" in proc.stderr, proc.stderr
     assert not [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])]
     check_resumes(project_dir, small_fs)
+
+
+def test_full_before_the_first_commit_says_to_run_again(tmp_path, small_fs):
+    """No room for the run's first files: one line saying to run the same command again (nothing to resume), which then works."""
+    project_dir = project(tmp_path, DEMO_STAGES.replace("LEAVE", "0"), 0)
+    (project_dir / "marker").touch()  # the FILL stage leaves the disk alone: the test fills it first
+    subprocess.run([sys.executable, "fill.py", "unused-marker", str(small_fs / "filler"), "4096"], cwd=project_dir, check=True)
+    proc = teambot("run", "objective.md", "--runtime", "demo", "--workspace", "ws", cwd=project_dir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: No space left on device: could not write ") and f"{small_fs}/full/" in line, line
+    assert line.endswith("free space, then run the same command again"), line
+    (small_fs / "filler").unlink()
+    again = teambot("run", "objective.md", "--runtime", "demo", "--workspace", "ws", cwd=project_dir)
+    assert again.returncode == 0, again.stdout + again.stderr

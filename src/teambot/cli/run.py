@@ -25,7 +25,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     """Start a run of OBJECTIVE (a markdown file) through the workflow."""
     from teambot.cli import common
     from teambot.config import load_workflow, resolve_stages_path
-    from teambot.errors import UsageError
+    from teambot.errors import DiskFullError, UsageError
     from teambot.fsutil import atomic_write
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
@@ -62,13 +62,15 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
         state = RunState(run=run, stages=records)
         # drive builds the runtime before its first commit: bad runtime settings write no state
         return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=False)
-    except BaseException:
+    except BaseException as exc:
         if store.was_empty and not dry_run and not paths.state.exists():
             # Refused before its first commit (e.g. an agent that cannot run): leave no empty run
             # behind. Still under our lock, so no other process can be using the directory.
             import shutil
 
             shutil.rmtree(paths.root, ignore_errors=True)
+        if isinstance(exc, DiskFullError) and not paths.state.exists():  # nothing to resume yet
+            raise DiskFullError(exc.path, exc.reason, then="run the same command again") from None
         raise
     finally:
         store.close()
