@@ -20,7 +20,7 @@ from enum import StrEnum
 from teambot.config.loader import Workflow
 from teambot.errors import AgentError, AgentTimeout, StageBlocked, TeambotError
 from teambot.events import EventLog
-from teambot.fsutil import atomic_write, fsync_files, open_append, sha256_file
+from teambot.fsutil import atomic_write, disk_full_error, fsync_files, open_append, sha256_file
 from teambot.kinds.context import LoopSettings, StageWork
 from teambot.lifecycle import FINISHED, StageLifecycle, StageStatus
 from teambot.objective import Objective
@@ -258,6 +258,10 @@ class ParallelStageExecutor:
             except AgentError as exc:
                 error, retryable = self.redact(exc.message), exc.retryable
             except Exception as exc:  # a runtime bug must not lose the run: record it as a failure
+                full = disk_full_error(exc)
+                if full is not None:  # a write the runtime made itself: still the disk, not a bug
+                    self._record_fatal(name, full)
+                    raise full from exc
                 error, retryable = self.redact(f"unexpected {type(exc).__name__}: {exc}"), False
                 self._log_traceback(name)
             else:

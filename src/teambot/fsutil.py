@@ -38,6 +38,22 @@ def disk_full_as_error(path: Path) -> Iterator[None]:
         raise
 
 
+def disk_full_error(exc: BaseException) -> DiskFullError | None:
+    """A DiskFullError for an ENOSPC / EDQUOT OSError anywhere in `exc`'s chain (a write no
+    one mapped), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DiskFullError):
+            return current
+        if isinstance(current, OSError) and current.errno in DISK_FULL:
+            where = current.filename if current.filename is not None else "a file in the workspace"
+            return DiskFullError(where, DISK_FULL[current.errno])
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

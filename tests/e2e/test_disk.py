@@ -150,3 +150,18 @@ def test_full_before_the_first_commit_says_to_run_again(tmp_path, small_fs):
     (small_fs / "filler").unlink()
     again = teambot("run", "objective.md", "--runtime", "demo", "--workspace", "ws", cwd=project_dir)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_run_is_recorded_failed_when_that_still_fits(tmp_path, small_fs):
+    """A big output that does not fit (its temp file is removed again): the stage and the run are recorded failed with the message."""
+    (tmp_path / "agent.py").write_text(FLOOD)
+    yaml = f"runtime: command\ncommand:\n  argv: {json.dumps([sys.executable, 'agent.py'])}\n"
+    project_dir = project(tmp_path, COMMAND_STAGES, 262144, yaml)
+    proc = teambot("run", "objective.md", "--workspace", "ws", cwd=project_dir, timeout=60)
+    check_disk_full_exit(proc, small_fs)
+    assert f"could not write {small_fs}/full/outputs/SPEC.md" in proc.stderr
+    report = json.loads(teambot("status", "--workspace", "ws", "--json", cwd=project_dir).stdout)
+    [spec] = [s for s in report["stages"] if s["name"] == "SPEC"]
+    assert report["status"] == "failed" and spec["status"] == "failed"
+    assert "outputs/SPEC.md; free space, then `teambot resume`" in spec["error"]
+    check_resumes(project_dir, small_fs)

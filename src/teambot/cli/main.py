@@ -45,22 +45,6 @@ def _print_error(err: TeambotError) -> None:
         click.echo(f"hint: {err.hint}", err=True)
 
 
-def _disk_full(exc: BaseException) -> TeambotError | None:
-    """A DiskFullError for an ENOSPC / EDQUOT OSError anywhere in `exc`'s chain, else None."""
-    from teambot.errors import DiskFullError
-    from teambot.fsutil import DISK_FULL
-
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in DISK_FULL:
-            where = current.filename if current.filename is not None else "a file in the workspace"
-            return DiskFullError(where, DISK_FULL[current.errno])
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def _write_crash_log() -> Path:
     from teambot.cli import common
 
@@ -99,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the boundary: anything unexpected becomes one line + a log
-        full = _disk_full(exc)
+        from teambot.fsutil import disk_full_error
+
+        full = disk_full_error(exc)
         if full is not None:  # a write no one mapped: still the user's disk, not a teambot bug
             _print_error(full)
             return full.exit_code
