@@ -11,6 +11,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from teambot.config.loader import Workflow
 from teambot.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, TeambotError
@@ -181,7 +182,7 @@ async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
         await runtime.aclose()
 
 
-def _finish_fatal(store, run: RunRecord, events: EventLog, error: TeambotError) -> None:
+def _finish_fatal(store, run: RunRecord, events: EventLog, error: TeambotError) -> NoReturn:
     """Record the run failed if the disk still takes it, then raise `error` for the CLI to print
     (one line). Everything committed before stays as it was: `teambot resume` goes on from it."""
     run.status = RunStatus.FAILED

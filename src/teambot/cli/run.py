@@ -105,7 +105,7 @@ def _dry_run(workflow, obj, paths, setup) -> int:
                                         position=1, budget=budget, feedback=None, feedback_title=None)
         else:
             prompt = render_prompt(name, stage, obj, upstream, setup.project_dir, persona=persona)
-        atomic_write(paths.prompt(name), setup.redact(prompt.text), durable=False)
+        atomic_write(paths.prompt(name), setup.redact(prompt.text), durable=False, root=paths.root)
         click.echo(f"{name}: {paths.prompt(name)} ({len(prompt.text)} characters, agent {stage.work_agent})")
     click.echo(f"dry run: no agent was called and no run state was written ({paths.root})")
     return 0
