@@ -54,6 +54,34 @@ class LockedError(TeambotError):
     exit_code = EXIT_LOCKED
 
 
+class DiskFullError(TeambotError):
+    """The disk (or the user's quota) is full: `path` could not be written.
+
+    Every write is atomic or append-only, so what was committed before stays consistent and
+    the run resumes once there is room.
+    """
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, path: object, reason: str = "No space left on device", then: str = "`teambot resume`") -> None:
+        # One line: what could not be written, where, and what to do.
+        super().__init__(f"{reason}: could not write {path}; free space, then {then}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class UnsafePathError(TeambotError):
+    """A path teambot writes inside the run directory is a symlink or not a regular file/dir."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, path: object, what: str) -> None:
+        super().__init__(f"{path} {what}; teambot writes only real files and directories inside the run directory",
+                         hint="replace it with a real file or directory (move back what it points to if that is "
+                              "work to keep), then run the command again")
+        self.path = str(path)
+
+
 class AgentError(Exception):
     """A stage's agent failed. A result, not a crash: the executor records the stage `failed`.
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from teambot.fsutil import AppendFile, open_append
+
 EVENT_TYPES = frozenset(
     {
         "run_started", "run_resumed", "run_completed", "run_failed", "run_interrupted",
@@ -48,12 +50,11 @@ class EventLog:
         self.path = path
         self.redact = redact  # secrets never reach the file
         self.listeners: list[Listener] = []
-        self._fh = None
+        self._fh: AppendFile | None = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            needs_newline = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
-            self._fh = path.open("a", encoding="utf-8")
-            if needs_newline:  # a crash tore the last line; keep ours whole
+            # Opened without following a symlink: the record stays inside the run directory.
+            self._fh = open_append(path, root=path.parent)
+            if _torn(path):  # a crash tore the last line; keep ours whole
                 self._fh.write("\n")
 
     def emit(self, type: str, stage: str | None = None, **details: Any) -> Event:
@@ -84,10 +85,13 @@ def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
     return value
 
 
-def _ends_with_newline(path: Path) -> bool:
+def _torn(path: Path) -> bool:
+    """The file does not end with a newline (read through the file we just opened safely)."""
     with path.open("rb") as fh:
+        if fh.seek(0, 2) == 0:
+            return False
         fh.seek(-1, 2)
-        return fh.read(1) == b"\n"
+        return fh.read(1) != b"\n"
 
 
 def read_events(path: Path) -> Iterator[Event]:

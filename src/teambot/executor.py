@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import random
 import time
 import traceback
@@ -19,9 +18,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from teambot.config.loader import Workflow
-from teambot.errors import AgentError, AgentTimeout, StageBlocked
+from teambot.errors import AgentError, AgentTimeout, StageBlocked, TeambotError
 from teambot.events import EventLog
-from teambot.fsutil import atomic_write, fsync_files, sha256_file
+from teambot.fsutil import atomic_write, disk_full_error, fsync_files, open_append, sha256_file
 from teambot.kinds.context import LoopSettings, StageWork
 from teambot.lifecycle import FINISHED, StageLifecycle, StageStatus
 from teambot.objective import Objective
@@ -31,8 +30,6 @@ from teambot.runtimes.base import AgentRuntime, StageRequest
 from teambot.scheduler import Scheduler
 from teambot.store.base import StateStore
 from teambot.store.models import RunRecord, StageRecord, add_usage, now_iso
-
-log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
 ERROR_CAP = 2000  # characters of an error kept in state; the whole story is in the stage's log
@@ -62,10 +59,12 @@ class Outcome:
     pending: list[str] = field(default_factory=list)
     blocked: dict[str, str] = field(default_factory=dict)  # stage -> why
     blocked_by: dict[str, str] = field(default_factory=dict)  # stage -> "iterations" / "acceptance_gate"
+    fatal: TeambotError | None = None  # the disk filled up or a run-dir path was unsafe: the run stopped
 
     @property
     def completed(self) -> bool:
-        return self.stop is StopReason.NONE and not self.failed and not self.blocked and not self.pending
+        return (self.stop is StopReason.NONE and self.fatal is None and not self.failed and not self.blocked
+                and not self.pending)
 
 
 class ParallelStageExecutor:
@@ -104,6 +103,7 @@ class ParallelStageExecutor:
         self.lifecycles = {n: StageLifecycle(n, records[n].status) for n in self.graph.order}
         self._lineage = artifact_lineage(workflow)
         self._stop = StopReason.NONE
+        self._fatal: TeambotError | None = None
         self._running: dict[asyncio.Task[StageStatus], str] = {}
         self._groups_started: set[str] = set()
         self._groups_completed: set[str] = set()
@@ -118,6 +118,20 @@ class ParallelStageExecutor:
             self._stop = reason
         for task in self._running:
             task.cancel()
+
+    def _halt(self, exc: TeambotError) -> None:
+        """A write failed in a way no retry mends (a full disk, a symlink in the run directory):
+        stop the run like an interrupt; the error ends it once every stage has wound down."""
+        if self._fatal is None:
+            self._fatal = exc
+        self.request_stop(StopReason.INTERRUPTED)
+
+    def _guarded(self, write: Callable[[], object]) -> None:
+        """One of the run loop's own writes (an event, the heartbeat); a fatal error halts the run."""
+        try:
+            write()
+        except TeambotError as exc:
+            self._halt(exc)
 
     def elapsed(self) -> float:
         return self._elapsed_base + (time.monotonic() - self._started_at)
@@ -150,6 +164,9 @@ class ParallelStageExecutor:
                     for agent in agents[name]:
                         if busy.get(agent) == name:
                             del busy[agent]
+                    if not task.cancelled() and isinstance(task.exception(), TeambotError):
+                        self._halt(task.exception())  # the stage's record says what it could write
+                        continue
                     status = task.result() if not task.cancelled() else StageStatus.INTERRUPTED
                     if status == StageStatus.SUCCEEDED:
                         scheduler.finished(name)
@@ -166,7 +183,7 @@ class ParallelStageExecutor:
         pending = [n for n in self.graph.order if self.records[n].status not in FINISHED]
         pending = [n for n in pending if n not in failed and n not in blocked]
         return Outcome(stop=self._stop, failed=failed, pending=pending, blocked=blocked,
-                       blocked_by={n: self.records[n].blocked_by or "iterations" for n in blocked})
+                       blocked_by={n: self.records[n].blocked_by or "iterations" for n in blocked}, fatal=self._fatal)
 
     def _start(self, name: str, busy: dict[str, str], agents: dict[str, tuple[str, ...]]) -> None:
         for agent in agents[name]:
@@ -174,7 +191,8 @@ class ParallelStageExecutor:
         group = self.graph.group_of(name)
         if group is not None and group not in self._groups_started:
             self._groups_started.add(group)
-            self.events.emit("parallel_group_started", None, group=group, stages=list(self.graph.groups[group]))
+            self._guarded(lambda: self.events.emit("parallel_group_started", None, group=group,
+                                                   stages=list(self.graph.groups[group])))
         task = asyncio.get_running_loop().create_task(self._run_stage(name), name=f"stage:{name}")
         self._running[task] = name
 
@@ -185,7 +203,7 @@ class ParallelStageExecutor:
         members = self.graph.groups[group]
         if all(self.records[m].status in FINISHED for m in members if m in self.records):  # skipped members count
             self._groups_completed.add(group)
-            self.events.emit("parallel_group_completed", None, group=group, stages=list(members))
+            self._guarded(lambda: self.events.emit("parallel_group_completed", None, group=group, stages=list(members)))
 
     def _heartbeat(self) -> None:
         """Keep the run record's elapsed time fresh so a kill loses at most a few seconds."""
@@ -194,7 +212,7 @@ class ParallelStageExecutor:
             self._last_heartbeat = now
             self.run_record.elapsed_seconds = self.elapsed()
             self.run_record.updated_at = now_iso()
-            self.store.commit_run(self.run_record)
+            self._guarded(lambda: self.store.commit_run(self.run_record))
 
     # -- one stage -----------------------------------------------------------------------
     def _commit(self, name: str, **changes) -> None:
@@ -234,11 +252,18 @@ class ParallelStageExecutor:
                 raise
             except StageBlocked as exc:
                 return self._block(name, exc)
+            except TeambotError as exc:  # a full disk or an unsafe path: no retry helps, the run stops
+                self._record_fatal(name, exc)
+                raise
             except AgentError as exc:
                 error, retryable = self.redact(exc.message), exc.retryable
                 if exc.usage is not None:  # a failed call still cost its tokens: every call counts
                     self._commit(name, usage=add_usage(self.records[name].usage, exc.usage))
             except Exception as exc:  # a runtime bug must not lose the run: record it as a failure
+                full = disk_full_error(exc)
+                if full is not None:  # a write the runtime made itself: still the disk, not a bug
+                    self._record_fatal(name, full)
+                    raise full from exc
                 error, retryable = self.redact(f"unexpected {type(exc).__name__}: {exc}"), False
                 self._log_traceback(name)
             else:
@@ -263,6 +288,16 @@ class ParallelStageExecutor:
                 continue
             self.events.emit("stage_failed", name, attempt=attempt, error=error)
             return StageStatus.FAILED
+
+    def _record_fatal(self, name: str, exc: TeambotError) -> None:
+        """Record the stage failed with the error if the disk still takes it (else it stays
+        `running` on disk, which resume recovers as after a crash)."""
+        try:
+            self.lifecycles[name].fail()
+            self._commit(name, status=StageStatus.FAILED, finished_at=now_iso(), error=self.redact(exc.message), pgid=None)
+            self.events.emit("stage_failed", name, attempt=self.records[name].attempts, error=self.redact(exc.message))
+        except (TeambotError, OSError):
+            pass
 
     def _block(self, name: str, exc: StageBlocked) -> StageStatus:
         lifecycle = self.lifecycles[name]
@@ -289,9 +324,9 @@ class ParallelStageExecutor:
         upstream = self._upstream_artifacts(name)
         persona = self.personas(stage.work_agent) if self.personas else None
         prompt = render_prompt(name, stage, self.objective, upstream, self.project_dir, persona=persona, paths=self.paths)
-        atomic_write(self.paths.prompt(name), self.redact(prompt.text), durable=False)
+        atomic_write(self.paths.prompt(name), self.redact(prompt.text), durable=False, root=self.paths.root)
         for artifact in stage.artifacts:
-            self.paths.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)
+            self.paths.prepare_artifact(artifact, durable=self.options.durable)
         request = StageRequest(
             feature=self.paths.feature, stage=name, agent=stage.work_agent, prompt=prompt.text,
             artifacts_dir=self.paths.artifacts, artifacts=tuple(stage.artifacts), upstream_artifacts=tuple(upstream),
@@ -363,7 +398,7 @@ class ParallelStageExecutor:
     def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:
         """Write the output file now; the record pointing to it is committed after (never before)."""
         data = self.redact(output).encode("utf-8", errors="replace")
-        atomic_write(self.paths.output(name), data, durable=self.options.durable)
+        atomic_write(self.paths.output(name), data, durable=self.options.durable, root=self.paths.root)
         return {"artifacts": hashes, "output_sha256": hashlib.sha256(data).hexdigest(),
                 "fingerprint": self.stages[name].fingerprint(), "usage": usage}
 
@@ -374,11 +409,13 @@ class ParallelStageExecutor:
 
     def _log_traceback(self, name: str) -> None:
         try:
-            self.paths.logs.mkdir(parents=True, exist_ok=True)
-            with self.paths.log(name).open("a", encoding="utf-8") as fh:
+            fh = open_append(self.paths.log(name), root=self.paths.root)
+            try:
                 fh.write(traceback.format_exc())
-        except OSError:
-            log.exception("could not write the log of %s", name)
+            finally:
+                fh.close()
+        except (OSError, TeambotError):  # best effort: the stage's error is recorded anyway
+            pass
 
 
 def agents_of(stage) -> tuple[str, ...]:

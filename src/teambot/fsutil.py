@@ -1,12 +1,57 @@
-"""Durable file writes: temp file in the same directory, fsync, os.replace, fsync the directory."""
+"""Durable, contained file writes under a run directory.
+
+- atomic_write: temp file in the same directory, fsync, os.replace, fsync the directory;
+- make_dirs: create missing directories and fsync each into its parent (a power loss must
+  not lose a directory that a commit points into);
+- open_append: append to a log without following a symlink or blocking on a FIFO.
+
+With `root` (the run directory), every directory between it and the path written must be a
+real directory: a symlink there (planted by an agent, say) would send teambot's writes
+outside the run. A full disk or quota becomes DiskFullError naming the path.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
+import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
+
+from teambot.errors import DiskFullError, UnsafePathError
+
+DISK_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
+
+
+@contextlib.contextmanager
+def disk_full_as_error(path: Path) -> Iterator[None]:
+    """Turn a full disk or quota while writing `path` into DiskFullError (other errors pass)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise DiskFullError(path, DISK_FULL[exc.errno]) from exc
+        raise
+
+
+def disk_full_error(exc: BaseException) -> DiskFullError | None:
+    """A DiskFullError for an ENOSPC / EDQUOT OSError anywhere in `exc`'s chain (a write no
+    one mapped), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DiskFullError):
+            return current
+        if isinstance(current, OSError) and current.errno in DISK_FULL:
+            where = current.filename if current.filename is not None else "a file in the workspace"
+            return DiskFullError(where, DISK_FULL[current.errno])
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def fsync_dir(path: Path) -> None:
@@ -31,27 +76,112 @@ def fsync_files(paths: Iterable[Path]) -> None:
         fsync_dir(directory)
 
 
-def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None:
-    """Replace `path` with `data` so that a crash at any instant leaves the old or the new file."""
+def check_dirs(path: Path, root: Path) -> None:
+    """Every existing component of `path` below `root` is a real directory (not a symlink), or
+    UnsafePathError. `root` itself may be reached through a symlink (a workspace on another disk)."""
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(mode):
+            raise UnsafePathError(current, "is a symbolic link")
+        if not stat.S_ISDIR(mode):
+            raise UnsafePathError(current, "is not a directory")
+
+
+def make_dirs(path: Path, *, root: Path | None = None, durable: bool = True) -> None:
+    """Create `path` and its missing parents, fsyncing each new one into its parent (when
+    `durable`); below `root`, refuse symlinked directories (see check_dirs)."""
+    if root is not None:
+        check_dirs(path, root)
+    missing = []
+    current = path
+    while not os.path.lexists(current):
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        with disk_full_as_error(directory):
+            try:
+                os.mkdir(directory)
+            except FileExistsError:  # made by someone else meanwhile: checked again below
+                pass
+            if durable:
+                fsync_dir(directory.parent)
+    if root is not None and missing:
+        check_dirs(path, root)
+
+
+def atomic_write(path: Path, data: bytes | str, *, durable: bool = True, root: Path | None = None) -> None:
+    """Replace `path` with `data` so that a crash at any instant leaves the old or the new file.
+
+    os.replace swaps a symlink at `path` itself for the file, never writing through it; `root`
+    also refuses symlinked directories on the way (see make_dirs).
+    """
     if isinstance(data, str):
         data = data.encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    make_dirs(path.parent, root=root, durable=durable)
+    with disk_full_as_error(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                if durable:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        if durable:
+            fsync_dir(path.parent)
+
+
+class AppendFile:
+    """A text file opened by open_append; a full disk on write or flush is DiskFullError."""
+
+    def __init__(self, fh: TextIO, path: Path) -> None:
+        self._fh = fh
+        self.path = path
+
+    def write(self, text: str) -> int:
+        with disk_full_as_error(self.path):
+            return self._fh.write(text)
+
+    def flush(self) -> None:
+        with disk_full_as_error(self.path):
+            self._fh.flush()
+
+    def close(self) -> None:
+        with disk_full_as_error(self.path):
+            self._fh.close()  # closes the descriptor even when the last flush fails
+
+
+def open_append(path: Path, *, root: Path, errors: str = "strict") -> AppendFile:
+    """Open `path` (under `root`) for appending text: created if missing; a symlink, FIFO or
+    other non-regular file at `path` or a symlinked directory on the way is UnsafePathError."""
+    make_dirs(path.parent, root=root)
+    # O_NONBLOCK: opening a FIFO with no reader fails at once (ENXIO) instead of hanging.
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        with disk_full_as_error(path):
+            fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(path, "is a symbolic link") from None
+        if exc.errno == errno.ENXIO:
+            raise UnsafePathError(path, "is not a regular file") from None
         raise
-    if durable:
-        fsync_dir(path.parent)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePathError(path, "is not a regular file")
+    os.set_blocking(fd, True)
+    return AppendFile(open(fd, "a", encoding="utf-8", errors=errors), path)
 
 
 def sha256_file(path: Path) -> str:

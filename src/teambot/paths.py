@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from teambot.errors import UnsafePathError
+from teambot.fsutil import check_dirs, make_dirs
+
 DEFAULT_WORKSPACE = ".agent-tracking"
 FEATURE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 
@@ -86,10 +89,23 @@ class RunPaths:
     def prompt(self, stage: str) -> Path:
         return self.prompts / f"{stage}.md"
 
+    def make_dir(self, path: Path, *, durable: bool = True) -> Path:
+        """Create a directory of this run (fsynced into its parent; no symlinks on the way)."""
+        make_dirs(path, root=self.root, durable=durable)
+        return path
+
+    def prepare_artifact(self, name: str, *, durable: bool = True) -> Path:
+        """Check a declared artifact's path and create its directory, before an agent writes it."""
+        path = self.artifact(name)
+        self.make_dir((self.artifacts / name).parent, durable=durable)
+        return path
+
     def artifact(self, name: str) -> Path:
-        """The path of a declared artifact; refuses names that would leave the artifacts dir."""
+        """The path of a declared artifact; UnsafePathError if it would leave the artifacts dir
+        (a symlinked artifact, directory on its way, or artifacts/ itself)."""
+        check_dirs((self.artifacts / name).parent, self.root)  # artifacts/ itself must not be a link either
         path = (self.artifacts / name).resolve()
-        base = self.artifacts.resolve()
+        base = self.root.resolve() / "artifacts"
         if path == base or base not in path.parents:
-            raise ValueError(f"artifact name {name!r} points outside {self.artifacts}")
+            raise UnsafePathError(self.artifacts / name, f"points outside {self.artifacts}")
         return path

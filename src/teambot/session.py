@@ -11,9 +11,10 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from teambot.config.loader import Workflow
-from teambot.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from teambot.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, TeambotError
 from teambot.events import EventLog
 from teambot.executor import ExecutorOptions, Outcome, ParallelStageExecutor, StopReason
 from teambot.kinds.context import LoopSettings
@@ -181,6 +182,19 @@ async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
         await runtime.aclose()
 
 
+def _finish_fatal(store, run: RunRecord, events: EventLog, error: TeambotError) -> NoReturn:
+    """Record the run failed if the disk still takes it, then raise `error` for the CLI to print
+    (one line). Everything committed before stays as it was: `teambot resume` goes on from it."""
+    run.status = RunStatus.FAILED
+    run.error = error.message
+    try:
+        store.commit_run(run)
+        events.emit("run_failed", None, error=error.message)
+    except (TeambotError, OSError):
+        pass
+    raise error
+
+
 def _finish_time_limit(store, run: RunRecord, events: EventLog, options: DriveOptions, say) -> int:
     run.status = RunStatus.FAILED
     run.error = f"time limit of {options.max_hours:g} h reached ({run.elapsed_seconds / 3600:.2f} h used)"
@@ -192,6 +206,8 @@ def _finish_time_limit(store, run: RunRecord, events: EventLog, options: DriveOp
 
 
 def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: DriveOptions, say) -> int:
+    if outcome.fatal is not None:
+        _finish_fatal(store, run, events, outcome.fatal)
     if outcome.stop is StopReason.TIME_LIMIT:
         return _finish_time_limit(store, run, events, options, say)
     if outcome.stop is StopReason.INTERRUPTED:

@@ -89,3 +89,15 @@ def test_a_refused_run_keeps_a_directory_that_holds_other_work(tmp_path):
     assert prompt.exists()
     assert teambot("run", "objective.md", "--runtime", "demo", cwd=project).returncode == 2
     assert prompt.exists()
+
+
+def test_a_declared_artifact_the_commands_never_write_fails_the_stage(tmp_path):
+    """A command stage declaring one artifact its commands never write fails naming it; teambot's transcript is no artifact."""
+    project = project_with(tmp_path, [[PY, "-c", "print('linted, wrote nothing')"]], extra="    artifacts: [lint-report.md]\n")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run_dir = project / ".agent-tracking" / "cmd"
+    lint = state(run_dir)["stages"]["LINT"]
+    assert lint["status"] == "failed"
+    assert "declared artifact lint-report.md was not written by the stage's commands" in lint["error"]
+    assert not (run_dir / "artifacts" / "lint-report.md").exists()

@@ -52,7 +52,8 @@ def _write_crash_log() -> Path:
     base = known if known is not None and known.is_dir() else Path(tempfile.gettempdir())
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = base / f"teambot-crash-{stamp}-{os.getpid()}.log"
-    path.write_text(f"teambot {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}", encoding="utf-8")
+    with path.open("x", encoding="utf-8") as fh:  # "x": never through a symlink planted at that name
+        fh.write(f"teambot {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}")
     return path
 
 
@@ -82,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the boundary: anything unexpected becomes one line + a log
+        from teambot.fsutil import disk_full_error
+
+        full = disk_full_error(exc)
+        if full is not None:  # a write no one mapped: still the user's disk, not a teambot bug
+            _print_error(full)
+            return full.exit_code
         if debug:
             traceback.print_exc()
         try:

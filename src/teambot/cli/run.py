@@ -26,7 +26,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     """Start a run of OBJECTIVE (a markdown file) through the workflow."""
     from teambot.cli import common
     from teambot.config import load_workflow, resolve_stages_path
-    from teambot.errors import UsageError
+    from teambot.errors import DiskFullError, UsageError
     from teambot.fsutil import atomic_write
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
@@ -54,7 +54,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
         if dry_run:
             return _dry_run(workflow, obj, paths, setup)
         for path in (paths.artifacts, paths.outputs, paths.logs, paths.prompts):
-            path.mkdir(parents=True, exist_ok=True)
+            paths.make_dir(path)
         atomic_write(paths.objective_copy, setup.redact(obj.text), durable=False)
         run = RunRecord(feature=name, objective_path=str(obj.path.resolve()), objective_sha256=obj.sha256,
                         stages_path=str(workflow.path.resolve()), stages_sha256=workflow.sha256,
@@ -71,13 +71,15 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
 
         return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=False,
                          before=before if skipped else None)
-    except BaseException:
+    except BaseException as exc:
         if store.was_empty and not dry_run and not paths.state.exists():
             # Refused before its first commit (e.g. an agent that cannot run): leave no empty run
             # behind. Still under our lock, so no other process can be using the directory.
             import shutil
 
             shutil.rmtree(paths.root, ignore_errors=True)
+        if isinstance(exc, DiskFullError) and not paths.state.exists():  # nothing to resume yet
+            raise DiskFullError(exc.path, exc.reason, then="run the same command again") from None
         raise
     finally:
         store.close()
@@ -112,7 +114,7 @@ def _dry_run(workflow, obj, paths, setup) -> int:
                                         position=1, budget=budget, feedback=None, feedback_title=None, paths=paths)
         else:
             prompt = render_prompt(name, stage, obj, upstream, setup.project_dir, persona=persona, paths=paths)
-        atomic_write(paths.prompt(name), setup.redact(prompt.text), durable=False)
+        atomic_write(paths.prompt(name), setup.redact(prompt.text), durable=False, root=paths.root)
         click.echo(f"{name}: {paths.prompt(name)} ({len(prompt.text)} characters, agent {stage.work_agent})")
     click.echo(f"dry run: no agent was called and no run state was written ({paths.root})")
     return 0

@@ -91,7 +91,7 @@ async def _test_step(work: StageWork, it: Iteration, command: tuple[tuple[str, .
 
     argv, origin = command
     junit = work.step_path(it.number, "junit", ".xml")
-    junit.parent.mkdir(parents=True, exist_ok=True)
+    work.paths.make_dir(junit.parent, durable=work.durable)
     junit.unlink(missing_ok=True)  # left by an attempt that was cut short: never read a stale report
     uses_junit = any("{junit}" in arg for arg in argv)
     spec = CommandSpec(argv=argv, prompt_via="none", output_cap=work.settings.command_output_cap,

@@ -35,7 +35,7 @@ async def _run_all(work: StageWork) -> str:
         on_spawn=work.on_spawn,
     )
     for artifact in work.stage.artifacts:
-        work.paths.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)
+        work.paths.prepare_artifact(artifact, durable=work.durable)
     before = artifact_stamps(request)
     parts = [f"# {work.name}", ""]
     for i, argv in enumerate(work.stage.run or []):
@@ -48,7 +48,8 @@ async def _run_all(work: StageWork) -> str:
         if done.code != 0:
             raise AgentError(done.message)
     output = "\n".join(parts)
-    produced = claim_artifacts(request, before, output)
+    # No fallback text: the transcript is teambot's, and a declared artifact must come from the work.
+    produced = claim_artifacts(request, before, "")
     missing = [a for a in work.stage.artifacts if a not in produced]
     if missing:
         raise AgentError(f"declared artifact {missing[0]} was not written by the stage's commands", retryable=False)

@@ -70,7 +70,7 @@ class StageWork:
         """One agent call; its prompt is saved (redacted) beside the step's output."""
         self.save_text(self.step_path(iteration, f"{step}.prompt"), prompt.text)
         for artifact in artifacts:
-            self.paths.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)
+            self.paths.prepare_artifact(artifact, durable=self.durable)
         request = StageRequest(
             feature=self.paths.feature, stage=self.name, agent=agent, prompt=prompt.text,
             artifacts_dir=self.paths.artifacts, artifacts=artifacts, upstream_artifacts=tuple(self.upstream),
@@ -100,7 +100,7 @@ class StageWork:
     def save_text(self, path: Path, text: str) -> str:
         """Write `text` (redacted) atomically; returns its sha256."""
         data = self.redact(text).encode("utf-8", errors="replace")
-        atomic_write(path, data, durable=self.durable)
+        atomic_write(path, data, durable=self.durable, root=self.paths.root)
         return hashlib.sha256(data).hexdigest()
 
     def save(self, iteration: int, step: str, text: str, suffix: str = ".md") -> StepRecord:

@@ -128,6 +128,7 @@ class CommandRuntime:
         except BaseException:  # timeout, cancellation, a failed commit: no orphans either way
             log.note("stopping the agent's process group")
             await self._stop(proc, pgid)
+            await _discard_rest(proc)
             raise
         finally:
             processes.live_groups.discard(pgid)
@@ -146,9 +147,10 @@ class CommandRuntime:
         tasks = [asyncio.ensure_future(_pump(proc.stdout, out)), asyncio.ensure_future(_pump(proc.stderr, err))]
         feeder = asyncio.ensure_future(_feed(proc.stdin, stdin)) if stdin is not None else None
         try:
-            code = await _exited(proc)
+            code = await _exited(proc, tasks)
             # A background child that inherited our pipes must not keep the stage open.
             _, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
+            _raise_failed(tasks)
             if pending or processes.group_members(pgid):
                 log.note("the agent exited but left processes in its group; ending them")
                 await self._stop(proc, pgid)
@@ -244,20 +246,37 @@ def mask_argv(argv: Sequence[str]) -> list[str]:
     return shown
 
 
-async def _exited(proc) -> int:
+async def _exited(proc, pumps: Sequence[asyncio.Future] = ()) -> int:
     """The agent's exit code, as soon as it has exited.
 
     Not `proc.wait()` alone: asyncio (3.11) resolves it only once every pipe is closed too,
-    and a background child of the agent may hold stdout open for as long as it likes.
+    and a background child of the agent may hold stdout open for as long as it likes. A pump
+    that failed (its log could not be written: a full disk) raises its error at once: nothing
+    reads that pipe any more, so the agent would block on it.
     """
     waiter = asyncio.ensure_future(proc.wait())
     try:
         while not waiter.done() and proc.returncode is None:
             await asyncio.wait([waiter], timeout=POLL_SECONDS)
+            _raise_failed(pumps)
     finally:
         if not waiter.done():
             waiter.cancel()
     return proc.returncode if proc.returncode is not None else waiter.result()
+
+
+def _raise_failed(pumps: Sequence[asyncio.Future]) -> None:
+    for pump in pumps:
+        if pump.done() and not pump.cancelled() and pump.exception() is not None:
+            raise pump.exception()
+
+
+async def _discard_rest(proc) -> None:
+    """Read what is left in the pipes of a stopped agent, so they reach EOF and close (a pipe
+    whose pump stopped early is never closed, and asyncio warns about it at exit)."""
+    for stream in (proc.stdout, proc.stderr):
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(stream.read(), 1.0)
 
 
 async def _until_empty(pgid: int, seconds: float) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from teambot.errors import AgentError
-from teambot.fsutil import atomic_write
+from teambot.fsutil import atomic_write, open_append
 from teambot.redact import RedactingStream
 from teambot.runtimes.base import StageRequest
 
@@ -23,9 +23,9 @@ class StageLog:
     """A stage's log file: whole lines appended as they arrive, secrets redacted, teambot's notes."""
 
     def __init__(self, path: Path, redact: Callable[[str], str]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.redact = redact
-        self._fh = path.open("a", encoding="utf-8", errors="replace")
+        # logs/<STAGE>.log: no symlink at the file or at logs/ (the run directory is two up)
+        self._fh = open_append(path, root=path.parent.parent, errors="replace")
 
     def lines(self, lines: list[str]) -> None:
         if self._fh is not None and lines:

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from teambot.errors import LockedError, StateError
-from teambot.fsutil import atomic_write
+from teambot.fsutil import atomic_write, check_dirs, make_dirs
 from teambot.paths import RunPaths
 from teambot.store.models import SCHEMA_VERSION, Owner, RunRecord, RunState, StageRecord, now_iso
 
@@ -115,7 +115,7 @@ class FileStateStore:
         # Lock a separate file, never the one we replace; the OS drops it when we die.
         self._lock = FileLock(str(paths.lock), timeout=0)
         try:
-            paths.root.mkdir(parents=True, exist_ok=True)
+            make_dirs(paths.root)  # fsynced into the workspace, which is fsynced into its parent
             self._lock.acquire()
         except Timeout:  # before OSError: filelock's Timeout is a TimeoutError, an OSError
             raise LockedError(self._owner_message(), hint="wait for it to finish, or stop it (Ctrl-C / kill PID) and run `teambot resume`") from None
@@ -150,8 +150,8 @@ class FileStateStore:
     def commit_stage(self, record: StageRecord) -> StageRecord:
         self._seq += 1
         saved = record.model_copy(update={"seq": self._seq})
-        self.paths.stage_records.mkdir(exist_ok=True)
-        atomic_write(self.paths.stage_records / f"{saved.name}.json", saved.model_dump_json(), durable=self.durable)
+        atomic_write(self.paths.stage_records / f"{saved.name}.json", saved.model_dump_json(), durable=self.durable,
+                     root=self.paths.root)
         self._stages[saved.name] = saved
         return saved
 
@@ -160,8 +160,9 @@ class FileStateStore:
             self._stages = dict(stages)
         self._run = run
         state = RunState(schema_version=SCHEMA_VERSION, run=run, stages=self._stages)
-        atomic_write(self.paths.state, state.model_dump_json(indent=2), durable=self.durable)
+        atomic_write(self.paths.state, state.model_dump_json(indent=2), durable=self.durable, root=self.paths.root)
         # Everything in stages/ is now in the snapshot, which wins on equal seq.
+        check_dirs(self.paths.stage_records, self.paths.root)  # never delete through a symlink
         if self.paths.stage_records.is_dir():
             for entry in self.paths.stage_records.glob("*.json"):
                 entry.unlink(missing_ok=True)
