@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -105,6 +106,13 @@ _SECTIONS = ("agents", "command", "openai", "secret_env_vars", "review", "accept
 
 def load_settings(project_dir: Path, path: Path | None = None) -> Settings:
     """Read `path` (default: <project_dir>/teambot.yaml). Missing default file → defaults."""
+    return read_settings(project_dir, path)[0]
+
+
+def read_settings(project_dir: Path, path: Path | None = None, *,
+                  agents_used: Collection[str] | None = None) -> tuple[Settings, list[str]]:
+    """load_settings, plus warnings (`file:line:col: agents.ID: ...`) for each agent id under
+    `agents:` that is not in `agents_used` (the workflow's agents): such settings do nothing."""
     from teambot.config.problems import Positions, Problem, from_pydantic, render
     from teambot.config.yamlsafe import parse
 
@@ -116,13 +124,13 @@ def load_settings(project_dir: Path, path: Path | None = None) -> Settings:
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"{path}: cannot read config file: no such file", hint="run `teambot init` to write one") from None
-        return Settings()
+        return Settings(), []
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
     if len(raw) > MAX_BYTES:
         raise _invalid(path, [f"{path}: the file is over 1 MiB; refusing to parse it"])
     if _blank(raw):
-        return Settings()
+        return Settings(), []
     document, problems = parse(raw)
     if document is None:
         raise _invalid(path, render(problems, str(path), Positions()))
@@ -140,7 +148,26 @@ def load_settings(project_dir: Path, path: Path | None = None) -> Settings:
     if problems:
         raise _invalid(path, render(problems, str(path), document.positions))
     assert settings is not None
-    return settings
+    if agents_used is None:
+        return settings, []
+    return settings, render(_unused_agents(settings, agents_used, document.positions), str(path), Positions())
+
+
+def _unused_agents(settings: Settings, used: Collection[str], positions) -> list:
+    """A typo in an agent id (`builder_1` for `builder-1`) must not silently do nothing."""
+    from teambot.config.problems import Problem, did_you_mean, dotted
+
+    warnings = []
+    for agent in settings.agents:
+        if agent in used:
+            continue
+        mark = positions.find(("agents", agent)) or (None, None)
+        # an id that does not look like a name is not repeated (it may be a pasted key)
+        shown = dotted(("agents", agent)) if is_env_name(agent.replace("-", "_").replace(".", "_")) else "agents"
+        what = f"no stage uses agent '{agent}'" if shown != "agents" else "no stage uses this agent id"
+        warnings.append(Problem((), f"{shown}: {what}{did_you_mean(agent, sorted(used))}; its settings do nothing "
+                                    f"(agents of this workflow: {', '.join(sorted(used)) or 'none'})", *mark))
+    return warnings
 
 
 def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
@@ -280,4 +307,5 @@ def _invalid(path: Path, lines: list[str]) -> ConfigError:
                        hint="fix them all; the settings are described in docs/configuration.md")
 
 
-__all__ = ["AcceptanceSettings", "AgentSettings", "ReviewSettings", "CommandSettings", "OpenAISettings", "SETTINGS_FILE", "Settings", "load_settings"]
+__all__ = ["AcceptanceSettings", "AgentSettings", "ReviewSettings", "CommandSettings", "OpenAISettings", "SETTINGS_FILE", "Settings",
+           "load_settings", "read_settings"]

@@ -201,3 +201,28 @@ def test_bad_base_url_stops_run_naming_the_field(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "teambot.yaml:2:3: openai.base_url: has no valid host name" in proc.stderr
     assert not (tmp_path / ".agent-tracking").exists()
+
+
+def test_an_agent_id_no_stage_uses_is_a_warning_with_did_you_mean(project):
+    """`agents: {builder_1: ...}` for the workflow's builder-1 warns on run and resume, naming the line and the fix."""
+    from tests.helpers import teambot
+
+    (project / "teambot.yaml").write_text("agents:\n  pm: {timeout: 300}\n  builder_1: {timeout: 5}\n")
+    proc = teambot("run", "objective.md", "-q", cwd=project, env={"TEAMBOT_DEMO_FAIL": "SPEC"})
+    assert proc.returncode == 1, proc.stderr
+    expected = (f"warning: {project / 'teambot.yaml'}:3:3: agents.builder_1: no stage uses agent 'builder_1' "
+                "(did you mean 'builder-1'?)")
+    assert expected in proc.stderr and "'pm'" not in proc.stderr, proc.stderr
+    proc = teambot("resume", "-q", cwd=project)
+    assert proc.returncode == 0 and expected in proc.stderr, proc.stderr
+
+
+def test_an_agent_id_that_looks_like_a_key_is_not_repeated(project):
+    """An unused agent id that looks like a pasted key is warned about by line only, never repeated."""
+    from tests.helpers import teambot
+
+    (project / "teambot.yaml").write_text(f"agents:\n  {PASTED_KEY}: {{}}\n")
+    proc = teambot("run", "objective.md", "--dry-run", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "teambot.yaml:2:3: agents: no stage uses this agent id" in proc.stderr
+    assert "Zq81" not in proc.stdout + proc.stderr

@@ -36,7 +36,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     project_dir = Path.cwd()
     obj = load_objective(objective)
     workflow = load_workflow(resolve_stages_path(stages, project_dir), project_dir=project_dir)
-    setup = load_setup(project_dir, runtime)
+    setup = load_setup(project_dir, runtime, workflow)
     name = obj.feature_name(feature)
     paths = RunPaths(workspace_dir(workspace, setup.settings), name)
     store = FileStateStore(paths)  # takes the run's lock, or exits 3 naming the owner
@@ -85,6 +85,8 @@ def _dry_run(workflow, obj, paths, setup) -> int:
     from teambot.prompts import render_prompt
     from teambot.prompts.loops import render_work_prompt
 
+    for warning in (*workflow.warnings, *setup.warnings):
+        click.echo(f"warning: {warning}", err=True)
     lineage = artifact_lineage(workflow)
     loops = setup.loop_settings()
     for name in workflow.graph.order:
