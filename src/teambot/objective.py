@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from teambot.errors import ObjectiveError
+from teambot.names import control_character
 from teambot.paths import FEATURE_RE, slugify
 
 MAX_OBJECTIVE_BYTES = 1 << 20
@@ -29,9 +30,12 @@ class Objective:
     def feature_name(self, override: str | None = None) -> str:
         """--feature, else front matter `feature:`, else a slug of the file name."""
         name = override or self.front_feature or slugify(self.path.stem)
-        if not FEATURE_RE.match(name):
+        if not FEATURE_RE.fullmatch(name):
+            field = "--feature" if override else f"objective {self.path}: front matter `feature`"
+            bad = control_character(name)
+            why = f"contains a control character ({bad})" if bad else "is not a valid feature name"
             raise ObjectiveError(
-                f"feature name {name!r} is not allowed",
+                f"{field} {name!r} {why}",
                 hint="use lower-case letters, digits, '.', '_' and '-' (at most 80 characters), e.g. --feature add-login",
             )
         return name

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_WORKSPACE = ".agent-tracking"
-FEATURE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+FEATURE_RE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,79}\Z")  # \Z, not $: $ also matches before a final newline
 
 
 def slugify(text: str) -> str:

@@ -16,12 +16,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from teambot.errors import ConfigError
+from teambot.names import control_character
 
 SETTINGS_FILE = "teambot.yaml"
 MAX_BYTES = 1 << 20
 DEFAULT_OUTPUT_CAP = 10 * 1024 * 1024
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 # A DNS name or IPv4 address, or an IPv6 literal (urlsplit drops its brackets)
 _HOST_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.%A-Za-z]*")
 # Keys that are also valid names (GitHub, Hugging Face, Stripe-style): caught by their prefix
@@ -184,6 +185,9 @@ def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
     agents = data.get("agents")
     if isinstance(agents, dict):
         for agent, body in agents.items():
+            bad = control_character(agent) if isinstance(agent, str) else None
+            if bad:  # ids become file names, argv elements and log lines
+                found.append((("agents", agent), f"agent id contains a control character ({bad})"))
             if not isinstance(body, dict):
                 continue
             where = ("agents", agent)

@@ -96,3 +96,18 @@ def test_usage_errors_exit_2(project: Path) -> None:
     """Click usage errors (bad option value) exit 2."""
     proc = teambot("run", "objective.md", "--max-concurrency", "0", cwd=project)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_feature_with_a_trailing_newline_is_refused(project: Path) -> None:
+    """`--feature $'trail\\n'` exits 2 naming --feature and the character, and creates no run directory."""
+    proc = teambot("run", "objective.md", "--feature", "trail\n", cwd=project)
+    _assert_clean(proc, 2, "--feature 'trail\\n' contains a control character (\\n)")
+    assert not (project / ".agent-tracking").exists()
+
+
+def test_front_matter_feature_with_a_trailing_newline_is_refused(project: Path) -> None:
+    """Front matter `feature: "x\\n"` exits 2 naming the front matter field, and creates no run directory."""
+    (project / "fm.md").write_text('---\nfeature: "x\\n"\n---\n# T\n\n## Goals\n- g\n')
+    proc = teambot("run", "fm.md", cwd=project)
+    _assert_clean(proc, 2, "objective fm.md: front matter `feature` 'x\\n' contains a control character")
+    assert not (project / ".agent-tracking").exists()

@@ -45,11 +45,16 @@ class Positions:
 
 
 def dotted(path: Iterable[Key]) -> str:
-    """`("stages", "SPEC", "artifacts", 0)` -> `stages.SPEC.artifacts[0]`."""
+    """`("stages", "SPEC", "artifacts", 0)` -> `stages.SPEC.artifacts[0]`; a key holding a
+    control character is quoted (`stages['EVIL\\n']`) so the problem stays on one line."""
+    from teambot.names import control_character
+
     out = ""
     for part in path:
         if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
+        elif isinstance(part, str) and control_character(part):
+            out += f"[{part!r}]"
         else:
             out += f".{part}" if out else str(part)
     return out

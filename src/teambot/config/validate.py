@@ -13,6 +13,7 @@ from teambot.config.problems import Problem, did_you_mean
 from teambot.config.structure import Parts
 from teambot.config.templates import resolve_template
 from teambot.graph import find_cycle, implied_edges
+from teambot.names import control_character
 
 MAX_CYCLES = 10  # enough to show a tangle without flooding the screen
 
@@ -36,8 +37,8 @@ def _unknown(name: str, parts: Parts, what: str = "stage") -> str:
 
 def artifact_problem(name: str) -> str | None:
     """Why `name` cannot be an artifact path (relative, inside the artifacts dir), or None."""
-    if "\\" in name or "\x00" in name:
-        return "must not contain backslashes or NUL characters"
+    if "\\" in name or control_character(name):
+        return "must not contain backslashes or NUL (or any other control character)"
     path = PurePosixPath(name)
     if path.is_absolute() or name.startswith("~") or (len(name) > 1 and name[1] == ":"):
         return "must be a relative path inside the artifacts directory"
