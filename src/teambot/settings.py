@@ -116,20 +116,16 @@ def read_settings(project_dir: Path, path: Path | None = None, *,
     `agents:` that is not in `agents_used` (the workflow's agents): such settings do nothing."""
     from teambot.config.problems import Positions, Problem, from_pydantic, render
     from teambot.config.yamlsafe import parse
+    from teambot.inputs import read_input
 
     explicit = path is not None
     path = Path(path) if explicit else project_dir / SETTINGS_FILE
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        raw = read_input(path, MAX_BYTES, "config file")  # regular files only, at most MAX_BYTES
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"{path}: cannot read config file: no such file", hint="run `teambot init` to write one") from None
         return Settings(), []
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
-        raise _invalid(path, [f"{path}: the file is over 1 MiB; refusing to parse it"])
     if _blank(raw):
         return Settings(), []
     document, problems = parse(raw)

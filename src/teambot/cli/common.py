@@ -125,6 +125,20 @@ class AgentSetup:
             command_grace=s.command.grace_seconds,
         )
 
+    def check_inputs(self, workflow) -> None:
+        """Read every persona and prompt template the run will use, now: one that is a FIFO, a
+        device or too big exits 2 (InputError) before anything runs, not when its stage starts."""
+        from teambot.prompts.assemble import template_text
+
+        for name in workflow.graph.order:
+            stage = workflow.config.stages[name]
+            if stage.run is not None:
+                continue
+            for agent in (stage.work_agent, stage.review_agent if stage.is_review_stage else None):
+                self.personas(agent)
+            if stage.prompt_template:
+                template_text(stage.prompt_template, self.project_dir)
+
     def runtime_factory(self, events, workflow):
         """The run's runtime; every agent of the workflow is checked first (ConfigError, exit 2)."""
         from teambot.runtimes.router import build_runtime
@@ -132,6 +146,7 @@ class AgentSetup:
         from teambot.errors import ConfigError
         from teambot.kinds.checks import command_problems
 
+        self.check_inputs(workflow)
         stages = [workflow.config.stages[n] for n in workflow.graph.order]
         most: dict[str | None, int] = {}
         for stage in stages:

@@ -87,6 +87,7 @@ def _dry_run(workflow, obj, paths, setup) -> int:
 
     for warning in (*workflow.warnings, *setup.warnings):
         click.echo(f"warning: {warning}", err=True)
+    setup.check_inputs(workflow)
     lineage = artifact_lineage(workflow)
     loops = setup.loop_settings()
     for name in workflow.graph.order:

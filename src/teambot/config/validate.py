@@ -224,7 +224,8 @@ def _templates(parts: Parts, project_dir: Path) -> list[Problem]:
         where = Path(stage.prompt_template)  # as prompts.assemble resolves it: no ~ expansion
         where = where if where.is_absolute() else project_dir / where
         try:
-            if resolve_template(stage.prompt_template, project_dir) is not None:
+            found = resolve_template(stage.prompt_template, project_dir)
+            if found is not None and found.is_file():  # a FIFO or device is found, then refused here
                 continue  # the project's file, or teambot's packaged template of that name
             state = None if where.is_file() else "is not a file" if where.exists() else "not found"
         except OSError as exc:  # e.g. a name too long for the file system
