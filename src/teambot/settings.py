@@ -9,14 +9,17 @@ full schema is documented in docs/configuration.md; command-line flags override 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from collections.abc import Collection
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from teambot.errors import ConfigError
 from teambot.names import control_character
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from teambot.config.problems import Positions, Problem
 
 SETTINGS_FILE = "teambot.yaml"
 MAX_BYTES = 1 << 20
@@ -150,7 +153,7 @@ def read_settings(project_dir: Path, path: Path | None = None, *,
     return settings, render(_unused_agents(settings, agents_used, document.positions), str(path), Positions())
 
 
-def _unused_agents(settings: Settings, used: Collection[str], positions) -> list:
+def _unused_agents(settings: Settings, used: Collection[str], positions: Positions) -> list[Problem]:
     """A typo in an agent id (`builder_1` for `builder-1`) must not silently do nothing."""
     from teambot.config.problems import Problem, did_you_mean, dotted
 
@@ -158,12 +161,13 @@ def _unused_agents(settings: Settings, used: Collection[str], positions) -> list
     for agent in settings.agents:
         if agent in used:
             continue
-        mark = positions.find(("agents", agent)) or (None, None)
-        # an id that does not look like a name is not repeated (it may be a pasted key)
-        shown = dotted(("agents", agent)) if is_env_name(agent.replace("-", "_").replace(".", "_")) else "agents"
-        what = f"no stage uses agent '{agent}'" if shown != "agents" else "no stage uses this agent id"
-        warnings.append(Problem((), f"{shown}: {what}{did_you_mean(agent, sorted(used))}; its settings do nothing "
-                                    f"(agents of this workflow: {', '.join(sorted(used)) or 'none'})", *mark))
+        if is_env_name(agent.replace("-", "_").replace(".", "_")):
+            where, what = dotted(("agents", agent)), f"no stage uses agent '{agent}'"
+        else:  # not repeated: an id that does not look like a name may be a pasted key
+            where, what = "agents", "no stage uses this agent id"
+        line, column = positions.find(("agents", agent)) or (None, None)
+        warnings.append(Problem((), f"{where}: {what}{did_you_mean(agent, sorted(used))}; its settings do nothing "
+                                    f"(agents of this workflow: {', '.join(sorted(used)) or 'none'})", line, column))
     return warnings
 
 
@@ -267,7 +271,7 @@ def _command_problems(where: tuple, body: dict[str, Any]) -> list[tuple[tuple, s
     return found
 
 
-def _placeholder_problems(where: tuple, argv: list, known: tuple[str, ...] | dict) -> list[tuple[tuple, str]]:
+def _placeholder_problems(where: tuple, argv: list, known: Collection[str]) -> list[tuple[tuple, str]]:
     """An unknown {placeholder} in an argv element; the element's index says where (never its text)."""
     import difflib
 

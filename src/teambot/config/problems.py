@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from teambot.names import control_character
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pydantic import ValidationError
 
@@ -47,8 +49,6 @@ class Positions:
 def dotted(path: Iterable[Key]) -> str:
     """`("stages", "SPEC", "artifacts", 0)` -> `stages.SPEC.artifacts[0]`; a key holding a
     control character is quoted (`stages['EVIL\\n']`) so the problem stays on one line."""
-    from teambot.names import control_character
-
     out = ""
     for part in path:
         if isinstance(part, int) and not isinstance(part, bool):
