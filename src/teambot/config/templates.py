@@ -12,7 +12,7 @@ def resolve_template(name: str, project_dir: Path) -> Path | None:
     else the packaged template with the same file name (so the default workflow needs no
     copies in the project, and a project overrides one by writing its own file).
 
-    Whatever exists at the project's path is returned, even a FIFO or a directory: it is
+    Whatever exists at the project's path, other than a directory, is returned, even a FIFO: it is
     then refused when read (inputs.read_input), never silently replaced by the packaged one.
     """
     path = Path(name)
