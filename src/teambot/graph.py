@@ -59,9 +59,10 @@ def implied_edges(config: StagesFile) -> dict[str, set[str]]:
             previous = name
     for group in config.parallel_groups.values():
         members = [m for m in group.stages if m in deps]
+        after = group.after if group.after is not None else _stage_before(order, grouped, members)
         for member in members:
-            if group.after in deps and group.after != member:
-                deps[member].add(group.after)
+            if after in deps and after != member:
+                deps[member].add(after)
         if group.before in deps:
             deps[group.before].update(m for m in members if m != group.before)
     for name in order:
@@ -69,6 +70,13 @@ def implied_edges(config: StagesFile) -> dict[str, set[str]]:
         if explicit is not None:
             deps[name] = {d for d in explicit if d in defined}
     return deps
+
+
+def _stage_before(order: list[str], grouped: Mapping[str, str], members: list[str]) -> str | None:
+    """A group without `after` follows the stage before it, as an ungrouped stage would:
+    the last stage in no group that stage_order lists before the group's first member."""
+    first = min((order.index(m) for m in members), default=0)
+    return next((name for name in reversed(order[:first]) if name not in grouped), None)
 
 
 def find_cycle(deps: Mapping[str, Iterable[str]]) -> list[str] | None:

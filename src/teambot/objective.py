@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from teambot.errors import ObjectiveError
+from teambot.inputs import read_input
+from teambot.names import control_character
 from teambot.paths import FEATURE_RE, slugify
 
 MAX_OBJECTIVE_BYTES = 1 << 20
@@ -29,26 +31,27 @@ class Objective:
     def feature_name(self, override: str | None = None) -> str:
         """--feature, else front matter `feature:`, else a slug of the file name."""
         name = override or self.front_feature or slugify(self.path.stem)
-        if not FEATURE_RE.match(name):
+        if not FEATURE_RE.fullmatch(name):
+            field = "--feature" if override else f"objective {self.path}: front matter `feature`"
+            bad = control_character(name)
+            why = f"contains a control character ({bad})" if bad else "is not a valid feature name"
             raise ObjectiveError(
-                f"feature name {name!r} is not allowed",
+                f"{field} {name!r} {why}",
                 hint="use lower-case letters, digits, '.', '_' and '-' (at most 80 characters), e.g. --feature add-login",
             )
         return name
 
 
 def load_objective(path: Path) -> Objective:
-    """Read and parse an objective file; a missing, empty or non-UTF-8 file is an ObjectiveError."""
+    """Read and parse an objective file; a missing, empty or non-UTF-8 file is an ObjectiveError.
+
+    Only a regular file of at most MAX_OBJECTIVE_BYTES is read (a FIFO or /dev/zero is
+    refused at once: InputError, exit 2).
+    """
     try:
-        if path.is_dir():
-            raise ObjectiveError(f"objective {path} is a directory, not a markdown file")
-        raw = path.read_bytes()
+        raw = read_input(path, MAX_OBJECTIVE_BYTES, "objective")
     except FileNotFoundError:
         raise ObjectiveError(f"objective file {path} does not exist", hint="pass the path of a markdown objective, e.g. `teambot init` writes objective.md") from None
-    except OSError as exc:
-        raise ObjectiveError(f"cannot read objective {path}: {exc.strerror}") from None
-    if len(raw) > MAX_OBJECTIVE_BYTES:
-        raise ObjectiveError(f"objective {path} is {len(raw)} bytes; the limit is {MAX_OBJECTIVE_BYTES}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

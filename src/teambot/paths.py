@@ -10,7 +10,7 @@ from teambot.errors import UnsafePathError
 from teambot.fsutil import check_dirs, make_dirs
 
 DEFAULT_WORKSPACE = ".agent-tracking"
-FEATURE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+FEATURE_RE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,79}\Z")  # \Z, not $: $ also matches before a final newline
 
 
 def slugify(text: str) -> str:

@@ -130,7 +130,7 @@ def drive(
     run.status = RunStatus.RUNNING
     run.error = None
     run.updated_at = now_iso()
-    run.stages_path = str(workflow.path)
+    run.stages_path = str(workflow.path.resolve())  # absolute: status/resume may run from another directory
     run.stages_sha256 = workflow.sha256
     run.runtime = options.runtime
     if resumed:

@@ -1,25 +1,33 @@
 """teambot.yaml: which runtime does each agent's work, and how (pydantic, extra="forbid").
 
 A missing file means the defaults. A bad file raises ConfigError listing every problem at
-once, each as `file:line:col: field.path: reason` (exit 2). The full schema is documented in
-docs/configuration.md; command-line flags override these values.
+once, each as `file:line:col: field.path: reason` (exit 2). No reason repeats a value from
+the file: any field may hold a pasted API key, and errors reach terminals and CI logs. The
+full schema is documented in docs/configuration.md; command-line flags override these values.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from teambot.errors import ConfigError
+from teambot.names import control_character
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from teambot.config.problems import Positions, Problem
 
 SETTINGS_FILE = "teambot.yaml"
 MAX_BYTES = 1 << 20
 DEFAULT_OUTPUT_CAP = 10 * 1024 * 1024
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+# A DNS name or IPv4 address, or an IPv6 literal (urlsplit drops its brackets)
+_HOST_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.%A-Za-z]*")
 # Keys that are also valid names (GitHub, Hugging Face, Stripe-style): caught by their prefix
 _KEY_PREFIXES = ("sk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_", "AIza")
 
@@ -102,24 +110,27 @@ _SECTIONS = ("agents", "command", "openai", "secret_env_vars", "review", "accept
 
 def load_settings(project_dir: Path, path: Path | None = None) -> Settings:
     """Read `path` (default: <project_dir>/teambot.yaml). Missing default file → defaults."""
+    return read_settings(project_dir, path)[0]
+
+
+def read_settings(project_dir: Path, path: Path | None = None, *,
+                  agents_used: Collection[str] | None = None) -> tuple[Settings, list[str]]:
+    """load_settings, plus warnings (`file:line:col: agents.ID: ...`) for each agent id under
+    `agents:` that is not in `agents_used` (the workflow's agents): such settings do nothing."""
     from teambot.config.problems import Positions, Problem, from_pydantic, render
     from teambot.config.yamlsafe import parse
+    from teambot.inputs import read_input
 
     explicit = path is not None
     path = Path(path) if explicit else project_dir / SETTINGS_FILE
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        raw = read_input(path, MAX_BYTES, "config file")  # regular files only, at most MAX_BYTES
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"{path}: cannot read config file: no such file", hint="run `teambot init` to write one") from None
-        return Settings()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
-        raise _invalid(path, [f"{path}: the file is over 1 MiB; refusing to parse it"])
+        return Settings(), []
     if _blank(raw):
-        return Settings()
+        return Settings(), []
     document, problems = parse(raw)
     if document is None:
         raise _invalid(path, render(problems, str(path), Positions()))
@@ -132,12 +143,32 @@ def load_settings(project_dir: Path, path: Path | None = None) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        problems += from_pydantic(exc, (), _ALL_FIELDS)
+        problems += from_pydantic(exc, (), _ALL_FIELDS, show_values=False)
     problems += [Problem(p, m) for p, m in check_meaning(data)]
     if problems:
         raise _invalid(path, render(problems, str(path), document.positions))
     assert settings is not None
-    return settings
+    if agents_used is None:
+        return settings, []
+    return settings, render(_unused_agents(settings, agents_used, document.positions), str(path), Positions())
+
+
+def _unused_agents(settings: Settings, used: Collection[str], positions: Positions) -> list[Problem]:
+    """A typo in an agent id (`builder_1` for `builder-1`) must not silently do nothing."""
+    from teambot.config.problems import Problem, did_you_mean, dotted
+
+    warnings = []
+    for agent in settings.agents:
+        if agent in used:
+            continue
+        if is_env_name(agent.replace("-", "_").replace(".", "_")):
+            where, what = dotted(("agents", agent)), f"no stage uses agent '{agent}'"
+        else:  # not repeated: an id that does not look like a name may be a pasted key
+            where, what = "agents", "no stage uses this agent id"
+        line, column = positions.find(("agents", agent)) or (None, None)
+        warnings.append(Problem((), f"{where}: {what}{did_you_mean(agent, sorted(used))}; its settings do nothing "
+                                    f"(agents of this workflow: {', '.join(sorted(used)) or 'none'})", line, column))
+    return warnings
 
 
 def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
@@ -154,6 +185,9 @@ def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
     agents = data.get("agents")
     if isinstance(agents, dict):
         for agent, body in agents.items():
+            bad = control_character(agent) if isinstance(agent, str) else None
+            if bad:  # ids become file names, argv elements and log lines
+                found.append((("agents", agent), f"agent id contains a control character ({bad})"))
             if not isinstance(body, dict):
                 continue
             where = ("agents", agent)
@@ -166,11 +200,9 @@ def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
                 found.append((where + ("argv",), "uses {model} but this agent sets no model"))
     acceptance = data.get("acceptance")
     if isinstance(acceptance, dict) and isinstance(acceptance.get("command"), list):
-        from teambot.config.validate import ACCEPTANCE_PLACEHOLDERS, placeholder_problems
+        from teambot.config.validate import ACCEPTANCE_PLACEHOLDERS
 
-        found += [(p.path, p.message) for p in placeholder_problems(("acceptance", "command"), acceptance["command"],
-                                                                     ACCEPTANCE_PLACEHOLDERS)
-                  if all(isinstance(a, str) for a in acceptance["command"])]
+        found += _placeholder_problems(("acceptance", "command"), acceptance["command"], ACCEPTANCE_PLACEHOLDERS)
     openai = data.get("openai")
     if isinstance(openai, dict):
         url = openai.get("base_url")
@@ -188,24 +220,36 @@ def is_env_name(value: str) -> bool:
     A name matches ^[A-Za-z_][A-Za-z0-9_]*$; so do some keys (ghp_ + 36 letters and digits),
     hence the known key prefixes and a long run mixing lower case, upper case and digits.
     """
-    if not _ENV_NAME_RE.match(value) or value.startswith(_KEY_PREFIXES):
+    if not _ENV_NAME_RE.fullmatch(value) or value.startswith(_KEY_PREFIXES):
         return False
     return not any(len(part) >= 24 and not part.isupper() and not part.islower() and any(c.isdigit() for c in part)
                    for part in value.split("_"))
 
 
 def _url_problems(url: str) -> list[str]:
-    """Why `url` cannot be the base of the chat-completions URL (found now, not mid-run)."""
-    if not url.startswith(("http://", "https://")):
-        return [f"must start with http:// or https://, got {url!r}"]
+    """Why `url` cannot be the base of the chat-completions URL (found when the file is read, not mid-run).
+
+    The reasons never repeat the URL: a key pasted here must not reach a terminal or a log.
+    """
+    from urllib.parse import urlsplit
+
     import httpx  # here: keeps `import teambot.settings` light
 
     try:
-        parsed = httpx.URL(url.rstrip("/") + "/chat/completions")
-    except httpx.InvalidURL as exc:
-        return [f"is not a valid URL ({exc}), got {url!r}"]
-    if not parsed.host:
-        return [f"has no host name, got {url!r}"]
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when the port is out of range or not a number
+        httpx.URL(url.rstrip("/") + "/chat/completions")  # what the runtime will request
+    except (ValueError, httpx.InvalidURL):
+        return ["is not a valid URL; give the server's API root, e.g. http://localhost:11434/v1"]
+    if parts.scheme.lower() not in ("http", "https"):
+        return ["must be an http:// or https:// URL, e.g. https://api.openai.com/v1"]
+    host = parts.hostname or ""
+    if not host or not _HOST_RE.fullmatch(host):
+        return ["has no valid host name, e.g. http://localhost:11434/v1"]
+    if parts.username is not None or parts.password is not None:
+        return ["must not hold a user name or password; put the key in the variable that api_key_env names"]
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return ["must not have a query (?...) or fragment (#...): teambot appends /chat/completions to it"]
     return []
 
 
@@ -216,18 +260,28 @@ def _command_problems(where: tuple, body: dict[str, Any]) -> list[tuple[tuple, s
     found: list[tuple[tuple, str]] = []
     preset, argv = body.get("preset"), body.get("argv")
     if isinstance(preset, str) and preset and preset not in PRESETS:
-        found.append((where + ("preset",), f"unknown preset {preset!r}{did_you_mean(preset, PRESETS)}; "
+        found.append((where + ("preset",), f"unknown preset{did_you_mean(preset, PRESETS)}; "
                                            f"choose one of: {', '.join(PRESETS)}"))
     if preset is not None and argv is not None:
         found.append((where + ("argv",), "give either argv or preset, not both"))
     if isinstance(argv, list):
-        for i, arg in enumerate(argv):
-            for name in _PLACEHOLDER_RE.findall(arg) if isinstance(arg, str) else ():
-                if name not in PLACEHOLDERS:
-                    found.append((where + ("argv", i), f"unknown placeholder {{{name}}}{did_you_mean(name, PLACEHOLDERS)}; "
-                                                       f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"))
+        found += _placeholder_problems(where + ("argv",), argv, PLACEHOLDERS)
         if body.get("prompt_via") == "file" and not _has_placeholder(argv, "prompt_file"):
             found.append((where + ("prompt_via",), "is 'file' but argv has no {prompt_file} placeholder"))
+    return found
+
+
+def _placeholder_problems(where: tuple, argv: list, known: Collection[str]) -> list[tuple[tuple, str]]:
+    """An unknown {placeholder} in an argv element; the element's index says where (never its text)."""
+    import difflib
+
+    found: list[tuple[tuple, str]] = []
+    for i, arg in enumerate(argv):
+        for name in _PLACEHOLDER_RE.findall(arg) if isinstance(arg, str) else ():
+            if name not in known:
+                close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+                hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+                found.append((where + (i,), f"unknown placeholder{hint}; known: {', '.join('{' + p + '}' for p in known)}"))
     return found
 
 
@@ -239,7 +293,7 @@ def _unknown_runtime(name: str) -> str:
     from teambot.config.problems import did_you_mean
     from teambot.runtimes.registry import RUNTIME_NAMES
 
-    return f"unknown runtime {name!r}{did_you_mean(name, RUNTIME_NAMES)}; choose one of: {', '.join(RUNTIME_NAMES)}"
+    return f"unknown runtime{did_you_mean(name, RUNTIME_NAMES)}; choose one of: {', '.join(RUNTIME_NAMES)}"
 
 
 def _blank(raw: bytes) -> bool:
@@ -257,4 +311,5 @@ def _invalid(path: Path, lines: list[str]) -> ConfigError:
                        hint="fix them all; the settings are described in docs/configuration.md")
 
 
-__all__ = ["AcceptanceSettings", "AgentSettings", "ReviewSettings", "CommandSettings", "OpenAISettings", "SETTINGS_FILE", "Settings", "load_settings"]
+__all__ = ["AcceptanceSettings", "AgentSettings", "ReviewSettings", "CommandSettings", "OpenAISettings", "SETTINGS_FILE", "Settings",
+           "load_settings", "read_settings"]

@@ -56,6 +56,35 @@ def test_background_group_joins_several_stages_on(tmp_path: Path, write_stages) 
     }
 
 
+def test_group_without_after_follows_the_stage_before_it(tmp_path: Path, write_stages) -> None:
+    """A group with no `after` waits for the ungrouped stage stage_order lists before its first member."""
+    config = {
+        "stages": {name: {} for name in ("A", "B", "X", "C", "Y", "D")},
+        "stage_order": ["A", "B", "X", "C", "Y", "D"],
+        "parallel_groups": {"g": {"stages": ["X", "Y"], "before": "D"}},
+    }
+    lines = graph_text(write_stages(config))
+    assert lines == {
+        "A": "<- (start)",
+        "B": "<- A",
+        "X": "<- B [group g]",
+        "C": "<- B",
+        "Y": "<- B [group g]",
+        "D": "<- X, C, Y",
+    }
+
+
+def test_group_without_after_at_the_top_starts_at_once(tmp_path: Path, write_stages) -> None:
+    """A group with no `after` and nothing before it in stage_order starts at the beginning."""
+    config = {
+        "stages": {name: {} for name in ("X", "Y", "A")},
+        "stage_order": ["X", "Y", "A"],
+        "parallel_groups": {"g": {"stages": ["X", "Y"], "before": "A"}},
+    }
+    lines = graph_text(write_stages(config))
+    assert lines == {"X": "<- (start) [group g]", "Y": "<- (start) [group g]", "A": "<- X, Y"}
+
+
 def test_depends_on_replaces_implied_edges(tmp_path: Path, write_stages) -> None:
     """A stage's depends_on replaces the edges its place in stage_order and groups would give."""
     config = base_config()

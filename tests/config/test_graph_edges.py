@@ -26,11 +26,11 @@ def test_group_members_depend_on_after_and_before_on_members() -> None:
 
 
 def test_group_without_after_or_before() -> None:
-    """A group with neither after nor before has members that start at once and nothing waits for."""
+    """A group with neither after nor before follows the stage before it, and nothing waits for it."""
     data = base_config()
     data["parallel_groups"]["side"] = {"stages": ["B", "C"]}
     deps = implied_edges(config_of(data))
-    assert deps["B"] == deps["C"] == set()
+    assert deps["B"] == deps["C"] == {"A"}
     assert deps["D"] == {"A"}
 
 

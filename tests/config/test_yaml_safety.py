@@ -12,7 +12,7 @@ from tests.helpers import teambot
 def test_file_over_one_mib_is_refused_before_parsing(tmp_path: Path, write_stages) -> None:
     """A stages file larger than 1 MiB is refused with its size."""
     path = write_stages("#" * (1 << 20) + "\n")
-    rejected(validate(path), "the file is 1,048,577 bytes; stages files are limited to 1 MiB")
+    rejected(validate(path), "is 1,048,577 bytes; the limit is 1,048,576 bytes")
 
 
 def test_non_utf8_file_names_the_line(tmp_path: Path, write_stages) -> None:
@@ -122,4 +122,4 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_directory_is_not_a_stages_file(tmp_path: Path) -> None:
     """A directory given as the stages path exits 2 saying so."""
-    rejected(teambot("validate", str(tmp_path), cwd=tmp_path), "cannot read stages file: a directory")
+    rejected(teambot("validate", str(tmp_path), cwd=tmp_path), "is a directory, not a regular file")

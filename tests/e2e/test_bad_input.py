@@ -96,3 +96,71 @@ def test_usage_errors_exit_2(project: Path) -> None:
     """Click usage errors (bad option value) exit 2."""
     proc = teambot("run", "objective.md", "--max-concurrency", "0", cwd=project)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_feature_with_a_trailing_newline_is_refused(project: Path) -> None:
+    """`--feature $'trail\\n'` exits 2 naming --feature and the character, and creates no run directory."""
+    proc = teambot("run", "objective.md", "--feature", "trail\n", cwd=project)
+    _assert_clean(proc, 2, "--feature 'trail\\n' contains a control character (\\n)")
+    assert not (project / ".agent-tracking").exists()
+
+
+def test_front_matter_feature_with_a_trailing_newline_is_refused(project: Path) -> None:
+    """Front matter `feature: "x\\n"` exits 2 naming the front matter field, and creates no run directory."""
+    (project / "fm.md").write_text('---\nfeature: "x\\n"\n---\n# T\n\n## Goals\n- g\n')
+    proc = teambot("run", "fm.md", cwd=project)
+    _assert_clean(proc, 2, "objective fm.md: front matter `feature` 'x\\n' contains a control character")
+    assert not (project / ".agent-tracking").exists()
+
+
+def test_objective_fifo_and_dev_zero_are_refused_at_once(project: Path) -> None:
+    """An objective that is a FIFO (no writer) or /dev/zero exits 2 at once naming it; nothing is created."""
+    import os
+
+    os.mkfifo(project / "pipe.md")
+    _assert_clean(teambot("run", "pipe.md", cwd=project, timeout=60), 2, "objective pipe.md is a FIFO")
+    _assert_clean(teambot("run", "/dev/zero", cwd=project, timeout=60), 2, "objective /dev/zero is a device")
+    assert not (project / ".agent-tracking").exists()
+
+
+def test_objective_over_the_limit_is_refused(project: Path) -> None:
+    """An objective one byte over 1 MiB exits 2 with its size and the limit."""
+    (project / "big.md").write_bytes(b"# Big\n" + b"x" * ((1 << 20) - 5))
+    _assert_clean(teambot("run", "big.md", cwd=project), 2, "objective big.md is 1,048,577 bytes; the limit is 1,048,576")
+
+
+def test_stages_and_settings_fifos_are_refused(project: Path) -> None:
+    """A FIFO given as --stages or found as teambot.yaml exits 2 naming it instead of hanging."""
+    import os
+
+    os.mkfifo(project / "pipe.yaml")
+    _assert_clean(teambot("run", "objective.md", "--stages", "pipe.yaml", cwd=project, timeout=60), 2,
+                  "stages file pipe.yaml is a FIFO")
+    _assert_clean(teambot("validate", "pipe.yaml", cwd=project, timeout=60), 2, "stages file pipe.yaml is a FIFO")
+    (project / "teambot.yaml").symlink_to(project / "pipe.yaml")
+    _assert_clean(teambot("run", "objective.md", cwd=project, timeout=60), 2, "teambot.yaml is a FIFO")
+
+
+def test_persona_device_is_refused_before_the_run_starts(project: Path) -> None:
+    """A persona that is /dev/zero exits 2 naming it before any stage runs; no run is left behind."""
+    agents = project / ".github" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "ba.agent.md").symlink_to("/dev/zero")
+    _assert_clean(teambot("run", "objective.md", "-q", cwd=project, timeout=60), 2, "ba.agent.md is a device")
+    assert not (project / ".agent-tracking" / "todo-cli").exists()
+
+
+def test_prompt_template_fifo_and_oversized_are_refused(project: Path) -> None:
+    """A prompt template that is a FIFO is a validation problem; one over 1 MiB stops the run (exit 2) up front."""
+    import os
+
+    prompts = project / ".teambot" / "prompts"
+    prompts.mkdir(parents=True)
+    os.mkfifo(prompts / "spec.md")
+    _assert_clean(teambot("validate", cwd=project, timeout=60), 2, "prompt template .teambot/prompts/spec.md is not a file")
+    _assert_clean(teambot("run", "objective.md", cwd=project, timeout=60), 2, "spec.md is not a file")
+    (prompts / "spec.md").unlink()
+    (prompts / "plan.md").write_bytes(b"x" * ((1 << 20) + 1))
+    _assert_clean(teambot("run", "objective.md", "-q", cwd=project, timeout=60), 2,
+                  "prompt template", "plan.md is 1,048,577 bytes")
+    assert not (project / ".agent-tracking" / "todo-cli").exists()

@@ -91,6 +91,26 @@ def test_background_group_runs_beside_the_main_line(tmp_path: Path) -> None:
     assert ts[("stage_started", "E")] >= ts[("stage_succeeded", "D")]
 
 
+def test_group_without_after_waits_for_the_stage_before_it(tmp_path: Path) -> None:
+    """A group with no `after` starts only once the stage stage_order lists before it has succeeded."""
+    stages = {
+        "stages": {name: {"work_agent": agent} for name, agent in
+                   [("FIRST", "pm"), ("X", "builder-1"), ("Y", "builder-2"), ("LAST", "reviewer")]},
+        "stage_order": ["FIRST", "X", "Y", "LAST"],
+        "parallel_groups": {"side": {"stages": ["X", "Y"], "before": "LAST"}},
+    }
+    (tmp_path / "stages.yaml").write_text(yaml.safe_dump(stages))
+    (tmp_path / "objective.md").write_text("# Group order\n\n## Goals\n- keep stage_order\n")
+    proc = teambot("run", "objective.md", "-q", cwd=tmp_path, env={"TEAMBOT_DEMO_DELAY_FIRST": "0.3"})
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / ".agent-tracking" / "objective"
+    kinds = [(e["type"], e.get("stage")) for e in events(run) if e["type"] in ("stage_started", "stage_succeeded")]
+    first_done = kinds.index(("stage_succeeded", "FIRST"))
+    assert kinds.index(("stage_started", "X")) > first_done, kinds
+    assert kinds.index(("stage_started", "Y")) > first_done, kinds
+    assert started(run)[0] == "FIRST" and started(run)[-1] == "LAST"
+
+
 def test_init_writes_files_and_refuses_to_overwrite(tmp_path: Path) -> None:
     """`init` writes stages.yaml, teambot.yaml and objective.md; a second init refuses without --force."""
     first = teambot("init", cwd=tmp_path)

@@ -92,14 +92,14 @@ def test_every_meaning_problem_at_once(tmp_path):
         "openai: {base_url: 'localhost:8000/v1', api_key_env: sk-abcdef}\n"
     ))
     text = "\n".join(problems)
-    assert "runtime: unknown runtime 'comand' (did you mean 'command'?)" in text
-    assert "agents.pm.runtime: unknown runtime 'gpt'" in text
-    assert "agents.ba.preset: unknown preset 'claud' (did you mean 'claude'?)" in text
+    assert "runtime: unknown runtime (did you mean 'command'?)" in text
+    assert "agents.pm.runtime: unknown runtime; choose one of" in text
+    assert "agents.ba.preset: unknown preset (did you mean 'claude'?)" in text
     assert "agents.writer.argv: give either argv or preset, not both" in text
-    assert "agents.builder-1.argv[1]: unknown placeholder {promt_file} (did you mean 'prompt_file'?)" in text
+    assert "agents.builder-1.argv[1]: unknown placeholder (did you mean {prompt_file}?)" in text
     assert "agents.builder-2.prompt_via: is 'file' but argv has no {prompt_file} placeholder" in text
     assert "agents.reviewer.argv: uses {model} but this agent sets no model" in text
-    assert "openai.base_url: must start with http:// or https://" in text
+    assert "openai.base_url: must be an http:// or https:// URL" in text
     assert "openai.api_key_env: must be the NAME of an environment variable" in text
     assert len(problems) == 9
 
@@ -140,8 +140,89 @@ def test_api_key_env_names_are_accepted(tmp_path):
 
 
 @pytest.mark.parametrize(("url", "reason"), [("http://[::1", "is not a valid URL"), ("http://h:port/v1", "is not a valid URL"),
-                                             ("https://", "has no host name")])
+                                             ("https://", "has no valid host name")])
 def test_invalid_base_url_is_a_load_problem(tmp_path, url, reason):
     """A base_url httpx cannot use is reported when teambot.yaml is read, not by the first stage mid-run."""
     problems = problems_of(tmp_path, f"openai: {{base_url: '{url}'}}\n")
     assert len(problems) == 1 and f"openai.base_url: {reason}" in problems[0]
+
+
+PASTED_KEY = "sk-proj-Zq81Xv27Lm64Rt09Wb35Hn72Kd18Pf46"
+
+
+def test_a_key_pasted_into_any_typed_field_is_never_echoed(tmp_path):
+    """A key written where a number, a choice, a URL or a name belongs is reported by field, never repeated."""
+    from tests.helpers import EXAMPLE_OBJECTIVE, teambot
+
+    key = PASTED_KEY
+    (tmp_path / "teambot.yaml").write_text(
+        f"runtime: {key}\nmax_concurrency: {key}\nsecret_env_vars: {key}\n"
+        f"openai: {{base_url: {key}, timeout: {key}, stream: {key}, api_key_env: {key}, model: [{key}]}}\n"
+        f"command: {{preset: {key}, prompt_via: {key}, output_cap_bytes: {key}}}\n"
+        f"agents:\n  pm: {{runtime: {key}, timeout: {key}, prompt_via: {key}, argv: [x, '{{{key.replace('-', '_')}}}']}}\n"
+        f"review: {{max_iterations: {key}}}\nacceptance: {{command: [x, '{{{key.replace('-', '_')}}}'], timeout: {key}}}\n"
+    )
+    (tmp_path / "objective.md").write_text(EXAMPLE_OBJECTIVE.read_text())
+    proc = teambot("run", "objective.md", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in out, out
+    for field in ("runtime:", "max_concurrency:", "openai.base_url:", "openai.timeout:", "openai.api_key_env:",
+                  "command.preset:", "command.prompt_via:", "agents.pm.prompt_via:", "agents.pm.argv[1]:",
+                  "review.max_iterations:", "acceptance.command[1]:"):
+        assert field in out, (field, out)
+    for part in ("Zq81", "Xv27", "Lm64", "Pf46"):  # not the key, nor any piece of it
+        assert part not in out, out
+
+
+@pytest.mark.parametrize("url", ["http://exa mple.com/v1", "http://localhost:99999/v1", "http://user:pw@localhost/v1",
+                                 "http://localhost:8000/v1?api-version=1", "ftp://localhost/v1", "localhost:8000/v1"])
+def test_base_url_must_be_an_http_url_with_a_host(tmp_path, url):
+    """A base_url that is not an http(s) URL with a valid host, port and no credentials or query is one problem."""
+    problems = problems_of(tmp_path, f"openai: {{base_url: '{url}'}}\n")
+    assert len(problems) == 1 and ":1:10: openai.base_url: " in problems[0], problems
+    assert url not in problems[0]
+
+
+@pytest.mark.parametrize("url", ["http://localhost:11434/v1", "https://api.openai.com/v1/", "http://[::1]:8000/v1",
+                                 "HTTPS://example.com/openai/v1", "http://127.0.0.1:8080"])
+def test_usable_base_urls_load(tmp_path, url):
+    """Ordinary server roots (names, IPv4, IPv6 literals, ports, a trailing slash) are accepted."""
+    (tmp_path / "teambot.yaml").write_text(f"openai: {{base_url: '{url}'}}\n")
+    assert load_settings(tmp_path).openai.base_url == url
+
+
+def test_bad_base_url_stops_run_naming_the_field(tmp_path):
+    """`teambot run` with an unusable base_url exits 2 before anything runs, naming openai.base_url."""
+    from tests.helpers import EXAMPLE_OBJECTIVE, teambot
+
+    (tmp_path / "teambot.yaml").write_text("openai:\n  base_url: 'http://exa mple.com/v1'\n")
+    (tmp_path / "objective.md").write_text(EXAMPLE_OBJECTIVE.read_text())
+    proc = teambot("run", "objective.md", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "teambot.yaml:2:3: openai.base_url: has no valid host name" in proc.stderr
+    assert not (tmp_path / ".agent-tracking").exists()
+
+
+def test_an_agent_id_no_stage_uses_is_a_warning_with_did_you_mean(project):
+    """`agents: {builder_1: ...}` for the workflow's builder-1 warns on run and resume, naming the line and the fix."""
+    from tests.helpers import teambot
+
+    (project / "teambot.yaml").write_text("agents:\n  pm: {timeout: 300}\n  builder_1: {timeout: 5}\n")
+    proc = teambot("run", "objective.md", "-q", cwd=project, env={"TEAMBOT_DEMO_FAIL": "SPEC"})
+    assert proc.returncode == 1, proc.stderr
+    expected = (f"warning: {project / 'teambot.yaml'}:3:3: agents.builder_1: no stage uses agent 'builder_1' "
+                "(did you mean 'builder-1'?)")
+    assert expected in proc.stderr and "'pm'" not in proc.stderr, proc.stderr
+    proc = teambot("resume", "-q", cwd=project)
+    assert proc.returncode == 0 and expected in proc.stderr, proc.stderr
+
+
+def test_an_agent_id_that_looks_like_a_key_is_not_repeated(project):
+    """An unused agent id that looks like a pasted key is warned about by line only, never repeated."""
+    from tests.helpers import teambot
+
+    (project / "teambot.yaml").write_text(f"agents:\n  {PASTED_KEY}: {{}}\n")
+    proc = teambot("run", "objective.md", "--dry-run", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "teambot.yaml:2:3: agents: no stage uses this agent id" in proc.stderr
+    assert "Zq81" not in proc.stdout + proc.stderr

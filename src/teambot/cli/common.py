@@ -106,6 +106,7 @@ class AgentSetup:
 
         self.project_dir = project_dir
         self.settings = settings
+        self.warnings: list[str] = []  # printable lines about teambot.yaml that do not stop a run
         self.override = override
         self.runtime_name = override or settings.runtime
         self.redact = Redactor(extra_env_names=[settings.openai.api_key_env, *settings.secret_env_vars])
@@ -124,6 +125,20 @@ class AgentSetup:
             command_grace=s.command.grace_seconds,
         )
 
+    def check_inputs(self, workflow) -> None:
+        """Read every persona and prompt template the run will use, now: one that is a FIFO, a
+        device or too big exits 2 (InputError) before anything runs, not when its stage starts."""
+        from teambot.prompts.assemble import template_text
+
+        for name in workflow.graph.order:
+            stage = workflow.config.stages[name]
+            if stage.run is not None:
+                continue
+            for agent in (stage.work_agent, stage.review_agent if stage.is_review_stage else None):
+                self.personas(agent)
+            if stage.prompt_template:
+                template_text(stage.prompt_template, self.project_dir)
+
     def runtime_factory(self, events, workflow):
         """The run's runtime; every agent of the workflow is checked first (ConfigError, exit 2)."""
         from teambot.runtimes.router import build_runtime
@@ -131,6 +146,7 @@ class AgentSetup:
         from teambot.errors import ConfigError
         from teambot.kinds.checks import command_problems
 
+        self.check_inputs(workflow)
         stages = [workflow.config.stages[n] for n in workflow.graph.order]
         most: dict[str | None, int] = {}
         for stage in stages:
@@ -146,15 +162,25 @@ class AgentSetup:
         return runtime
 
 
-def load_setup(project_dir: Path, override: str | None) -> AgentSetup:
-    """teambot.yaml (validated) plus the --runtime override, checked before anything is written."""
-    from teambot.runtimes.registry import check_runtime_name
-    from teambot.settings import load_settings
+def load_setup(project_dir: Path, override: str | None, workflow=None) -> AgentSetup:
+    """teambot.yaml (validated) plus the --runtime override, checked before anything is written.
 
-    settings = load_settings(project_dir)
+    With `workflow`, `setup.warnings` names each agent id of teambot.yaml that no stage uses.
+    """
+    from teambot.runtimes.registry import check_runtime_name
+    from teambot.settings import read_settings
+
+    used = None
+    if workflow is not None:
+        stages = [workflow.config.stages[n] for n in workflow.graph.order]
+        used = {s.work_agent for s in stages if s.run is None and s.work_agent} | \
+               {s.review_agent for s in stages if s.is_review_stage and s.review_agent}
+    settings, warnings = read_settings(project_dir, agents_used=used)
     if override is not None:
         check_runtime_name(override)
-    return AgentSetup(project_dir, settings, override)
+    setup = AgentSetup(project_dir, settings, override)
+    setup.warnings = warnings
+    return setup
 
 
 def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, options, *, resumed, before=None) -> int:
@@ -165,7 +191,7 @@ def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, opti
     from teambot.events import EventLog
     from teambot.session import drive
 
-    for warning in workflow.warnings:
+    for warning in (*workflow.warnings, *setup.warnings):
         print(f"warning: {warning}", file=sys.stderr)
     events = EventLog(paths.events, redact=setup.redact)
     graph = workflow.graph

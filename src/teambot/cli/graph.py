@@ -11,7 +11,7 @@ import click
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from teambot.config.loader import Workflow
 
-_PLAIN_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLAIN_ID = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 # Words mermaid reads as syntax when used as a node id.
 _RESERVED = {"end", "graph", "subgraph", "flowchart", "style", "class", "classdef", "click", "linkstyle", "direction", "default"}
 
@@ -62,7 +62,7 @@ def render_mermaid(workflow: Workflow) -> str:
     graph = workflow.graph
     ids: dict[str, str] = {}
     for i, name in enumerate(graph.order):
-        plain = _PLAIN_ID.match(name) and name.lower() not in _RESERVED
+        plain = _PLAIN_ID.fullmatch(name) and name.lower() not in _RESERVED
         ids[name] = name if plain else f"stage_{i}"
     def node(name: str) -> str:
         return ids[name] if ids[name] == name else f'{ids[name]}["{name}"]'

@@ -51,7 +51,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             raise ConfigError(f"the run's stages file {stages_path} no longer exists", hint="pass the workflow to use: teambot resume --stages PATH")
         workflow = load_workflow(stages_path, project_dir=project_dir)
         skipped = check_skippable(workflow, state, skip)  # exit 2 before anything changes
-        setup = load_setup(project_dir, runtime or run.runtime_override)
+        setup = load_setup(project_dir, runtime or run.runtime_override, workflow)
         objective_path = Path(run.objective_path)
         notes: list[str] = []
         if not objective_path.is_file():

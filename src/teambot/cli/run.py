@@ -39,7 +39,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     obj = load_objective(objective)
     workflow = load_workflow(resolve_stages_path(stages, project_dir), project_dir=project_dir)
     skipped = check_skippable(workflow, None, skip)  # exit 2 before anything is written
-    setup = load_setup(project_dir, runtime)
+    setup = load_setup(project_dir, runtime, workflow)
     name = obj.feature_name(feature)
     paths = RunPaths(workspace_dir(workspace, setup.settings), name)
     store = FileStateStore(paths)  # takes the run's lock, or exits 3 naming the owner
@@ -96,6 +96,9 @@ def _dry_run(workflow, obj, paths, setup) -> int:
     from teambot.prompts import render_prompt
     from teambot.prompts.loops import render_work_prompt
 
+    for warning in (*workflow.warnings, *setup.warnings):
+        click.echo(f"warning: {warning}", err=True)
+    setup.check_inputs(workflow)
     lineage = artifact_lineage(workflow)
     loops = setup.loop_settings()
     for name in workflow.graph.order:

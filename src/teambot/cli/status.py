@@ -17,7 +17,7 @@ from teambot.cli.common import workspace_option
 def command(feature: str | None, as_json: bool, workspace: Path | None) -> int:
     """Show a run's stages, their status, agent, attempts and timing."""
     from teambot.cli.common import list_runs, workspace_dir
-    from teambot.errors import UsageError
+    from teambot.errors import StateError
 
     ws = workspace_dir(workspace)
     runs = list_runs(ws)
@@ -36,12 +36,14 @@ def command(feature: str | None, as_json: bool, workspace: Path | None) -> int:
 
     name = pick_feature(ws, feature, unfinished_only=False)
     report = build_report(ws, name)
+    if not report["stages"]:  # checked before printing: an error prints no report (and --json no JSON)
+        raise StateError(f"{report['run_dir']}/state.json: run '{name}' has no stages",
+                         hint="the state file was damaged or edited by hand; start a new run with "
+                              "`teambot run OBJECTIVE --feature NAME`")
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         _print_report(report)
-    if not report["stages"]:
-        raise UsageError(f"run '{name}' has no stages")
     return 0
 
 

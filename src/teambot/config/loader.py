@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from teambot.config.validate import check_workflow
 from teambot.config.yamlsafe import parse
 from teambot.errors import ConfigError
 from teambot.graph import StageGraph, build_graph
+from teambot.inputs import read_input
 
 DEFAULT_STAGES = Path(__file__).resolve().parent.parent / "data" / "stages.yaml"
 MAX_BYTES = 1 << 20  # a stages file is a few kB; anything this big is a mistake or an attack
@@ -71,30 +71,12 @@ def _invalid(path: Path, lines: list[str]) -> ConfigError:
 
 
 def _read(path: Path) -> bytes:
-    """The file's bytes; refuses missing, non-regular and oversized files before reading."""
+    """The file's bytes; refuses missing, non-regular and oversized files (inputs.read_input)."""
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise ConfigError(f"{path}: cannot read stages file: {kind}")
-        if info.st_size > MAX_BYTES:
-            raise _too_big(path, info.st_size)
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        hint = None
-        if isinstance(exc, FileNotFoundError):
-            hint = "give the path of a stages file, or run `teambot init` to write the default one"
-        raise ConfigError(f"{path}: cannot read stages file: {reason}", hint=hint) from None
-    if len(raw) > MAX_BYTES:  # it grew after stat()
-        raise _too_big(path, len(raw))
-    return raw
-
-
-def _too_big(path: Path, size: int) -> ConfigError:
-    return _invalid(path, [f"{path}: the file is {size:,} bytes; stages files are limited to 1 MiB "
-                           f"({MAX_BYTES:,} bytes), refusing to parse it"])
+        return read_input(path, MAX_BYTES, "stages file")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: cannot read stages file: {exc.strerror}",
+                          hint="give the path of a stages file, or run `teambot init` to write the default one") from None
 
 
 __all__ = ["DEFAULT_STAGES", "MAX_BYTES", "Workflow", "load_workflow", "resolve_stages_path"]

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from teambot.names import control_character
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pydantic import ValidationError
 
@@ -45,11 +47,14 @@ class Positions:
 
 
 def dotted(path: Iterable[Key]) -> str:
-    """`("stages", "SPEC", "artifacts", 0)` -> `stages.SPEC.artifacts[0]`."""
+    """`("stages", "SPEC", "artifacts", 0)` -> `stages.SPEC.artifacts[0]`; a key holding a
+    control character is quoted (`stages['EVIL\\n']`) so the problem stays on one line."""
     out = ""
     for part in path:
         if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
+        elif isinstance(part, str) and control_character(part):
+            out += f"[{part!r}]"
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -73,10 +78,18 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def describe(value: object) -> str:
-    """What a YAML value is, for `expected ..., got ...` messages."""
+def describe(value: object, *, show: bool = True) -> str:
+    """What a YAML value is, for `expected ..., got ...` messages.
+
+    `show=False` names only the kind of value, never the value itself: teambot.yaml's
+    errors use it, since any of its fields may hold a pasted API key.
+    """
     if value is None:
         return "null"
+    if not show:
+        kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+        return next((name for kind, name in kinds.items() if isinstance(value, kind)),
+                    "a date; quote it to use it as text" if isinstance(value, _dt.date) else "a value of another kind")
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, int):
@@ -107,8 +120,8 @@ _EXPECTED = {
 }
 
 
-def _type_message(kind: str, value: Any) -> str:
-    message = f"expected {_EXPECTED[kind]}, got {describe(value)}"
+def _type_message(kind: str, value: Any, show: bool) -> str:
+    message = f"expected {_EXPECTED[kind]}, got {describe(value, show=show)}"
     # YAML 1.1 reads yes/no/on/off and bare numbers as booleans and numbers.
     if kind == "string_type" and isinstance(value, bool | int | float):
         message += "; put it in quotes to use it as text"
@@ -117,8 +130,11 @@ def _type_message(kind: str, value: Any) -> str:
     return message
 
 
-def from_pydantic(exc: ValidationError, prefix: KeyPath, fields: Iterable[str]) -> list[Problem]:
-    """One Problem per pydantic error, with its path under `prefix` and a plain reason."""
+def from_pydantic(exc: ValidationError, prefix: KeyPath, fields: Iterable[str], *, show_values: bool = True) -> list[Problem]:
+    """One Problem per pydantic error, with its path under `prefix` and a plain reason.
+
+    `show_values=False` never puts an input value in a reason (see `describe`).
+    """
     fields = list(fields)
     problems: list[Problem] = []
     for err in exc.errors(include_url=False):
@@ -129,19 +145,19 @@ def from_pydantic(exc: ValidationError, prefix: KeyPath, fields: Iterable[str]) 
         elif kind == "missing":
             message = "missing required field"
         elif kind == "invalid_key":
-            message = f"field names must be strings, got {describe(value)}"
+            message = f"field names must be strings, got {describe(value, show=show_values)}"
         elif kind in _EXPECTED:
-            message = _type_message(kind, value)
+            message = _type_message(kind, value, show_values)
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             words = {"greater_than": "greater than", "greater_than_equal": "at least",
                      "less_than": "less than", "less_than_equal": "at most"}[kind]
             limit = next(iter(ctx.values()), "?")
             if isinstance(limit, float) and limit.is_integer():
                 limit = int(limit)
-            message = f"must be {words} {limit}, got {describe(value)}"
+            message = f"must be {words} {limit}, got {describe(value, show=show_values)}"
         elif kind == "string_too_short":
             message = "must not be empty"
         else:
-            message = f"{err['msg']}, got {describe(value)}"
+            message = f"{err['msg']}, got {describe(value, show=show_values)}"
         problems.append(Problem(prefix + loc, message))
     return problems

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from teambot.config.models import STAGE_NAME_RE, GroupConfig, StageConfig
 from teambot.config.problems import Problem, describe, did_you_mean, from_pydantic
+from teambot.names import control_character
 
 TOP_LEVEL_KEYS = ("stages", "stage_order", "parallel_groups", "work_to_review_mapping")
 EXTENSION_PREFIX = "x-"  # top-level keys starting with this are ignored
@@ -72,7 +73,7 @@ def _named_entries(section: str, raw: object, what: str, problems: list[Problem]
     for name, body in raw.items():
         if not isinstance(name, str):
             problems.append(Problem((section, name), f"{what} names must be text, got {describe(name)}"))
-        elif not STAGE_NAME_RE.match(name):
+        elif not STAGE_NAME_RE.fullmatch(name):
             problems.append(Problem((section, name), f"invalid {what} name {name!r}: {_NAME_RULE}"))
             entries.append((name, body))
         else:
@@ -87,6 +88,20 @@ def _check_stages(raw: object, parts: Parts, problems: list[Problem]) -> None:
         model, errors, _ = _validate(StageConfig, body, ("stages", name), {})
         parts.stages[name] = model
         problems.extend(errors)
+        problems.extend(_agent_id_problems(name, model))
+
+
+def _agent_id_problems(name: str, stage: StageConfig) -> list[Problem]:
+    """Agent ids become file names, argv elements and log lines: no control characters."""
+    found = []
+    ids = [(("work_agent",), stage.work_agent), (("review_agent",), stage.review_agent)]
+    ids += [(("allowed_personas", i), a) for i, a in enumerate(stage.allowed_personas)]
+    ids += [(("parallel_agents", i), a) for i, a in enumerate(stage.parallel_agents or [])]
+    for where, agent in ids:
+        bad = control_character(agent) if agent else None
+        if bad:
+            found.append(Problem(("stages", name, *where), f"agent id {agent!r} contains a control character ({bad})"))
+    return found
 
 
 def _check_order(raw: object, parts: Parts, problems: list[Problem]) -> None:

@@ -14,6 +14,7 @@ from teambot.config.problems import Problem, did_you_mean
 from teambot.config.structure import Parts
 from teambot.config.templates import resolve_template
 from teambot.graph import find_cycle, implied_edges
+from teambot.names import control_character
 
 MAX_CYCLES = 10  # enough to show a tangle without flooding the screen
 
@@ -38,8 +39,8 @@ def _unknown(name: str, parts: Parts, what: str = "stage") -> str:
 
 def artifact_problem(name: str) -> str | None:
     """Why `name` cannot be an artifact path (relative, inside the artifacts dir), or None."""
-    if "\\" in name or "\x00" in name:
-        return "must not contain backslashes or NUL characters"
+    if "\\" in name or control_character(name):
+        return "must not contain backslashes or NUL (or any other control character)"
     path = PurePosixPath(name)
     if path.is_absolute() or name.startswith("~") or (len(name) > 1 and name[1] == ":"):
         return "must be a relative path inside the artifacts directory"
@@ -225,7 +226,8 @@ def _templates(parts: Parts, project_dir: Path) -> list[Problem]:
         where = Path(stage.prompt_template)  # as prompts.assemble resolves it: no ~ expansion
         where = where if where.is_absolute() else project_dir / where
         try:
-            if resolve_template(stage.prompt_template, project_dir) is not None:
+            found = resolve_template(stage.prompt_template, project_dir)
+            if found is not None and found.is_file():  # a FIFO or device is found, then refused here
                 continue  # the project's file, or teambot's packaged template of that name
             state = None if where.is_file() else "is not a file" if where.exists() else "not found"
         except OSError as exc:  # e.g. a name too long for the file system

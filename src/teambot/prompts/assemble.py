@@ -14,10 +14,12 @@ from pathlib import Path
 
 from teambot.config.models import StageConfig
 from teambot.config.templates import resolve_template
+from teambot.inputs import DEFAULT_LIMIT, read_input
 from teambot.objective import Objective
 from teambot.paths import RunPaths
 
 UPSTREAM_CAP = 64 * 1024  # bytes of each upstream artifact included in a prompt
+MAX_TEMPLATE_BYTES = DEFAULT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,14 @@ def criteria_section(stage: StageConfig) -> list[str]:
 
 
 def template_text(name: str, project_dir: Path) -> str:
+    """The template's text; a template that is not a regular file or is too big is an InputError."""
     path = resolve_template(name, project_dir)
-    if path is None:  # validated before the run; removed since
-        return f"(prompt template {name} not found)"
-    return path.read_text(encoding="utf-8", errors="replace").strip()
+    try:
+        if path is not None:
+            return read_input(path, MAX_TEMPLATE_BYTES, "prompt template").decode("utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        pass
+    return f"(prompt template {name} not found)"  # validated before the run; removed since
 
 
 def artifact_text(path: Path) -> str:

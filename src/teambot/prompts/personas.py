@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from teambot.inputs import DEFAULT_LIMIT, read_input
+
 DEFAULT_PERSONAS_DIR = Path(".github") / "agents"
 PACKAGED = Path(__file__).resolve().parent.parent / "data" / "personas"
+MAX_PERSONA_BYTES = DEFAULT_LIMIT
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n---[ \t]*\n", re.S)
 
 
@@ -15,13 +18,16 @@ def persona_path(personas_dir: Path, agent: str) -> Path:
 
 
 def load_persona(personas_dir: Path, agent: str | None) -> str | None:
-    """The persona of `agent`: the project's file, else teambot's default for that id, else None."""
+    """The persona of `agent`: the project's file, else teambot's default for that id, else None.
+
+    A persona file that is not a regular file or is over MAX_PERSONA_BYTES is an InputError.
+    """
     if not agent or "/" in agent or agent.startswith("."):
         return None
     for path in (persona_path(personas_dir, agent), persona_path(PACKAGED, agent)):
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            text = read_input(path, MAX_PERSONA_BYTES, "persona").decode("utf-8", errors="replace")
+        except FileNotFoundError:
             continue
         return _FRONT_MATTER.sub("", text, count=1).strip() or None
     return None
