@@ -130,8 +130,9 @@ def _environ(proc: psutil.Process) -> dict[str, str]:
         return {}
 
 
-def run_agents(run_dir: Path) -> dict[int, set[str]]:
-    """Every live process group holding a process started for this run: pgid -> its stages.
+def run_agents(run_dir: Path, stage: str | None = None) -> dict[int, set[str]]:
+    """Every live process group holding a process started for this run (for `stage` only, if
+    given): pgid -> its stages.
 
     Agents carry TEAMBOT_RUN_DIR (and TEAMBOT_STAGE) in their environment from the moment they
     exist, and so does every process they start, even one that left their group. So this
@@ -144,7 +145,9 @@ def run_agents(run_dir: Path) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
     for proc in psutil.process_iter():
         env = _environ(proc)
-        if env.get("TEAMBOT_RUN_DIR") != str(run_dir) or not _runs(proc):
+        if env.get("TEAMBOT_RUN_DIR") != str(run_dir) or (stage is not None and env.get("TEAMBOT_STAGE") != stage):
+            continue
+        if not _runs(proc):
             continue
         pgid = _pgid(proc.pid)
         if pgid is not None and pgid not in ours:

@@ -44,6 +44,13 @@ def run_agents(run_dir: Path) -> list[psutil.Process]:
     return found
 
 
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def test_resume_ends_an_agent_whose_group_was_never_recorded(tmp_path: Path) -> None:
     """An agent that kills teambot at once and writes late is ended by resume; the artifact keeps its recorded hash."""
     project = tmp_path
@@ -65,7 +72,7 @@ def test_resume_ends_an_agent_whose_group_was_never_recorded(tmp_path: Path) -> 
         resumed = teambot("resume", "-q", cwd=project)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert run_agents(run_dir) == [], "no agent of the run is left once resume is done"
-        assert not old[0].is_running()
+        assert all(_gone(p) for p in old)
         time.sleep(max(0.0, killed_at + LATE + 1.0 - time.monotonic()))  # past the moment the old agent would write
         state = json.loads((run_dir / "state.json").read_text())
         record = state["stages"]["SPEC"]
@@ -76,3 +83,42 @@ def test_resume_ends_an_agent_whose_group_was_never_recorded(tmp_path: Path) -> 
     finally:
         for proc in run_agents(run_dir):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# An agent that starts a daemon-like child (a new session, stdio on /dev/null), which writes
+# the artifact after the agent has exited, and so after the stage has been recorded.
+ESCAPING = """#!/bin/sh
+{python} -c 'import os, sys, time
+os.setsid()
+open("{mark}", "w").close()
+time.sleep({late})
+open(os.path.join(os.environ["TEAMBOT_ARTIFACTS_DIR"], "spec.md"), "w").write("stale: from an escaped child\\n")' </dev/null >/dev/null 2>&1 &
+while [ ! -e "{mark}" ]; do sleep 0.05; done
+exec {python} {agent} "$@"
+"""
+
+
+def test_a_child_that_left_the_agents_group_is_ended_with_the_attempt(tmp_path: Path) -> None:
+    """A child that setsid()s away from the agent's group is ended when the attempt ends: the artifact keeps its hash."""
+    project = tmp_path
+    (project / "objective.md").write_text("---\nfeature: escape\n---\n# Escape\n\nWrite the spec.\n")
+    (project / "stages.yaml").write_text(STAGES)
+    wrapper = project / "agent.sh"
+    wrapper.write_text(ESCAPING.format(mark=project / "escaped", late=LATE, python=sys.executable, agent=FAKE_AGENT))
+    wrapper.chmod(0o755)
+    (project / "teambot.yaml").write_text(f"runtime: command\ncommand:\n  argv: [{json.dumps(str(wrapper))}]\n"
+                                          "  grace_seconds: 0.5\n")
+    run_dir = project / ".agent-tracking" / "escape"
+    try:
+        started = time.monotonic()
+        proc = teambot("run", "objective.md", "-q", cwd=project)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert run_agents(run_dir) == [], "the escaped child was ended with the attempt"
+        time.sleep(max(0.0, started + LATE + 1.0 - time.monotonic()))
+        record = json.loads((run_dir / "state.json").read_text())["stages"]["SPEC"]
+        written = (run_dir / "artifacts" / "spec.md").read_bytes()
+        assert hashlib.sha256(written).hexdigest() == record["artifacts"]["spec.md"]
+        assert "left the agent's process group" in (run_dir / "logs" / "SPEC.log").read_text()
+    finally:
+        for proc in run_agents(run_dir):
+            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
