@@ -21,7 +21,7 @@ from teambot.lifecycle import StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
 from teambot.processes import end_groups, kill_all, kill_group, run_agents
-from teambot.signals import drop_dead_terminal, interrupt_on_stop_signals, stop_signals
+from teambot.signals import HANGUP, drop_dead_terminal, interrupt_on_stop_signals, stop_signals
 from teambot.store.file import FileStateStore, make_owner
 from teambot.store.models import RunRecord, RunState, RunStatus, StageRecord, now_iso
 
@@ -181,6 +181,8 @@ async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
     def on_signal(signum: int) -> None:
         nonlocal signals_seen
         drop_dead_terminal(signum)
+        if signals_seen and signum == HANGUP:
+            return  # a closing terminal may hang up twice (the kernel, then the shell): not a second Ctrl-C
         signals_seen += 1
         if signals_seen == 1:
             executor.request_stop(StopReason.INTERRUPTED)

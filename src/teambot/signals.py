@@ -22,6 +22,7 @@ import signal
 import stat
 
 EXIT_INTERRUPTED = 130  # = errors.EXIT_INTERRUPTED, not imported: errors is not needed this early
+HANGUP = getattr(signal, "SIGHUP", None)
 
 _NAMES = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF",
           "SIGXCPU", "SIGPOLL", "SIGPWR", "SIGSTKFLT")
@@ -46,7 +47,7 @@ def drop_dead_terminal(signum: int) -> None:
 
     A hung-up terminal no longer answers as a tty; a live one (a plain `kill -HUP`) is kept.
     """
-    if signum != getattr(signal, "SIGHUP", None):
+    if signum != HANGUP:
         return
     for fd in (0, 1, 2):
         try:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import termios
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -59,6 +60,25 @@ def test_a_stop_signal_interrupts_and_ends_the_agents(project, run_dir, signum):
         assert proc.returncode == 130, err
         assert "Traceback" not in err
         assert "teambot resume" in out
+        _assert_interrupted_cleanly(run_dir)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _kill_leftovers(run_dir)
+
+
+def test_a_second_hangup_is_not_a_second_ctrl_c(project, run_dir):
+    """Two SIGHUPs (a closing terminal: the kernel, then the shell) still stop gracefully: stages recorded interrupted."""
+    pid_file = project / "pids.txt"
+    configure(project, "--hang", "--child", "--ignore-term", "--pid-file", str(pid_file))  # stopping takes the grace
+    proc = start_teambot("run", "objective.md", cwd=project)
+    try:
+        assert wait_for(lambda: pid_file.exists() and len(pid_file.read_text().split()) >= 2)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
         _assert_interrupted_cleanly(run_dir)
     finally:
         if proc.poll() is None:
