@@ -61,3 +61,17 @@ def test_a_signal_while_teambot_starts_exits_130_without_a_traceback(project: Pa
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     # stopped before the run began ("interrupted"), or by the executor, which says how to go on
     assert err.strip().endswith("interrupted") or "run interrupted" in out
+
+
+def test_the_console_script_handles_signals_before_the_heavy_imports() -> None:
+    """The `teambot` script's module catches SIGTERM before click is imported (as `python -m teambot` does)."""
+    import tomllib
+
+    from tests.helpers import REPO
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, function = scripts["teambot"].partition(":")
+    check = (f"import signal, sys; from {module} import {function}; "
+             "print('click' in sys.modules, signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None))")
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert proc.stdout.split() == ["False", "True"], proc.stderr
