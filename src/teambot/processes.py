@@ -64,12 +64,8 @@ def end_groups(pgids: Iterable[int], grace: float = 2.0) -> None:
     _wait_all_empty(alive, KILL_WAIT)
 
 
-def wait_empty(pgid: int, seconds: float) -> bool:
-    """Poll until group `pgid` has no live member or `seconds` have passed; True if it is empty."""
-    return _wait_all_empty([pgid], seconds)
-
-
 def _wait_all_empty(pgids: list[int], seconds: float) -> bool:
+    """Poll until no group of `pgids` has a live member or `seconds` have passed; True if all are empty."""
     deadline = time.monotonic() + seconds
     while any(group_members(pgid) for pgid in pgids):
         if time.monotonic() >= deadline:

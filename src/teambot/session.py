@@ -156,6 +156,8 @@ def drive(
     store.commit_run(run, stages=None if resumed else state.stages)  # a new run's first snapshot
     events.emit("run_resumed" if resumed else "run_started", None, feature=paths.feature, pid=os.getpid(),
                 runtime=options.runtime, max_concurrency=options.max_concurrency)
+    if not resumed:  # a new run where a removed one was: its agents must not write into this one
+        end_leftover_agents(paths.root, say)
 
     budget = options.max_hours * 3600.0 - run.elapsed_seconds
     if budget <= 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -119,6 +120,37 @@ def test_a_child_that_left_the_agents_group_is_ended_with_the_attempt(tmp_path: 
         written = (run_dir / "artifacts" / "spec.md").read_bytes()
         assert hashlib.sha256(written).hexdigest() == record["artifacts"]["spec.md"]
         assert "left the agent's process group" in (run_dir / "logs" / "SPEC.log").read_text()
+    finally:
+        for proc in run_agents(run_dir):
+            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+
+
+def test_a_new_run_in_a_removed_runs_directory_ends_that_runs_agents(tmp_path: Path) -> None:
+    """kill -9 in the spawn window, the run directory deleted, `run` again: the old agent is ended, the artifact keeps its hash."""
+    project = tmp_path
+    (project / "objective.md").write_text("---\nfeature: window\n---\n# Window\n\nWrite the spec.\n")
+    (project / "stages.yaml").write_text(STAGES)
+    wrapper = project / "agent.sh"
+    wrapper.write_text(WRAPPER.format(mark=project / "killed", late=LATE, python=sys.executable, agent=FAKE_AGENT))
+    wrapper.chmod(0o755)
+    (project / "teambot.yaml").write_text(f"runtime: command\ncommand:\n  argv: [{json.dumps(str(wrapper))}]\n"
+                                          "  grace_seconds: 0.5\n")
+    run_dir = project / ".agent-tracking" / "window"
+    try:
+        assert teambot("run", "objective.md", "-q", cwd=project).returncode == -signal.SIGKILL
+        killed_at = time.monotonic()
+        groups = {os.getpgid(proc.pid) for proc in run_agents(run_dir)}
+        assert groups
+        shutil.rmtree(run_dir)
+        again = teambot("run", "objective.md", "-q", cwd=project)
+        assert again.returncode == 0, again.stdout + again.stderr
+        # ended before anything ran, not only once SPEC's new agent was done
+        assert [g for g in groups if f"agent process group {g} " in again.stdout] == list(groups)
+        assert run_agents(run_dir) == []
+        time.sleep(max(0.0, killed_at + LATE + 1.0 - time.monotonic()))
+        record = json.loads((run_dir / "state.json").read_text())["stages"]["SPEC"]
+        written = (run_dir / "artifacts" / "spec.md").read_bytes()
+        assert hashlib.sha256(written).hexdigest() == record["artifacts"]["spec.md"]
     finally:
         for proc in run_agents(run_dir):
             os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
