@@ -1,9 +1,29 @@
-"""`python -m teambot`."""
+"""`python -m teambot` and the `teambot` console script.
+
+The stop signals are handled before anything else is imported: a SIGTERM or Ctrl-C while
+click, pydantic and rich load exits 130 without a traceback, like one at any later moment.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from teambot.cli.main import main
+from teambot import signals
 
-sys.exit(main())
+signals.exit_on_stop_signals()
+
+
+def main() -> int:
+    """Run the CLI; exit 130 (never a traceback) whenever a signal stops teambot."""
+    try:
+        from teambot.cli.main import main as cli_main
+
+        code = cli_main()
+    except KeyboardInterrupt:  # a signal outside the boundary's reach (it raises only once)
+        code = signals.EXIT_INTERRUPTED
+    signals.block_stop_signals()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,17 +1,29 @@
 """Agent process groups: the ones alive in this process (so a hard stop can end them all at
-once), how many members a group still has, and ending a group for good."""
+once), how many members a group still has, finding a run's agents by the markers in their
+environment, and ending groups for good.
+
+Process tables, environments and zombie status come from psutil, so this works wherever
+psutil does (Linux, macOS), whether or not the system has a proc filesystem.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
+
+import psutil
 
 KILL_WAIT = 2.0  # after SIGKILL, how long a group's members may take to die
 POLL_SECONDS = 0.05
 
 live_groups: set[int] = set()
+
+# A zombie (killed, not yet reaped by its parent) stays in its group until reaped, which some
+# parents (a container's init, a detached shell) do late or never: it no longer runs.
+_DEAD = frozenset({psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD})
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
@@ -25,114 +37,115 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
     return True
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def sigterm_interrupts() -> None:
-    """SIGTERM outside the executor (start-up, resume's reconciliation, the final summary)
-    behaves like Ctrl-C: the CLI's error boundary exits 130 instead of dying with 143."""
-    signal.signal(signal.SIGTERM, _interrupt)
-
-
 def kill_all(sig: int = signal.SIGKILL) -> None:
     for pgid in list(live_groups):
         kill_group(pgid, sig)
 
 
 def end_group(pgid: int, grace: float = 2.0) -> None:
-    """SIGTERM group `pgid`, SIGKILL whatever is left after `grace` seconds; return when it is empty.
+    """SIGTERM group `pgid`, SIGKILL whatever is left after `grace` seconds; return when it is empty."""
+    end_groups([pgid], grace)
 
-    Blocking (for code outside the event loop, such as resume ending a dead run's agent). A
+
+def end_groups(pgids: Iterable[int], grace: float = 2.0) -> None:
+    """SIGTERM every group at once, SIGKILL whatever is left after `grace` seconds; return when all are empty.
+
+    Blocking (for code outside the event loop, such as resume ending a dead run's agents). A
     member that takes more than KILL_WAIT seconds to die after SIGKILL is given up on.
     """
-    if not group_members(pgid):
+    alive = [pgid for pgid in pgids if group_members(pgid)]
+    for pgid in alive:
+        kill_group(pgid, signal.SIGTERM)
+    if _wait_all_empty(alive, grace):
         return
-    kill_group(pgid, signal.SIGTERM)
-    if wait_empty(pgid, grace):
-        return
-    kill_group(pgid, signal.SIGKILL)
-    wait_empty(pgid, KILL_WAIT)
+    for pgid in alive:
+        if group_members(pgid):
+            kill_group(pgid, signal.SIGKILL)
+    _wait_all_empty(alive, KILL_WAIT)
 
 
-def wait_empty(pgid: int, seconds: float) -> bool:
-    """Poll until group `pgid` has no live member or `seconds` have passed; True if it is empty."""
+def _wait_all_empty(pgids: list[int], seconds: float) -> bool:
+    """Poll until no group of `pgids` has a live member or `seconds` have passed; True if all are empty."""
     deadline = time.monotonic() + seconds
-    while group_members(pgid):
+    while any(group_members(pgid) for pgid in pgids):
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL_SECONDS)
     return True
 
 
-def _proc_stat(pid: int | str) -> tuple[bytes, int] | None:
-    """(state letter, process group) of `pid` from /proc, or None if it cannot be read."""
+def _runs(proc: psutil.Process) -> bool:
+    """True unless `proc` is gone or a zombie; a process we may not inspect counts as running."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
+        return proc.status() not in _DEAD
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:  # gone, or not ours to ask about
         return None
-    fields = stat[stat.rfind(b")") + 2:].split()  # the command name may hold spaces and ')'
-    return (fields[0], int(fields[2])) if len(fields) > 2 else None
 
 
-def _group_pids(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in group `pgid`, read from /proc."""
-    pids = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        found = _proc_stat(entry.name)
-        if found is not None and found[1] == pgid and found[0] not in _DEAD:
-            pids.append(int(entry.name))
-    return pids
-
-
-_DEAD = (b"Z", b"X")  # zombie (killed, not yet reaped by its parent) and dead
+def _group(pgid: int) -> list[psutil.Process]:
+    """Live (non-zombie) processes in group `pgid`."""
+    return [proc for proc in psutil.process_iter() if _pgid(proc.pid) == pgid and _runs(proc)]
 
 
 def process_alive(pid: int) -> bool:
-    """True if `pid` runs: it exists and, where /proc tells, is not a zombie. A process killed with
-    SIGKILL stays a zombie until its parent reaps it, which some parents (a container's init,
-    a detached shell) do late or never."""
+    """True if `pid` runs: it exists and is not a zombie (a process killed with SIGKILL stays a
+    zombie until its parent reaps it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # someone else's process: it exists
-    found = _proc_stat(pid)
-    return found is None or found[0] not in _DEAD
+    try:
+        return _runs(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return False
 
 
 def group_members(pgid: int) -> int:
-    """How many live (non-zombie) processes are in group `pgid`.
-
-    /proc tells zombies apart: a zombie stays in its group until reaped, and waiting for one
-    to vanish would hold every stage for the whole grace period. Elsewhere killpg(pgid, 0).
-    """
-    if not Path("/proc").is_dir():  # pragma: no cover - non-Linux POSIX
-        return 1 if kill_group(pgid, 0) else 0
+    """How many live (non-zombie) processes are in group `pgid` (zombies are left out: waiting
+    for one to vanish would hold every stage for the whole grace period)."""
     if not kill_group(pgid, 0):
         return 0
-    return len(_group_pids(pgid))
+    return len(_group(pgid))
 
 
-def group_runs_stage(pgid: int, run_dir: Path, stage: str) -> bool:
-    """True if a live process of group `pgid` is an agent teambot started for `stage` of this run.
+def _environ(proc: psutil.Process) -> dict[str, str]:
+    try:
+        return proc.environ()
+    except (psutil.Error, OSError):  # gone, a zombie, someone else's, or a kernel thread
+        return {}
 
-    A recorded pgid may have been reused after a reboot; only a group whose processes carry
-    this run's TEAMBOT_RUN_DIR and TEAMBOT_STAGE is ours to end.
+
+def run_agents(run_dir: Path, stage: str | None = None) -> dict[int, set[str]]:
+    """Every live process group holding a process started for this run (for `stage` only, if
+    given): pgid -> its stages.
+
+    Agents carry TEAMBOT_RUN_DIR (and TEAMBOT_STAGE) in their environment from the moment they
+    exist, and so does every process they start, even one that left their group. So this
+    finds them whether or not their group was ever recorded (teambot may die between spawning
+    an agent and committing its group). Our own group and our ancestors' are never listed: a
+    shell that exported the marker is not an agent.
     """
-    if not Path("/proc").is_dir():  # pragma: no cover - non-Linux POSIX: cannot tell, so never kill
-        return False
-    wanted = {f"TEAMBOT_RUN_DIR={run_dir}".encode(), f"TEAMBOT_STAGE={stage}".encode()}
-    for pid in _group_pids(pgid):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                environ = set(fh.read().split(b"\0"))
-        except OSError:
+    me = psutil.Process()
+    ours = {_pgid(p.pid) for p in [me, *me.parents()]}
+    found: dict[int, set[str]] = {}
+    for proc in psutil.process_iter():
+        env = _environ(proc)
+        if env.get("TEAMBOT_RUN_DIR") != str(run_dir) or (stage is not None and env.get("TEAMBOT_STAGE") != stage):
             continue
-        if wanted <= environ:
-            return True
-    return False
+        if not _runs(proc):
+            continue
+        pgid = _pgid(proc.pid)
+        if pgid is not None and pgid not in ours:
+            found.setdefault(pgid, set()).add(env.get("TEAMBOT_STAGE", ""))
+    return found

@@ -21,7 +21,8 @@ from teambot.kinds.context import LoopSettings
 from teambot.lifecycle import StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
-from teambot.processes import end_group, group_runs_stage, kill_all, kill_group, sigterm_interrupts
+from teambot.processes import end_groups, kill_all, kill_group, run_agents
+from teambot.signals import HANGUP, drop_dead_terminal, interrupt_on_stop_signals, stop_signals
 from teambot.store.file import FileStateStore, make_owner
 from teambot.store.models import RunRecord, RunState, RunStatus, StageRecord, now_iso
 
@@ -83,20 +84,38 @@ def reset_stages(store, state: RunState, names, events: EventLog, reason: str, *
 
 
 def recover_dead_owner(store, state: RunState, events: EventLog, say, run_dir: Path) -> None:
-    """Stages left `running` by a process that died: end any agent group still alive, mark interrupted."""
+    """End every agent an earlier process of this run left alive, then mark its `running` stages interrupted.
+
+    The caller holds the run's lock, so no live teambot owns these agents. They are found by
+    the TEAMBOT_RUN_DIR marker in their environment, not only by the recorded pgid: teambot
+    may have died between spawning an agent and committing its group, and such an agent
+    would otherwise write its artifacts over those of the stage's next attempt.
+    """
+    end_leftover_agents(run_dir, say, recorded={n: r.pgid for n, r in state.stages.items()
+                                               if r.status == StageStatus.RUNNING and r.pgid is not None})
     owner = state.run.owner
     for name, record in list(state.stages.items()):
         if record.status != StageStatus.RUNNING:
             continue
-        if record.pgid is not None and kill_group(record.pgid, 0):
-            if group_runs_stage(record.pgid, run_dir, name):
-                say(f"stage {name}: agent process group {record.pgid} from the dead run is still alive; ending it")
-                end_group(record.pgid)  # SIGTERM, a short grace, SIGKILL; returns once the group is gone
-            else:
-                say(f"stage {name}: process group {record.pgid} is alive but is not this run's agent (id reused?); left alone")
         who = f"pid {owner.pid}" if owner else "an earlier process"
         _transition(store, state, name, "interrupt", error=f"interrupted: teambot ({who}) stopped while it ran")
         events.emit("stage_interrupted", name, reason="previous process died")
+
+
+def end_leftover_agents(run_dir: Path, say, recorded: dict[str, int] | None = None) -> None:
+    """End the process groups of every agent of this run still alive (the caller holds the lock).
+
+    `recorded` (stage -> pgid of a stage left running) only serves the message about a group id
+    now used by a stranger, which is left alone.
+    """
+    left = run_agents(run_dir)
+    for name, pgid in (recorded or {}).items():
+        if pgid not in left and kill_group(pgid, 0):
+            say(f"stage {name}: process group {pgid} is alive but is not this run's agent (id reused?); left alone")
+    for pgid, stages in sorted(left.items()):
+        which = ", ".join(sorted(s for s in stages if s)) or "unknown"
+        say(f"stage {which}: agent process group {pgid} from the dead run is still alive; ending it")
+    end_groups(left)  # SIGTERM, a short grace, SIGKILL; returns once every group is gone
 
 
 def add_missing_stages(store, state: RunState, workflow: Workflow) -> list[str]:
@@ -138,6 +157,8 @@ def drive(
     store.commit_run(run, stages=None if resumed else state.stages)  # a new run's first snapshot
     events.emit("run_resumed" if resumed else "run_started", None, feature=paths.feature, pid=os.getpid(),
                 runtime=options.runtime, max_concurrency=options.max_concurrency)
+    if not resumed:  # a new run where a removed one was: its agents must not write into this one
+        end_leftover_agents(paths.root, say)
 
     budget = options.max_hours * 3600.0 - run.elapsed_seconds
     if budget <= 0:
@@ -162,6 +183,9 @@ async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
 
     def on_signal(signum: int) -> None:
         nonlocal signals_seen
+        drop_dead_terminal(signum)
+        if signals_seen and signum == HANGUP:
+            return  # a closing terminal may hang up twice (the kernel, then the shell): not a second Ctrl-C
         signals_seen += 1
         if signals_seen == 1:
             executor.request_stop(StopReason.INTERRUPTED)
@@ -171,14 +195,16 @@ async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
             kill_all(signal.SIGKILL)
             os._exit(EXIT_INTERRUPTED)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP (the terminal closed), SIGQUIT and every other stop signal act like Ctrl-C.
+    handled = stop_signals()
+    for signum in handled:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         return await executor.run()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in handled:
             loop.remove_signal_handler(signum)
-        sigterm_interrupts()  # remove_signal_handler left SIGTERM at its default (die with 143)
+        interrupt_on_stop_signals()  # remove_signal_handler left them at their defaults (die at once)
         await runtime.aclose()
 
 

@@ -59,12 +59,12 @@ def _write_crash_log() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; every error is turned into one message here."""
-    _register()
-    from teambot.processes import sigterm_interrupts
+    from teambot.signals import interrupt_on_stop_signals
 
-    sigterm_interrupts()
+    interrupt_on_stop_signals()  # SIGTERM, SIGHUP, SIGQUIT, ... behave like Ctrl-C: exit 130
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
+        _register()
         result = cli.main(args=argv, prog_name="teambot", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

@@ -30,7 +30,8 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
     from teambot.lifecycle import FINISHED, StageStatus
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
-    from teambot.session import DriveOptions, add_missing_stages, recover_dead_owner, reset_stages, stale_stages
+    from teambot.session import (DriveOptions, add_missing_stages, end_leftover_agents, recover_dead_owner, reset_stages,
+                                 stale_stages)
     from teambot.skipping import check_skippable, skip_stages
     from teambot.store.file import FileStateStore
     from teambot.store.models import RunStatus
@@ -87,6 +88,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
 
         todo = [n for n in workflow.graph.order if n not in state.stages or state.stages[n].status not in FINISHED]
         if not todo and not (rerun_stale and stale_now):
+            end_leftover_agents(paths.root, click.echo)  # an agent of a stage since removed from the workflow
             if run.status != RunStatus.COMPLETED:
                 run.status = RunStatus.COMPLETED
                 run.error = None

@@ -132,6 +132,13 @@ class CommandRuntime:
             raise
         finally:
             processes.live_groups.discard(pgid)
+        # The attempt's processes that left its group (setsid, a daemon) carry its markers: end
+        # them too, so nothing this attempt started writes into the run after it.
+        escaped = [g for g in await asyncio.to_thread(processes.run_agents, request.run_dir, request.stage)
+                   if g not in processes.live_groups]
+        if escaped:
+            log.note(f"processes of this stage left the agent's process group; ending group(s) {', '.join(map(str, escaped))}")
+            await asyncio.to_thread(processes.end_groups, escaped, self.spec.grace)
         text = out.text()
         if out.invalid:
             log.note(f"stdout was not valid UTF-8: {out.invalid} invalid byte(s) replaced with U+FFFD")

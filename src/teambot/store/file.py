@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -122,19 +123,20 @@ class FileStateStore:
         except OSError as exc:
             raise StateError(f"cannot use run directory {paths.root}: {exc.strerror or exc}",
                              hint="check the workspace path (--workspace or teambot.yaml) and its permissions") from None
+        # Record ourselves at once: a process refused the lock from now on reads our pid here.
+        atomic_write(paths.owner, make_owner().model_dump_json(), durable=False)
         # Looked at under the lock: nothing here yet but the lock (and an owner note) means the
         # directory holds no one's work, so a run refused before its first commit may remove it.
         try:
             self.was_empty = {entry.name for entry in paths.root.iterdir()} <= {paths.lock.name, paths.owner.name}
         except OSError:
             self.was_empty = False
-        atomic_write(paths.owner, make_owner().model_dump_json(), durable=False)
         self._run: RunRecord | None = None
         self._stages: dict[str, StageRecord] = {}
         self._seq = 0
 
     def _owner_message(self) -> str:
-        owner = read_owner(self.paths)
+        owner = wait_for_owner(self.paths)
         if owner is None:
             return f"run '{self.paths.feature}' is locked by another teambot process"
         return f"run '{self.paths.feature}' is in use by another teambot process: pid {owner.pid} on {owner.host}, since {owner.since}"
@@ -179,6 +181,32 @@ def read_owner(paths: RunPaths) -> Owner | None:
         return None
 
 
+OWNER_WAIT = 2.0  # how long a process refused the lock waits for the holder to record itself
+
+
+def wait_for_owner(paths: RunPaths, seconds: float = OWNER_WAIT) -> Owner | None:
+    """The lock's holder, for a process that was just refused the lock.
+
+    The holder records itself right after taking the lock, so for a moment the record may be
+    missing or still name an earlier owner, now dead: poll briefly for one naming a live
+    process (or one on another host, which cannot be checked).
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        owner = read_owner(paths)
+        if owner is not None and (owner.host != socket.gethostname() or _alive(owner.pid)):
+            return owner
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    from teambot.processes import process_alive  # lazy: psutil stays out of CLI start-up
+
+    return process_alive(pid)
+
+
 def owner_alive(paths: RunPaths) -> bool:
     """True if the process that last took the lock still runs (checked on this host by pid).
 
@@ -189,9 +217,7 @@ def owner_alive(paths: RunPaths) -> bool:
         return False
     if owner.host != socket.gethostname():
         return True  # another machine (shared disk): cannot check, assume it is alive
-    from teambot.processes import process_alive
-
-    return process_alive(owner.pid)
+    return _alive(owner.pid)
 
 
 def make_owner() -> Owner:
