@@ -327,3 +327,40 @@ def test_version_2_state_loads_without_children(tmp_path: Path) -> None:
     data = json.loads(paths.state.read_text())
     assert data["schema_version"] == SCHEMA_VERSION and list(data["children"]) == ["FINISH/T1"]
     assert data["stages"]["DRAFT"]["artifacts"] == json.loads(V2_STATE.read_text())["stages"]["DRAFT"]["artifacts"]
+
+
+def test_reader_beside_a_live_writer_sees_children_never_go_back(tmp_path: Path) -> None:
+    """read_state while a writer commits children and snapshots: always parses, no child record goes back in time."""
+    import threading
+
+    from teambot.store.file import read_state
+
+    paths = RunPaths(tmp_path, "f")
+    store = FileStateStore(paths, durable=False)
+    ids = [f"S/T{i}" for i in range(10)]
+    store.commit_run(_run(), stages={"S": StageRecord(name="S")})
+    done = threading.Event()
+
+    def write() -> None:
+        for round_ in range(30):
+            for child_id in ids:
+                store.commit_child(ChildRecord(id=child_id, attempts=round_ + 1))
+            store.commit_run(_run(elapsed_seconds=float(round_)))
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    seen = dict.fromkeys(ids, 0)
+    reads = 0
+    try:
+        while not done.is_set():
+            state = read_state(paths)
+            reads += 1
+            for child in state.children.values():
+                assert child.attempts >= seen[child.id], "a read went back in time"
+                seen[child.id] = child.attempts
+    finally:
+        writer.join()
+        store.close()
+    assert reads > 5
+    assert read_state(paths).children["S/T9"].attempts == 30
