@@ -46,7 +46,7 @@ class RunPaths:
         return self.root / "children"
 
     def child_record(self, child_id: str) -> Path:
-        """Where child `STAGE/child` is committed; UnsafePathError for an id that is not STAGE/CHILD."""
+        """Where child `STAGE/child` is committed; UsageError for an id that is not STAGE/CHILD."""
         stage, child = _split(self.child_records, child_id)
         return self.child_records / stage / f"{child}.json"
 

@@ -176,9 +176,10 @@ class FileStateStore:
         return saved
 
     def commit_child(self, record: ChildRecord) -> ChildRecord:
+        path = self.paths.child_record(record.id)  # refuses an id that is not STAGE/CHILD, before anything changes
         self._seq += 1
         saved = record.model_copy(update={"seq": self._seq})
-        atomic_write(self.paths.child_record(saved.id), saved.model_dump_json(), durable=self.durable, root=self.paths.root)
+        atomic_write(path, saved.model_dump_json(), durable=self.durable, root=self.paths.root)
         self._children[saved.id] = saved
         return saved
 
