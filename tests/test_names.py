@@ -18,3 +18,23 @@ def test_control_and_invisible_characters_are_found(text: str, shown: str) -> No
 def test_ordinary_names_pass(text: str) -> None:
     """Letters of any script, digits, dashes and spaces are not control characters."""
     assert control_character(text) is None
+
+
+@pytest.mark.parametrize("child", ["T1", "t1.2", "build_api-v2", "9", "X" * 64])
+def test_usable_child_names(child: str) -> None:
+    """Letters, digits, '.', '_' and '-' starting with a letter or digit, up to 64 characters, name a child."""
+    from teambot.names import child_id, child_name_problem, split_child_id
+
+    assert child_name_problem(child) is None
+    assert split_child_id(child_id("IMPLEMENTATION", child)) == ("IMPLEMENTATION", child)
+
+
+@pytest.mark.parametrize(("child", "why"), [("", "empty"), ("..", "start with"), (".git", "start with"), ("-x", "start with"),
+                                            ("a/b", "only letters"), ("a b", "only letters"), ("T1\n", "control"),
+                                            ("a..b", "'..'"), ("T1.", "end with"), ("T1.lock", "end with"),
+                                            ("X" * 65, "at most 64"), ("é", "only letters")])
+def test_unusable_child_names_say_why(child: str, why: str) -> None:
+    """A child name that could leave a folder, break a line or a git branch name is refused with the reason."""
+    from teambot.names import child_name_problem
+
+    assert why in child_name_problem(child)

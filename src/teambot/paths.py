@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from teambot.errors import UnsafePathError
+from teambot.errors import UnsafePathError, UsageError
 from teambot.fsutil import check_dirs, make_dirs
+from teambot.names import split_child_id
 
 DEFAULT_WORKSPACE = ".agent-tracking"
 FEATURE_RE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,79}\Z")  # \Z, not $: $ also matches before a final newline
@@ -38,6 +39,16 @@ class RunPaths:
     def stage_records(self) -> Path:
         """Per-stage commits between snapshots (see .agent-tracking/design/state-store.md)."""
         return self.root / "stages"
+
+    @property
+    def child_records(self) -> Path:
+        """Per-child commits between snapshots: children/<STAGE>/<child>.json (design/child-records.md)."""
+        return self.root / "children"
+
+    def child_record(self, child_id: str) -> Path:
+        """Where child `STAGE/child` is committed; UsageError for an id that is not STAGE/CHILD."""
+        stage, child = _split(self.child_records, child_id)
+        return self.child_records / stage / f"{child}.json"
 
     @property
     def lock(self) -> Path:
@@ -80,14 +91,16 @@ class RunPaths:
         """Why a stage is blocked: review-failure-<STAGE>.md, acceptance-failure-..., gate-..."""
         return self.root / f"{kind}-{stage}.md"
 
-    def output(self, stage: str) -> Path:
-        return self.outputs / f"{stage}.md"
+    # A stage's files are outputs/<STAGE>.md, ...; a child's (`STAGE/child`, see names.py) are
+    # outputs/<STAGE>/<child>.md, ...: stage names hold no '.', so no stage's file is a child's directory.
+    def output(self, name: str) -> Path:
+        return self.outputs / _leaf(self.outputs, name, ".md")
 
-    def log(self, stage: str) -> Path:
-        return self.logs / f"{stage}.log"
+    def log(self, name: str) -> Path:
+        return self.logs / _leaf(self.logs, name, ".log")
 
-    def prompt(self, stage: str) -> Path:
-        return self.prompts / f"{stage}.md"
+    def prompt(self, name: str) -> Path:
+        return self.prompts / _leaf(self.prompts, name, ".md")
 
     def make_dir(self, path: Path, *, durable: bool = True) -> Path:
         """Create a directory of this run (fsynced into its parent; no symlinks on the way)."""
@@ -109,3 +122,20 @@ class RunPaths:
         if path == base or base not in path.parents:
             raise UnsafePathError(self.artifacts / name, f"points outside {self.artifacts}")
         return path
+
+
+def _split(base: Path, child_id: str) -> tuple[str, str]:
+    try:
+        return split_child_id(child_id)
+    except ValueError as exc:  # an id that could leave `base` (.., /, a newline, a very long name)
+        raise UsageError(f"cannot name a file under {base} after {exc}",
+                         hint="a child id is STAGE/NAME, NAME being letters, digits, '.', '_' and '-' "
+                              "(at most 64, starting with a letter or digit)") from None
+
+
+def _leaf(base: Path, name: str, suffix: str) -> str:
+    """`STAGE.md` for a stage; `STAGE/child.md` for a child id, checked so it stays inside `base`."""
+    if "/" not in name:
+        return f"{name}{suffix}"
+    stage, child = _split(base, name)
+    return f"{stage}/{child}{suffix}"

@@ -40,3 +40,61 @@ def test_status_text_of_a_run_without_stages_prints_no_report(tmp_path: Path) ->
     proc = teambot("status", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stdout == "" and "has no stages" in proc.stderr
+
+
+def _finished_run(tmp_path: Path) -> Path:
+    """A completed two-stage demo run (BUILD, then CHECK); returns its run directory."""
+    stages = {"stages": {"BUILD": {"work_agent": "builder-1"}, "CHECK": {"work_agent": "pm"}}, "stage_order": ["BUILD", "CHECK"]}
+    (tmp_path / "stages.yaml").write_text(yaml.safe_dump(stages))
+    (tmp_path / "objective.md").write_text("---\nfeature: kids\n---\n# Children\n\n## Goals\n- show them\n")
+    proc = teambot("run", "objective.md", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return tmp_path / ".agent-tracking" / "kids"
+
+
+def test_status_json_has_a_children_list_for_every_stage(tmp_path: Path) -> None:
+    """`status --json` gives every stage a `children` key, empty while no stage has children."""
+    _finished_run(tmp_path)
+    proc = teambot("status", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    stages = json.loads(proc.stdout)["stages"]
+    assert [(s["name"], s["children"]) for s in stages] == [("BUILD", []), ("CHECK", [])]
+
+
+def test_status_shows_children_committed_through_the_store(tmp_path: Path) -> None:
+    """Children committed with the store API (no snapshot after, as after a kill) appear under their stage, T2 before T10."""
+    from teambot.lifecycle import StageStatus
+    from teambot.paths import RunPaths
+    from teambot.store.file import FileStateStore
+    from teambot.store.models import ChildRecord, TokenUsage
+
+    run_dir = _finished_run(tmp_path)
+    store = FileStateStore(RunPaths(run_dir.parent, run_dir.name))
+    try:
+        store.load()
+        store.commit_child(ChildRecord(id="BUILD/T10", status=StageStatus.FAILED, attempts=2, agent="builder-2",
+                                       error="merge conflict in src/app.py"))
+        store.commit_child(ChildRecord(id="BUILD/T1", status=StageStatus.SUCCEEDED, attempts=1, agent="builder-1",
+                                       started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:00:02+00:00",
+                                       merge_commit="abcdef1234567890" * 2 + "abcdefgh", usage=TokenUsage(prompt_tokens=5, completion_tokens=7)))
+        store.commit_child(ChildRecord(id="BUILD/T2", status=StageStatus.PENDING))
+    finally:
+        store.close()
+
+    report = json.loads(teambot("status", "--json", cwd=tmp_path).stdout)
+    build = next(s for s in report["stages"] if s["name"] == "BUILD")
+    assert [(c["id"], c["name"], c["status"]) for c in build["children"]] == [
+        ("BUILD/T1", "T1", "succeeded"), ("BUILD/T2", "T2", "pending"), ("BUILD/T10", "T10", "failed")]
+    assert build["children"][0]["merge_commit"].startswith("abcdef123456") and build["children"][2]["attempts"] == 2
+    assert report["usage"] == {"prompt_tokens": 5, "completion_tokens": 7}
+
+    proc = teambot("status", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("BUILD "))
+    below = lines[at + 1:at + 5]
+    assert below[0].split()[:3] == ["T1", "succeeded", "builder-1"] and "merged abcdef123456" in below[0]
+    assert below[1].split()[:2] == ["T2", "pending"]
+    assert below[2].split()[:3] == ["T10", "failed", "builder-2"]
+    assert below[3].strip() == "merge conflict in src/app.py"
+    assert lines[at + 5].strip().startswith("CHECK ")

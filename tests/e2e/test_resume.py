@@ -158,3 +158,30 @@ def test_time_limit_fails_run_and_resume_extends_it(project: Path, run_dir: Path
     again = teambot("resume", "--max-hours", "1", "-q", cwd=project)
     assert again.returncode == 0, again.stdout + again.stderr
     assert state(run_dir)["run"]["elapsed_seconds"] > data["run"]["elapsed_seconds"]
+
+
+def test_a_schema_2_run_resumes_and_is_saved_as_the_current_schema(tmp_path: Path) -> None:
+    """A run directory written by schema-2 teambot (fixtures/v2-run) resumes: only the failed stage runs, nothing is lost."""
+    import json
+    import shutil
+
+    from teambot.store.models import SCHEMA_VERSION
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "v2-run"
+    project = tmp_path / "project"
+    shutil.copytree(fixture / "project", project)
+    run_dir = project / ".agent-tracking" / "v2-run"
+    shutil.copytree(fixture / "run", run_dir)
+    state_file = run_dir / "state.json"
+    state_file.write_text(state_file.read_text().replace("/tmp/v2gen", str(project)))  # the project has moved here
+    before = json.loads(state_file.read_text())
+    assert before["schema_version"] == 2 and "children" not in before
+
+    proc = teambot("resume", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert started(run_dir) == ["DRAFT", "FINISH", "FINISH"]  # the fixture's two attempts, then only FINISH again
+    after = state(run_dir)
+    assert after["schema_version"] == SCHEMA_VERSION and after["children"] == {}
+    assert after["stages"]["DRAFT"] == before["stages"]["DRAFT"]  # the finished stage's record, untouched
+    assert after["stages"]["FINISH"]["status"] == "succeeded"
+    assert [s["children"] for s in status_json(project)["stages"]] == [[], []]

@@ -87,9 +87,15 @@ def build_report(ws: Path, name: str) -> dict:
     prompt_total = completion_total = 0
     for stage_name in order:
         record = state.stages.get(stage_name)
+        own = state.children_of(stage_name)
+        children = [_child(c, orphaned) for c in own]
+        for child in own:  # a child's calls are its own: the run total adds them to the stages'
+            if child.usage:
+                prompt_total += child.usage.prompt_tokens
+                completion_total += child.usage.completion_tokens
         if record is None:
             stages.append({"name": stage_name, "status": "pending", "attempts": 0, "started_at": None, "finished_at": None,
-                           "agent": None, "error": None, "stale": False, "usage": None})
+                           "agent": None, "error": None, "stale": False, "usage": None, "children": children})
             continue
         cut_off = orphaned and record.status.value == "running"  # its process died mid-stage
         usage = record.usage.model_dump() if record.usage else None
@@ -103,6 +109,7 @@ def build_report(ws: Path, name: str) -> dict:
             "artifacts": record.artifacts, "blocked_by": record.blocked_by,
             "iterations": [it.model_dump(mode="json") for it in record.iterations],
             "budget_start": record.budget_start,
+            "children": children,
         })
     return {
         "feature": name, "status": status, "error": run.error, "run_dir": str(paths.root),
@@ -111,6 +118,18 @@ def build_report(ws: Path, name: str) -> dict:
         "owner": run.owner.model_dump() if run.owner else None, "stale": stale,
         "usage": {"prompt_tokens": prompt_total, "completion_tokens": completion_total}, "notes": notes,
         "stages": stages,
+    }
+
+
+def _child(record, orphaned: bool) -> dict:
+    """One child of a stage (`IMPLEMENTATION/T1`) as plain data."""
+    cut_off = orphaned and record.status.value == "running"
+    return {
+        "id": record.id, "name": record.child, "status": "interrupted" if cut_off else record.status.value,
+        "attempts": record.attempts, "started_at": record.started_at, "finished_at": record.finished_at,
+        "agent": record.agent, "error": "teambot stopped while it ran" if cut_off else record.error,
+        "usage": record.usage.model_dump() if record.usage else None, "branch": record.branch,
+        "base_commit": record.base_commit, "head_commit": record.head_commit, "merge_commit": record.merge_commit,
     }
 
 
@@ -133,6 +152,8 @@ def _print_report(report: dict) -> None:
             click.echo(f"      {_iterations_line(stage['iterations'], stage['budget_start'])}")
         if stage["error"] and stage["status"] != "succeeded":
             click.echo(f"      {stage['error']}")
+        for child in stage.get("children", []):
+            _print_child(child)
     usage = report["usage"]
     if usage["prompt_tokens"] or usage["completion_tokens"]:
         click.echo(f"\n  tokens: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion")
@@ -140,6 +161,18 @@ def _print_report(report: dict) -> None:
         click.echo(f"note: {note}")
     if report["stale"]:
         click.echo(f"note: stale stages (definition changed since they ran): {', '.join(report['stale'])}; `teambot resume --rerun-stale` runs them again")
+
+
+def _print_child(child: dict) -> None:
+    """`    T1  succeeded  builder-1  attempts 1  took 2.0 s, at ...  merged abc1234` under its stage."""
+    when = _took(child["started_at"], child["finished_at"]) if child["finished_at"] else ""
+    if child["status"] == "running" and child["started_at"]:
+        when = f"running since {child['started_at'][11:19]} UTC"
+    merged = f"  merged {child['merge_commit'][:12]}" if child["merge_commit"] else ""
+    tokens = f"  tokens {child['usage']['prompt_tokens']}+{child['usage']['completion_tokens']}" if child["usage"] else ""
+    click.echo(f"    {child['name']:<22} {child['status']:<12} {child['agent'] or '-':<10} attempts {child['attempts']}  {when}{merged}{tokens}")
+    if child["error"] and child["status"] != "succeeded":
+        click.echo(f"        {child['error']}")
 
 
 def _iterations_line(iterations: list[dict], budget_start: int) -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-STAGE_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")  # \Z, not $: $ also matches before a final newline
+from teambot.names import STAGE_NAME_RE  # noqa: F401 - re-exported: config/structure.py checks stage names with it
 
 # Fields that place a stage in the graph or set how it is retried; changing them does not
 # change the stage's work, so they stay out of the fingerprint (finished work is kept).

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from teambot.store.base import StateStore
-from teambot.store.models import SCHEMA_VERSION, Owner, RunRecord, RunState, RunStatus, StageRecord, TokenUsage
+from teambot.store.models import SCHEMA_VERSION, ChildRecord, Owner, RunRecord, RunState, RunStatus, StageRecord, TokenUsage
 
-__all__ = ["SCHEMA_VERSION", "Owner", "RunRecord", "RunState", "RunStatus", "StageRecord", "StateStore", "TokenUsage"]
+__all__ = ["SCHEMA_VERSION", "ChildRecord", "Owner", "RunRecord", "RunState", "RunStatus", "StageRecord", "StateStore", "TokenUsage"]

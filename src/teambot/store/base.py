@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from teambot.store.models import RunRecord, RunState, StageRecord
+from teambot.store.models import ChildRecord, RunRecord, RunState, StageRecord
 
 
 class StateStore(Protocol):
     """Persistence for one run. One writer at a time; every commit is atomic and durable.
 
-    The store assigns each committed StageRecord a new, increasing `seq`.
+    The store assigns each committed StageRecord and ChildRecord a new, increasing `seq` (one
+    counter for both).
     """
 
     def load(self) -> RunState | None:
@@ -19,8 +20,15 @@ class StateStore(Protocol):
     def commit_stage(self, record: StageRecord) -> StageRecord:
         """Record one stage's new record (every lifecycle transition); returns it with its seq."""
 
+    def commit_child(self, record: ChildRecord) -> ChildRecord:
+        """Record one child's new record (`STAGE/child`, every lifecycle transition); returns it with its seq.
+
+        Independent of its stage's record: committing or resetting the stage leaves its children as they are.
+        """
+
     def commit_run(self, run: RunRecord, stages: dict[str, StageRecord] | None = None) -> None:
-        """Record the run record with every stage record so far (`stages` replaces them: a new run)."""
+        """Record the run record with every stage and child record so far (`stages` replaces the
+        stages and drops every child: a new run)."""
 
     def close(self) -> None:
         """Release the store (and its lock, for stores that hold one)."""

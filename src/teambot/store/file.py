@@ -2,7 +2,8 @@
 
 Layout (see .agent-tracking/design/state-store.md):
 - state.json      schema_version, the run record and every stage record (a snapshot);
-- stages/<S>.json the newest record of stage S committed since the last snapshot.
+- stages/<S>.json the newest record of stage S committed since the last snapshot;
+- children/<S>/<c>.json the same for child S/c of stage S (design/child-records.md).
 Each file is replaced atomically (temp, fsync, rename, dir fsync). Loading takes each
 stage's record with the highest `seq`, so a crash between any two writes leaves a
 consistent state. Per-transition cost stays constant however many stages the run has.
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 from teambot.errors import LockedError, StateError
 from teambot.fsutil import atomic_write, check_dirs, make_dirs
 from teambot.paths import RunPaths
-from teambot.store.models import SCHEMA_VERSION, Owner, RunRecord, RunState, StageRecord, now_iso
+from teambot.store.models import SCHEMA_VERSION, ChildRecord, Owner, RunRecord, RunState, StageRecord, now_iso
 
 _MOVE_ASIDE = "teambot never overwrites it: move the run directory aside (or restore the file from a backup) and start again"
 
@@ -100,9 +101,26 @@ def _read_state_once(paths: RunPaths) -> RunState | None:
             known = state.stages.get(record.name)
             if known is None or record.seq > known.seq:
                 state.stages[record.name] = record
+    if paths.child_records.is_dir():
+        for entry in paths.child_records.glob("*/*.json"):
+            child = _read_child(entry)
+            known_child = state.children.get(child.id)
+            if known_child is None or child.seq > known_child.seq:
+                state.children[child.id] = child
     if _identity(paths.state) != before:
         raise _Moved()
     return state
+
+
+def _read_child(entry: Path) -> ChildRecord:
+    raw = _read_json(entry)
+    try:
+        record = ChildRecord.model_validate(raw)
+    except ValidationError as exc:
+        raise StateError(f"{entry} is corrupt: {exc.errors()[0]['msg']}", hint=_MOVE_ASIDE) from None
+    if f"{entry.parent.name}/{entry.stem}" != record.id:  # a file copied or renamed by hand
+        raise StateError(f"{entry} is corrupt: it holds the record of {record.id!r}", hint=_MOVE_ASIDE)
+    return record
 
 
 class FileStateStore:
@@ -133,6 +151,7 @@ class FileStateStore:
             self.was_empty = False
         self._run: RunRecord | None = None
         self._stages: dict[str, StageRecord] = {}
+        self._children: dict[str, ChildRecord] = {}
         self._seq = 0
 
     def _owner_message(self) -> str:
@@ -146,7 +165,8 @@ class FileStateStore:
         if state is not None:
             self._run = state.run
             self._stages = dict(state.stages)
-            self._seq = max((r.seq for r in state.stages.values()), default=0)
+            self._children = dict(state.children)
+            self._seq = max((r.seq for r in [*state.stages.values(), *state.children.values()]), default=0)
         return state.model_copy(deep=True) if state else None
 
     def commit_stage(self, record: StageRecord) -> StageRecord:
@@ -157,17 +177,34 @@ class FileStateStore:
         self._stages[saved.name] = saved
         return saved
 
+    def commit_child(self, record: ChildRecord) -> ChildRecord:
+        path = self.paths.child_record(record.id)  # refuses an id that is not STAGE/CHILD, before anything changes
+        self._seq += 1
+        saved = record.model_copy(update={"seq": self._seq})
+        atomic_write(path, saved.model_dump_json(), durable=self.durable, root=self.paths.root)
+        self._children[saved.id] = saved
+        return saved
+
     def commit_run(self, run: RunRecord, stages: dict[str, StageRecord] | None = None) -> None:
         if stages is not None:
             self._stages = dict(stages)
+            self._children = {}  # a new run starts without children
         self._run = run
-        state = RunState(schema_version=SCHEMA_VERSION, run=run, stages=self._stages)
+        state = RunState(schema_version=SCHEMA_VERSION, run=run, stages=self._stages, children=self._children)
         atomic_write(self.paths.state, state.model_dump_json(indent=2), durable=self.durable, root=self.paths.root)
-        # Everything in stages/ is now in the snapshot, which wins on equal seq.
+        # Everything in stages/ and children/ is now in the snapshot, which wins on equal seq.
         check_dirs(self.paths.stage_records, self.paths.root)  # never delete through a symlink
         if self.paths.stage_records.is_dir():
             for entry in self.paths.stage_records.glob("*.json"):
                 entry.unlink(missing_ok=True)
+        check_dirs(self.paths.child_records, self.paths.root)
+        if self.paths.child_records.is_dir():
+            for folder in self.paths.child_records.iterdir():
+                if not folder.is_symlink() and not folder.is_dir():
+                    continue  # a stray file: not ours to delete
+                check_dirs(folder, self.paths.root)  # a symlinked folder: UnsafePathError
+                for entry in folder.glob("*.json"):
+                    entry.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._lock.release()

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from enum import StrEnum
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from teambot.lifecycle import StageStatus
+from teambot.names import split_child_id
 
 # 2: stage records gained iterations, budget_start, budget and blocked_by; status `blocked`.
 # An older teambot refuses a version-2 file rather than drop the loop history on its next write.
-SCHEMA_VERSION = 2
+# 3: the state gained `children` (records of a stage's children, e.g. IMPLEMENTATION/T1); a
+# version-2 file loads as is (no children). Version 2 readers refuse it rather than drop them.
+SCHEMA_VERSION = 3
 
 
 def now_iso() -> str:
@@ -26,6 +30,14 @@ def _iso(value: str) -> str:
 
 
 Timestamp = Annotated[str, AfterValidator(_iso)]
+
+
+def _child_id(value: str) -> str:
+    split_child_id(value)  # a ValueError here is reported as a corrupt state file
+    return value
+
+
+ChildId = Annotated[str, AfterValidator(_child_id)]
 
 
 class RunStatus(StrEnum):
@@ -120,6 +132,43 @@ class StageRecord(_Model):
     seq: int = 0
 
 
+class ChildRecord(_Model):
+    """What is known of one child of a stage (a task of a task stage), under a stable id.
+
+    The lifecycle of a stage (its own record, committed on every transition and ordered by
+    the same `seq` counter) plus the git facts of a task. See .agent-tracking/design/child-records.md.
+    """
+
+    id: ChildId  # "<STAGE>/<child>", e.g. "IMPLEMENTATION/T1": the same in every process of the run
+    status: StageStatus = StageStatus.PENDING
+    attempts: int = 0
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    agent: str | None = None
+    error: str | None = None
+    output_sha256: str | None = None
+    usage: TokenUsage | None = None  # this child's calls only (the run total adds it to the stages')
+    pgid: int | None = None  # the agent's process group while running
+    branch: str | None = None  # the child's git branch
+    base_commit: str | None = None  # the commit its branch was created from
+    head_commit: str | None = None  # its branch's commit once its work is committed
+    merge_commit: str | None = None  # the merge commit on the integration branch: it is merged
+    seq: int = 0
+
+    @property
+    def stage(self) -> str:
+        return split_child_id(self.id)[0]
+
+    @property
+    def child(self) -> str:
+        return split_child_id(self.id)[1]
+
+
+def _natural(text: str) -> tuple:
+    """Sort key that puts T2 before T10."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part)
+
+
 class Owner(_Model):
     pid: int
     host: str
@@ -147,3 +196,15 @@ class RunState(_Model):
     schema_version: int = SCHEMA_VERSION
     run: RunRecord
     stages: dict[str, StageRecord] = Field(default_factory=dict)
+    children: dict[str, ChildRecord] = Field(default_factory=dict)  # keyed by ChildRecord.id
+
+    @model_validator(mode="after")
+    def _keys_are_ids(self) -> RunState:
+        for key, record in self.children.items():
+            if key != record.id:
+                raise ValueError(f"children[{key!r}] holds the record of {record.id!r}")
+        return self
+
+    def children_of(self, stage: str) -> list[ChildRecord]:
+        """The children of `stage`, in natural order of their names (T1, T2, T10)."""
+        return sorted((c for c in self.children.values() if c.stage == stage), key=lambda c: (_natural(c.child), c.child))
