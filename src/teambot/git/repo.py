@@ -244,7 +244,10 @@ class Repo:
 
     def _failed(self, args: tuple[str, ...], code: int, stderr: str) -> GitError:
         lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("hint:")]
-        tail = " / ".join(lines[-2:])
+        # git's own reason is its last `error:`/`fatal:` line and the details under it; the
+        # lines after those are often only "Aborting".
+        start = max((i for i, ln in enumerate(lines) if ln.startswith(("error:", "fatal:"))), default=len(lines) - 2)
+        tail = " / ".join(lines[max(start, 0):][:3])
         tail = tail if len(tail) <= 300 else "..." + tail[-297:]
         return GitError(_show(args), f"failed (exit {code}) in {self.path}" + (f": {tail}" if tail else ""),
                         argv=tuple(args), returncode=code, stderr=stderr)
@@ -258,9 +261,12 @@ def _arg(value: str) -> str:
 
 
 def _show(args: Iterable[str]) -> str:
-    """`git <args>` for a one-line message: the -c settings left out, long arguments cut."""
+    """`git <args>` for a one-line message: -c settings left out, long arguments cut, one line."""
+    args = list(args)
+    while args[:1] == ["-c"]:  # teambot's identity settings are noise in a message
+        args = args[2:]
     parts = [a if len(a) <= 60 else a[:57] + "..." for a in args]
-    return " ".join(["git", *(shlex.quote(p.replace("\n", " ")) for p in parts)])
+    return " ".join(["git", *(shlex.quote("".join(c if c.isprintable() else " " for c in p)) for p in parts)])
 
 
 __all__ = ["IDENTITY", "TIMEOUT", "Repo", "clean_env"]

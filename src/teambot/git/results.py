@@ -15,7 +15,7 @@ _UNMERGED = frozenset({"DD", "AU", "UD", "UA", "DU", "AA", "UU"})
 # Conflict markers as git writes them: seven characters at the start of a line, then a space
 # or the end of the line. `=======` alone is also a setext heading underline, so it counts
 # only after another marker in the same file.
-_MARKER = re.compile(rb"^(<{7}|\|{7}|>{7})(?: |$)|^={7}$", re.MULTILINE)
+_MARKER = re.compile(rb"^(<{7}|\|{7}|>{7})(?: [^\n]*)?$|^={7}\r?$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -125,5 +125,5 @@ def find_markers(root: Path, files: Iterable[str]) -> tuple[Marker, ...]:
                 continue  # a lone `=======` is a heading underline
             opened = True
             line = data.count(b"\n", 0, match.start()) + 1
-            found.append(Marker(name, line, match.group(0).decode("utf-8", "replace")))
+            found.append(Marker(name, line, match.group(0).decode("utf-8", "replace").rstrip()))
     return tuple(found)
