@@ -265,3 +265,12 @@ def test_conflict_markers_skip_headings_binaries_and_missing_files(origin: Path)
     found = Repo(origin).conflict_markers(["doc.md", "blob.bin", "gone.py", "left.py"])
     assert [(m.path, m.line, m.text) for m in found] == [
         ("left.py", 2, "<<<<<<< HEAD"), ("left.py", 4, "======="), ("left.py", 6, ">>>>>>> t1")]
+
+
+def test_diff_stat_and_short_status_for_reviewers(origin: Path, tmp_path: Path) -> None:
+    """The review prompt's texts: `git diff --stat` and `git status --short` of the work tree."""
+    write(origin / "app.py", "changed\n")
+    write(origin / "new.txt", "n\n")
+    repo = Repo(origin)
+    assert "app.py" in repo.diff_stat() and "1 file changed" in repo.diff_stat()
+    assert repo.short_status().splitlines() == [" M app.py", "?? new.txt"]

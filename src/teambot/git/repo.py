@@ -27,7 +27,9 @@ from teambot.git.results import (Marker, MergeResult, Status, Worktree, commit_m
 TIMEOUT = 120.0  # seconds per git command; a merge of a large tree can take a while
 IDENTITY = ("teambot", "teambot@localhost")  # used only when the user configured no name/email
 _KEEP = frozenset({"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
-                   "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_EXEC_PATH"})
+                   "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_EXEC_PATH",
+                   # these only limit where git looks for a repository, as the user's own git does
+                   "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM"})
 _FIXED_ENV = {"LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "PAGER": "cat",
               "GIT_EDITOR": "true", "GIT_SEQUENCE_EDITOR": "true", "GIT_MERGE_AUTOEDIT": "no",
               # status must not rewrite the index of the user's checkout while the user works in it
@@ -247,7 +249,7 @@ class Repo:
         # git's own reason is its last `error:`/`fatal:` line and the details under it; the
         # lines after those are often only "Aborting".
         start = max((i for i, ln in enumerate(lines) if ln.startswith(("error:", "fatal:"))), default=len(lines) - 2)
-        tail = " / ".join(lines[max(start, 0):][:3])
+        tail = "".join(c if c.isprintable() else " " for c in " / ".join(lines[max(start, 0):][:3]))
         tail = tail if len(tail) <= 300 else "..." + tail[-297:]
         return GitError(_show(args), f"failed (exit {code}) in {self.path}" + (f": {tail}" if tail else ""),
                         argv=tuple(args), returncode=code, stderr=stderr)
