@@ -169,6 +169,7 @@ def test_merge_makes_a_merge_commit(origin: Path, tmp_path: Path) -> None:
     result = repo.merge("t1", "Merge T1", {"Teambot-Task": "T1"})
     assert result.commit == repo.head() and not result.conflicts and not result.up_to_date
     assert git(origin, "log", "-1", "--format=%P").split() == [base, task]
+    assert git(origin, "log", "-1", "--format=%s|%(trailers:only,unfold)").strip() == "Merge T1|Teambot-Task: T1"
     assert "return 42" in (origin / "app.py").read_text() and not repo.has_changes()
     assert repo.merge("t1", "again").up_to_date  # already merged: nothing happens
     assert repo.is_ancestor(task, repo.head()) and not repo.is_ancestor(repo.head(), task)

@@ -92,26 +92,26 @@ def parse_tasks(raw: bytes, filename: str, *, agents: Collection[str] | None = N
     document, problems = parse(raw, expected=_EXPECTED)
     if document is None:
         raise _invalid(filename, render(problems, filename, Positions()))
-    found, tasks = check_tasks(document.data, agents)
+    tasks, found = check_tasks(document.data, agents)
     problems += found
     if problems:
         raise _invalid(filename, render(problems, filename, document.positions))
     return TasksFile(tasks=tuple(tasks))
 
 
-def check_tasks(data: object, agents: Collection[str] | None = None) -> tuple[list[Problem], list[Task]]:
-    """Every problem of a parsed tasks file, and the tasks that validated."""
+def check_tasks(data: object, agents: Collection[str] | None = None) -> tuple[list[Task], list[Problem]]:
+    """The tasks of a parsed tasks file that validated, and every problem found."""
     if not isinstance(data, dict):
-        return [Problem((), f"the top level must be {_EXPECTED}, got {describe(data)}")], []
+        return [], [Problem((), f"the top level must be {_EXPECTED}, got {describe(data)}")]
     problems = [Problem((key,), "unknown top-level key" + did_you_mean(key, ["tasks"]))
                 for key in data if key != "tasks" and not str(key).startswith("x-")]
     raw = data.get("tasks")
     if "tasks" not in data:
-        return problems + [Problem((), "missing required top-level key 'tasks'")], []
+        return [], problems + [Problem((), "missing required top-level key 'tasks'")]
     if not isinstance(raw, list):
-        return problems + [Problem(("tasks",), f"expected a list of tasks, got {describe(raw)}")], []
+        return [], problems + [Problem(("tasks",), f"expected a list of tasks, got {describe(raw)}")]
     if not raw:
-        return problems + [Problem(("tasks",), "the task list is empty; give at least one task")], []
+        return [], problems + [Problem(("tasks",), "the task list is empty; give at least one task")]
     ids: dict[int, str] = {}  # index -> id, for every entry whose id is text (valid or not)
     tasks: list[Task] = []
     for index, entry in enumerate(raw):
@@ -121,7 +121,7 @@ def check_tasks(data: object, agents: Collection[str] | None = None) -> tuple[li
     for i, task_id in ids.items():  # a duplicated id's edges are all kept
         deps.setdefault(task_id, set()).update(d for d in _raw_deps(raw[i]) if d in ids.values() and d != task_id)
     problems += _references(raw, ids) + _cycles(deps, ids)
-    return problems, tasks
+    return tasks, problems
 
 
 def task_order(tasks: Sequence[Task]) -> TaskOrder:
