@@ -66,3 +66,16 @@ def test_stage_kinds_are_reached_only_through_the_executor() -> None:
         if name.startswith(("kinds/", "cli/")) or name in ("executor.py", "session.py"):
             continue
         assert not [i for i in imports if i.startswith("teambot.kinds")], name
+
+
+def test_only_the_git_module_runs_git() -> None:
+    """teambot/git/repo.py is the one module that runs git: no other module names the `git` executable."""
+    for path in SRC.rglob("*.py"):
+        name = path.relative_to(SRC).as_posix()
+        if name == "git/repo.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                # "git" or "/usr/bin/git": an argv[0] or a shutil.which() lookup
+                assert Path(node.value).name not in ("git", "git.exe"), \
+                    f"{name}:{node.lineno} runs git ({node.value!r}); use teambot.git.Repo"

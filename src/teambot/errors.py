@@ -114,3 +114,20 @@ class StageBlocked(Exception):
         self.message = message
         self.kind = kind  # "iterations" or "acceptance_gate"
         self.report = report
+
+
+class GitError(TeambotError):
+    """A git command teambot ran failed: one line naming the command and the end of its stderr.
+
+    `argv` is the command as run (after `git`), `returncode` its exit status (None when it
+    could not start or timed out), `stderr` its full error output.
+    """
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, command: str, reason: str, *, argv: tuple[str, ...] = (),
+                 returncode: int | None = None, stderr: str = "", hint: str | None = None) -> None:
+        super().__init__(f"`{command}` {reason}", hint)
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr

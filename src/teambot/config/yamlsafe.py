@@ -34,8 +34,10 @@ class _Refused(Exception):
         self.problem = problem
 
 
-def parse(raw: bytes) -> tuple[Document | None, list[Problem]]:
+def parse(raw: bytes, expected: str = "a mapping with 'stages' and 'stage_order'") -> tuple[Document | None, list[Problem]]:
     """Parse `raw` safely. Returns (None, problems) when there is no usable document.
+
+    `expected` says what the file should hold, for the message about an empty file.
 
     Duplicate keys are problems too, but they still leave a document (the last key wins, as
     in PyYAML) so the rest of the file can be checked in the same pass.
@@ -43,12 +45,11 @@ def parse(raw: bytes) -> tuple[Document | None, list[Problem]]:
     try:
         text = _decode(raw)
         if not text.strip():
-            raise _Refused(Problem((), "the file is empty; expected a mapping with 'stages' and 'stage_order'"))
+            raise _Refused(Problem((), f"the file is empty; expected {expected}"))
         node, loader = _compose(text)
         try:
             if node is None:
-                raise _Refused(Problem((), "the file has no content (only comments); "
-                                           "expected a mapping with 'stages' and 'stage_order'"))
+                raise _Refused(Problem((), f"the file has no content (only comments); expected {expected}"))
             _check_size(node)
             duplicates = _duplicate_keys(node)
             data = _construct(loader, node)
