@@ -98,3 +98,42 @@ def test_status_shows_children_committed_through_the_store(tmp_path: Path) -> No
     assert below[2].split()[:3] == ["T10", "failed", "builder-2"]
     assert below[3].strip() == "merge conflict in src/app.py"
     assert lines[at + 5].strip().startswith("CHECK ")
+
+
+# The `status --json` contract of a finished default demo run, pinned before the report moved
+# into teambot.service: scripts (and issue 12's `GET /api/runs/{feature}`) read these keys.
+REPORT_KEYS = {"feature", "status", "error", "run_dir", "objective", "stages_file", "runtime", "created_at", "updated_at",
+               "elapsed_seconds", "owner", "stale", "usage", "notes", "stages"}
+STAGE_KEYS = {"name", "status", "attempts", "started_at", "finished_at", "agent", "error", "stale", "usage", "artifacts",
+              "blocked_by", "iterations", "budget_start", "children"}
+ITERATION_KEYS = {"number", "started_at", "work", "artifacts", "review", "verdict_request", "verdict", "verdict_note",
+                  "feedback", "test"}
+
+
+def test_status_json_keys_of_a_finished_demo_run(project: Path) -> None:
+    """`status --json` of a finished default demo run has exactly the pinned keys at every level, with their types."""
+    assert teambot("run", "objective.md", "-q", cwd=project).returncode == 0
+    proc = teambot("status", "todo-cli", "--json", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert set(report) == REPORT_KEYS
+    assert report["status"] == "completed" and report["error"] is None and report["notes"] == [] and report["stale"] == []
+    assert set(report["owner"]) == {"pid", "host", "since"}
+    assert set(report["usage"]) == {"prompt_tokens", "completion_tokens"}
+    assert isinstance(report["elapsed_seconds"], float) and report["run_dir"].endswith("/.agent-tracking/todo-cli")
+    assert report["objective"].endswith("objective.md") and report["stages_file"].endswith("stages.yaml")
+    assert report["runtime"] == "demo"
+    for stage in report["stages"]:
+        assert set(stage) == STAGE_KEYS, stage["name"]
+        assert stage["status"] == "succeeded" and stage["attempts"] == 1 and stage["children"] == []
+        assert stage["budget_start"] == 0 and stage["blocked_by"] is None and stage["error"] is None
+        assert isinstance(stage["artifacts"], dict)
+        for it in stage["iterations"]:
+            assert set(it) == ITERATION_KEYS, stage["name"]
+            assert set(it["work"]) == {"file", "sha256", "at"}
+    spec_review = next(s for s in report["stages"] if s["name"] == "SPEC_REVIEW")
+    assert [it["verdict"] for it in spec_review["iterations"]] == ["approved"]
+    acceptance = next(s for s in report["stages"] if s["name"] == "ACCEPTANCE_TEST")
+    test = acceptance["iterations"][-1]["test"]
+    assert set(test) == {"passed", "exit_code", "tests", "failures", "errors", "skipped", "summary", "output"}
+    assert test["passed"] is True
