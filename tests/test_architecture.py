@@ -79,3 +79,24 @@ def test_only_the_git_module_runs_git() -> None:
                 # "git" or "/usr/bin/git": an argv[0] or a shutil.which() lookup
                 assert Path(node.value).name not in ("git", "git.exe"), \
                     f"{name}:{node.lineno} runs git ({node.value!r}); use teambot.git.Repo"
+
+
+def test_the_service_knows_nothing_of_the_cli() -> None:
+    """service/ (what the CLI and an HTTP API both call) imports no cli/, console, click or rich."""
+    names = [name for name, _ in _modules() if name.startswith("service/")]
+    assert "service/runs.py" in names
+    for name, imports in _modules():
+        if name.startswith("service/"):
+            found = [i for i in imports if i.split(".")[0] in ("click", "rich") or i.startswith(("teambot.cli", "teambot.console"))]
+            assert not found, f"{name} imports {found}"
+
+
+def test_help_imports_neither_pydantic_nor_the_service() -> None:
+    """`teambot --help` loads no pydantic and no teambot.service: commands import them when they run."""
+    import subprocess
+    import sys
+
+    check = ("import sys; from teambot.cli.main import main; main(['--help']); "
+             "print('pydantic' in sys.modules, 'teambot.service' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60, cwd=SRC)
+    assert proc.stdout.split()[-2:] == ["False", "False"], proc.stdout + proc.stderr

@@ -26,6 +26,10 @@ class UsageError(TeambotError):
     exit_code = EXIT_BAD_INPUT
 
 
+class RunNotFoundError(UsageError):
+    """No run of that name in the workspace (an HTTP layer answers 404)."""
+
+
 class ConfigError(TeambotError):
     """stages.yaml or teambot.yaml is invalid; `problems` lists every problem found."""
 

@@ -37,23 +37,18 @@ def workspace_dir(option: Path | None, settings=None) -> Path:
     return (Path.cwd() / configured).resolve()
 
 
-def list_runs(workspace: Path) -> list[str]:
-    """Features in the workspace that have a state file, sorted."""
-    if not workspace.is_dir():
-        return []
-    return sorted(p.parent.name for p in workspace.glob("*/state.json"))
-
-
 def pick_feature(workspace: Path, feature: str | None, *, unfinished_only: bool) -> str:
     """FEATURE as given, or the one run (unfinished one, for resume) in the workspace."""
+    from teambot.errors import RunNotFoundError
+    from teambot.service import feature_names
     from teambot.store.file import read_state
     from teambot.store.models import RunStatus
 
-    runs = list_runs(workspace)
+    runs = feature_names(workspace)
     if feature is not None:
         if feature not in runs:
             hint = f"runs in {workspace}: {', '.join(runs)}" if runs else f"start one with `teambot run OBJECTIVE` (workspace {workspace})"
-            raise UsageError(f"no run named '{feature}' in {workspace}", hint=hint)
+            raise RunNotFoundError(f"no run named '{feature}' in {workspace}", hint=hint)
         return feature
     if not runs:
         raise UsageError(f"no runs in {workspace}", hint="start one with `teambot run OBJECTIVE`, or pass --workspace")
