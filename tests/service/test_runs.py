@@ -126,3 +126,17 @@ def test_an_edited_stages_file_names_stale_stages(small: Path) -> None:
     assert report.stale == ["BUILD"]
     assert [s.name for s in report.stages if s.stale] == ["BUILD"]
     assert run_status(small / ".agent-tracking", "done").stale == []
+
+
+def test_a_stage_added_after_the_run_is_pending_with_every_key(small: Path) -> None:
+    """A stage the run never recorded (added to the stages file later) reads `pending` with the same keys as the others."""
+    _run(small, "done")
+    edited = small / "more.yaml"
+    more = json.loads(json.dumps(STAGES))
+    more["stages"]["DOCS"] = {"work_agent": "pm"}
+    more["stage_order"].append("DOCS")
+    edited.write_text(yaml.safe_dump(more))
+    report = run_status(small / ".agent-tracking", "done", edited).model_dump(mode="json")
+    docs = report["stages"][-1]
+    assert (docs["name"], docs["status"], docs["attempts"], docs["iterations"], docs["children"]) == ("DOCS", "pending", 0, [], [])
+    assert set(docs) == set(report["stages"][0])
