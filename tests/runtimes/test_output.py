@@ -6,10 +6,11 @@ from teambot.runtimes.output import clip, plain
 
 
 def test_plain_removes_escape_sequences_and_control_characters():
-    """CSI, OSC (BEL- or ST-ended), charset and 8-bit CSI sequences and control characters go; a tab stays."""
+    """CSI, OSC (BEL- or ST-ended), charset and 8-bit CSI sequences and control characters go; a tab stays;
+    a backspace takes the character before it with it (what follows overwrites it on a terminal)."""
     line = ("\x1b[1;31mred\x1b[0m \x1b]0;title\x07\x1b]8;;https://x.test\x1b\\link\x1b]8;;\x1b\\ "
             "\x1b(B\x1b=keypad \x9b2Jcleared\tcol\x00\x08\x7f\x85end\x1b")
-    assert plain(line) == "red link keypad cleared\tcolend"
+    assert plain(line) == "red link keypad cleared\tcoend"
 
 
 def test_plain_keeps_what_a_progress_bar_ends_showing():
