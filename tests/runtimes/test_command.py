@@ -145,6 +145,25 @@ def test_mask_argv_hides_values_of_secret_flags():
                                "--client-secret=***", "--model", "m", "--secret"]
 
 
+def test_mask_argv_hides_auth_headers_cookies_and_credentials():
+    """Values of auth/header/cookie/credential flags, and whatever follows Bearer/Basic or an Authorization: header, become ***."""
+    argv = ["curl", "--auth-header=Bearer abcdefgh12345678", "-H", "Authorization: Bearer zyxwvuts98765432",
+            "--cookie", "sid=s3cr3t-value", "--credentials=user:pw-12345678", "--data", "token Basic dXNlcjpwYXNz",
+            "--model", "m", "-HX-Api-Key: k-1234567890"]
+    assert mask_argv(argv) == ["curl", "--auth-header=***", "-H", "Authorization: ***", "--cookie", "***",
+                               "--credentials=***", "--data", "token Basic ***", "--model", "m", "-HX-Api-Key: ***"]
+
+
+async def test_credential_flag_values_stay_out_of_the_log(make_request, fake_argv):
+    """`--auth-header=Bearer ...` and `-H "Authorization: Bearer ..."` are masked in the stage log's `running` line."""
+    request = make_request()
+    argv = fake_argv("--auth-header=Bearer abcdefgh12345678", "-H", "Authorization: Bearer zyxwvuts98765432")
+    await runtime(argv).run(request)
+    log = request.log_path.read_text()
+    assert "--auth-header=*** -H Authorization: ***" in log
+    assert "abcdefgh" not in log and "zyxwvuts" not in log
+
+
 async def test_secret_flag_values_stay_out_of_the_log(make_request, fake_argv):
     """A literal key in argv is masked in the `running ...` line of the stage log; the agent still gets it."""
     request = make_request()

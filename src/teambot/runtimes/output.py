@@ -29,8 +29,20 @@ class StageLog:
 
     def lines(self, lines: list[str]) -> None:
         if self._fh is not None and lines:
-            self._fh.write("".join(self.redact(line) + "\n" for line in lines))
+            self._fh.write("".join(self._clean(line) + "\n" for line in lines))
             self._fh.flush()
+
+    def _clean(self, line: str) -> str:
+        """`line` redacted; if it has control characters, also as a terminal shows it: a secret split
+        by an escape or a backspace (`AB\\x1b[0mCD`, `ABX\\bCD`) is whole there, and the line is
+        then logged as shown, redacted (what hid it is gone)."""
+        line = self.redact(line)
+        if _CONTROL.search(line):
+            shown = one_line(line)
+            hidden = self.redact(shown)
+            if hidden != shown:
+                return hidden
+        return line
 
     def note(self, message: str) -> None:
         self.lines([f"[teambot] {message}"])
@@ -137,6 +149,7 @@ def _utf8_boundary(data: bytes, limit: int) -> int:
 
 
 _EOL = re.compile(r"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # what `plain` takes out or acts on (a tab stays)
 _ESCAPED = re.compile("[\udc80-\udcff]")  # invalid UTF-8 bytes, decoded with surrogateescape
 # Terminal escapes and control characters: none belongs in a one-line error message.
 _ESCAPES = re.compile(r"""
