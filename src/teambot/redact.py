@@ -4,7 +4,8 @@ A secret is the value of an environment variable whose name contains KEY, TOKEN 
 or of a variable named in config (openai.api_key_env, secret_env_vars). Values shorter
 than 6 characters are left alone: they are flags such as `true` or `1`, and replacing them
 would mangle ordinary text. A multi-line value (a PEM key) is also redacted line by line,
-since logs and messages hold it one line at a time.
+since logs and messages hold it one line at a time; and every value also URL-encoded
+(`quote`, `quote_plus`, or with only some characters percent-encoded, as httpx does).
 
 Redact before cutting or splitting text: a secret cut in two is no longer found. Text that
 arrives in pieces (an agent's stdout) goes through a `RedactingStream`.
@@ -13,7 +14,9 @@ arrives in pieces (an agent's stdout) goes through a `RedactingStream`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import quote, quote_plus
 
 MARKER = "***"
 MIN_LENGTH = 6
@@ -31,7 +34,32 @@ def secret_values(extra_env_names: Iterable[str] = (), environ: Mapping[str, str
             found.add(value)
             found.update(line.strip() for line in value.splitlines())
             found.add(value.strip())
-    return sorted((v for v in found if len(v) >= MIN_LENGTH), key=lambda v: (-len(v), v))
+    found = {v for v in found if len(v) >= MIN_LENGTH}
+    # as they appear in URLs and form bodies: a key in a query string, a redirect's Location
+    found |= {form for v in found for form in (quote(v, safe=""), quote_plus(v))}
+    return sorted(found, key=lambda v: (-len(v), v))
+
+
+def _encoded_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """Matches each secret with any of its characters percent-encoded or not, in either case of hex
+    (httpx encodes only some characters of a URL, other tools others), and a space also as `+`."""
+    forms = []
+    for value in secrets:
+        if quote(value, safe="") == value:
+            continue  # nothing in it is ever encoded: plain replacement finds it
+        parts = []
+        for char in value:
+            if quote(char, safe="") == char:
+                parts.append(re.escape(char))
+                continue
+            hexes = "".join(f"%{_hex_class(b)}" for b in char.encode("utf-8"))
+            parts.append(f"(?:{re.escape(char)}|{hexes}{'|[+]' if char == ' ' else ''})")
+        forms.append("".join(parts))
+    return re.compile("|".join(forms)) if forms else None
+
+
+def _hex_class(byte: int) -> str:
+    return "".join(f"[{d.upper()}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
 
 
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
@@ -47,9 +75,13 @@ class Redactor:
 
     def __init__(self, extra_env_names: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> None:
         self.secrets = secret_values(extra_env_names, environ)
+        self._encoded = _encoded_pattern(self.secrets)
 
     def __call__(self, text: str) -> str:
-        return redact(text, self.secrets)
+        text = redact(text, self.secrets)
+        if self._encoded is not None and "%" in text:  # partly encoded forms (only encoded text has a %)
+            text = self._encoded.sub(MARKER, text)
+        return text
 
     def unfinished(self, text: str) -> int:
         """How many characters at the end of `text` could be the start of a secret (0 if none)."""

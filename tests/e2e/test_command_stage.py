@@ -101,3 +101,17 @@ def test_a_declared_artifact_the_commands_never_write_fails_the_stage(tmp_path):
     assert lint["status"] == "failed"
     assert "declared artifact lint-report.md was not written by the stage's commands" in lint["error"]
     assert not (run_dir / "artifacts" / "lint-report.md").exists()
+
+
+def test_a_cut_command_output_never_becomes_the_declared_artifact(tmp_path):
+    """Output past command.output_cap_bytes with an artifact the commands never write: the stage fails, no artifact."""
+    project = project_with(tmp_path, [[PY, "-c", "print('HEAD'); print('x' * 5000); print('TAIL')"]],
+                           extra="    artifacts: [out.md]\n")
+    (project / "teambot.yaml").write_text("command:\n  output_cap_bytes: 1024\n", encoding="utf-8")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run_dir = project / ".agent-tracking" / "cmd"
+    lint = state(run_dir)["stages"]["LINT"]
+    assert lint["status"] == "failed" and "declared artifact out.md was not written" in lint["error"]
+    assert not (run_dir / "artifacts" / "out.md").exists()
+    assert "stdout reached the 1,024 byte cap" in (run_dir / "logs" / "LINT.log").read_text()

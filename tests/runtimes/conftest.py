@@ -37,11 +37,12 @@ def make_request(tmp_path):
 
     def build(stage: str = "SPEC", *, agent: str | None = "ba", artifacts: tuple[str, ...] = ("spec.md",),
               prompt: str = "Write the spec.\nDetails follow.", timeout: float | None = None, on_spawn=None,
-              attempt: int = 1) -> StageRequest:
+              attempt: int = 1, step: str = "work") -> StageRequest:
         return StageRequest(
             feature="feat", stage=stage, agent=agent, prompt=prompt, artifacts_dir=run / "artifacts",
             artifacts=artifacts, upstream_artifacts=(), run_dir=run, project_dir=project, timeout=timeout,
             log_path=run / "logs" / f"{stage}.log", attempt=attempt, on_spawn=on_spawn,
+            kind="plain" if step == "work" else "review", step=step,
         )
     return build
 
@@ -155,6 +156,23 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(200, cut)
             return self._sse([_chunk("The answer starts"), _chunk(" well but" + verdict, finish="length"),
                               _chunk(usage=(30, 9)), b"data: [DONE]\n\n"])
+        if model in ("filtered", "filtered-stream"):  # a content filter stopped the reply after its verdict line
+            if model == "filtered":
+                cut = _completion("VERDICT: APPROVED\n\nFindings: the first")
+                cut["choices"][0]["finish_reason"] = "content_filter"
+                return self._json(200, cut)
+            return self._sse([_chunk("VERDICT: APPROVED\n\n"), _chunk("Findings: the first", finish="content_filter"),
+                              _chunk(usage=(30, 9)), b"data: [DONE]\n\n"])
+        if model == "tool-call":  # the model asked for a tool (teambot offers none): a few words and no answer
+            call = _completion("Let me look that up.")
+            call["choices"][0]["finish_reason"] = "tool_calls"
+            return self._json(200, call)
+        if model == "escapes":  # terminal escapes in an error message
+            return self._json(400, {"error": {"message": "bad \u001b[31mred \u001b]0;title\u0007 \u001b[2J\r"}})
+        if model == "redirect-key":  # a redirect whose Location carries the key, unencoded
+            key = self.headers.get("authorization", "").removeprefix("Bearer ")
+            target = f"http://{self.headers.get('host')}/v2/chat/completions?api_key={key}"
+            return self._raw(302, b"", "text/plain", {"Location": target})
         if model == "huge":  # a non-streamed reply of state.huge_bytes, written as it is generated
             return self._huge(state.huge_bytes)
         if model == "huge-stream":  # deltas of 1 KiB until the client hangs up (at most state.huge_bytes)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 
 def main() -> int:
@@ -48,8 +49,10 @@ def main() -> int:
     parser.add_argument("--env-at", action="append", default=[],
                         help="NAME=N: write N dots and the value of NAME to stdout, in two writes 0.3 s apart")
     parser.add_argument("--stderr-env-at", action="append", default=[], help="NAME=N: the same on stderr")
-    parser.add_argument("--api-key", "--Auth-Token", "--db-password", action="append", default=[],
+    parser.add_argument("--api-key", "--Auth-Token", "--db-password", "--auth-header", "-H", action="append", default=[],
                         help="accepted and ignored: secret-looking flags for the argv masking tests")
+    parser.add_argument("--stderr-disguised", action="append", default=[],
+                        help="NAME: write the value of NAME to stderr URL-encoded, split by an escape, overstruck")
     args = parser.parse_args()
     stage = os.environ.get("TEAMBOT_STAGE", "")
     if args.ignore_term:
@@ -92,6 +95,11 @@ def main() -> int:
         _split_write(out, item)
     for item in args.stderr_env_at:
         _split_write(sys.stderr.buffer, item)
+    for name in args.stderr_disguised:
+        value = os.environ.get(name, "")
+        sys.stderr.write(f"GET /cb?k={urllib.parse.quote(value, safe='')}&q={urllib.parse.quote_plus(value)}\n"
+                         f"error: {value[:6]}\x1b[0m{value[6:]}\nerror: {value[:6]}X\b{value[6:]}\n")
+        sys.stderr.flush()
     if args.sleep and (not args.sleep_stage or stage in args.sleep_stage.split(",")) \
             and (not args.sleep_iteration or (iteration == args.sleep_iteration and step == "work")):
         time.sleep(args.sleep)

@@ -145,6 +145,25 @@ def test_mask_argv_hides_values_of_secret_flags():
                                "--client-secret=***", "--model", "m", "--secret"]
 
 
+def test_mask_argv_hides_auth_headers_cookies_and_credentials():
+    """Values of auth/header/cookie/credential flags, and whatever follows Bearer/Basic or an Authorization: header, become ***."""
+    argv = ["curl", "--auth-header=Bearer abcdefgh12345678", "-H", "Authorization: Bearer zyxwvuts98765432",
+            "--cookie", "sid=s3cr3t-value", "--credentials=user:pw-12345678", "--data", "token Basic dXNlcjpwYXNz",
+            "--model", "m", "-HX-Api-Key: k-1234567890"]
+    assert mask_argv(argv) == ["curl", "--auth-header=***", "-H", "Authorization: ***", "--cookie", "***",
+                               "--credentials=***", "--data", "token Basic ***", "--model", "m", "-HX-Api-Key: ***"]
+
+
+async def test_credential_flag_values_stay_out_of_the_log(make_request, fake_argv):
+    """`--auth-header=Bearer ...` and `-H "Authorization: Bearer ..."` are masked in the stage log's `running` line."""
+    request = make_request()
+    argv = fake_argv("--auth-header=Bearer abcdefgh12345678", "-H", "Authorization: Bearer zyxwvuts98765432")
+    await runtime(argv).run(request)
+    log = request.log_path.read_text()
+    assert "--auth-header=*** -H Authorization: ***" in log
+    assert "abcdefgh" not in log and "zyxwvuts" not in log
+
+
 async def test_secret_flag_values_stay_out_of_the_log(make_request, fake_argv):
     """A literal key in argv is masked in the `running ...` line of the stage log; the agent still gets it."""
     request = make_request()
@@ -285,7 +304,7 @@ async def test_background_child_does_not_hold_the_stage(make_request, fake_argv,
 
 async def test_output_cap(make_request, fake_argv):
     """Output beyond the cap is dropped with a note in the output and the log; the log stays bounded."""
-    request = make_request(artifacts=())
+    request = make_request(artifacts=(), step="review")
     result = await runtime(fake_argv("--flood", str(400 * 1024)), output_cap=64 * 1024).run(request)
     assert result.output.count("x") <= 64 * 1024
     assert "[teambot: output cut at 65,536 bytes" in result.output
@@ -322,8 +341,9 @@ async def test_invalid_utf8_is_replaced_and_logged(make_request, fake_argv):
 
 
 async def test_a_cut_output_is_marked_truncated(make_request, fake_argv):
-    """A result whose stdout went past the cap says so (truncated); a whole one does not."""
-    cut = await runtime(fake_argv("--flood", str(200 * 1024)), output_cap=64 * 1024).run(make_request(artifacts=()))
+    """A review step's result whose stdout went past the cap says so (truncated); a whole one does not."""
+    cut = await runtime(fake_argv("--flood", str(200 * 1024)), output_cap=64 * 1024).run(
+        make_request(artifacts=(), step="review"))
     whole = await runtime(fake_argv("--flood", str(32 * 1024)), output_cap=64 * 1024).run(make_request("PLAN", artifacts=()))
     assert cut.truncated and "[teambot: output cut at 65,536 bytes" in cut.output
     assert not whole.truncated and "[teambot: output cut" not in whole.output
@@ -339,6 +359,14 @@ async def test_a_cut_output_never_becomes_the_artifact(make_request, fake_argv):
     assert not (request.artifacts_dir / "spec.md").exists()
 
 
+async def test_a_cut_output_fails_a_work_step_without_artifacts(make_request, fake_argv):
+    """A work step declaring no artifact fails when stdout was cut (its output is the work), naming the cap and setting."""
+    with pytest.raises(AgentError) as err:
+        await runtime(fake_argv("--flood", str(200 * 1024)), output_cap=64 * 1024).run(make_request("PLAN", artifacts=()))
+    assert "the stage's output was cut short" in err.value.message
+    assert "exceeded the 65,536-byte cap" in err.value.message and "command.output_cap_bytes" in err.value.message
+
+
 async def test_an_artifact_the_agent_wrote_counts_though_stdout_was_cut(make_request, fake_argv):
     """The cap only refuses a cut stdout as the artifact: a file the agent wrote itself is taken."""
     request = make_request()
@@ -351,7 +379,7 @@ async def test_an_artifact_the_agent_wrote_counts_though_stdout_was_cut(make_req
 async def test_invalid_bytes_count_against_the_cap_after_decoding(make_request, fake_argv):
     """The cap bounds the decoded output: invalid bytes become 3-byte U+FFFD, and no more of them than fit is kept."""
     cap = 64 * 1024
-    request = make_request(artifacts=())
+    request = make_request(artifacts=(), step="review")
     result = await runtime(fake_argv("--binary", str(300 * 1024), "--no-stdin"), output_cap=cap).run(request)
     body, _, note = result.output.partition("\n\n[teambot: output cut at")
     expected = (bytes(range(256)) * (cap // 256)).decode("utf-8", "replace").encode()[:cap].decode("utf-8", "ignore")
@@ -368,7 +396,8 @@ from teambot.runtimes.base import StageRequest
 from teambot.runtimes.command import CommandRuntime, CommandSpec
 run = Path(sys.argv[1])
 request = StageRequest(feature="f", stage="S", agent=None, prompt="", artifacts_dir=run, artifacts=(),
-                       upstream_artifacts=(), run_dir=run, project_dir=run, timeout=None, log_path=run / "S.log")
+                       upstream_artifacts=(), run_dir=run, project_dir=run, timeout=None, log_path=run / "S.log",
+                       kind="review", step="review")  # a cut work step would fail
 argv = (sys.executable, sys.argv[2], "--no-stdin", "--binary", str(12 * 1024 * 1024))
 result = asyncio.run(CommandRuntime(CommandSpec(argv=argv, grace=0.3)).run(request))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == "darwin" else 1)  # KiB

@@ -276,13 +276,35 @@ def test_retry_after_forms():
 
 @pytest.mark.parametrize("model, usage", [("length", (11, 7)), ("length-stream", (30, 9))])
 async def test_a_reply_cut_at_the_length_limit_is_marked_truncated(make_runtime, make_request, model, usage):
-    """finish_reason "length" (JSON or streamed) marks the result truncated; a complete reply is not."""
-    result = await make_runtime(model).run(make_request("R", artifacts=()))
+    """finish_reason "length" (JSON or streamed) marks a review step's result truncated; a complete reply is not."""
+    result = await make_runtime(model).run(make_request("R", artifacts=(), step="review"))
     assert result.truncated is True
     assert result.output == "The answer starts well but"
     assert result.usage == TokenUsage(prompt_tokens=usage[0], completion_tokens=usage[1])
-    complete = await make_runtime("stream").run(make_request("R2", artifacts=()))
+    complete = await make_runtime("stream").run(make_request("R2", artifacts=(), step="review"))
     assert complete.truncated is False
+
+
+@pytest.mark.parametrize("model, words", [("filtered", "content_filter"), ("filtered-stream", "content_filter"),
+                                          ("tool-call", "'tool_calls'")])
+async def test_any_finish_reason_but_stop_marks_the_reply_cut(make_runtime, make_request, model, words):
+    """content_filter (JSON or streamed) or tool_calls: a review is truncated (no verdict); a work step fails, no artifact."""
+    review = await make_runtime(model).run(make_request("R", artifacts=(), step="review"))
+    assert review.truncated is True
+    request = make_request()
+    with pytest.raises(AgentError) as err:
+        await make_runtime(model).run(request)
+    assert words in err.value.message and "spec.md" in err.value.message and err.value.retryable is False
+    assert not (request.artifacts_dir / "spec.md").exists()
+
+
+@pytest.mark.parametrize("model", ["length", "filtered-stream"])
+async def test_a_cut_reply_fails_a_work_step_without_artifacts(make_runtime, make_request, model):
+    """A work step declaring no artifact fails on a cut reply (its output is the work), saying what cut it."""
+    with pytest.raises(AgentError) as err:
+        await make_runtime(model).run(make_request("PLAN", artifacts=()))
+    assert "the stage's output was cut short" in err.value.message and "finish_reason" in err.value.message
+    assert err.value.retryable is False and err.value.usage is not None
 
 
 @pytest.mark.parametrize("model", ["length", "length-stream"])
@@ -303,7 +325,7 @@ async def test_a_streamed_reply_stops_being_read_at_the_cap(make_runtime, make_r
     runtime = make_runtime("huge-stream", timeout=10.0)
     runtime.reply_cap = 64 * 1024
     started = time.monotonic()
-    result = await runtime.run(make_request("R", artifacts=()))
+    result = await runtime.run(make_request("R", artifacts=(), step="review"))
     assert time.monotonic() - started < 20  # reading all 200 MB would take far longer on this machine
     assert result.truncated is True
     assert 60 * 1024 <= len(result.output.encode()) <= 64 * 1024
@@ -316,7 +338,7 @@ async def test_a_json_reply_over_the_cap_is_cut_or_refused(make_runtime, make_re
     runtime = make_runtime("huge", stream=False)
     runtime.reply_cap = 64 * 1024
     llm_server.huge_bytes = 200 * 1024  # text past the cap, body within the read limit
-    result = await runtime.run(make_request("R", artifacts=()))
+    result = await runtime.run(make_request("R", artifacts=(), step="review"))
     assert result.truncated is True and len(result.output) == 64 * 1024
     llm_server.huge_bytes = 8 * 1024 * 1024
     with pytest.raises(AgentError, match="larger than the .* bytes teambot reads") as err:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers import start_teambot, teambot
 from tests.runtimes.conftest import SECRET
+from tests.runtimes.test_command import leaked
 
 ONE_STAGE = "stages:\n  RESEARCH:\n    work_agent: ba\n    artifacts: [research.md]\n{extra}stage_order: [RESEARCH]\n"
 REVIEW_STAGE = ("stages:\n  RESEARCH:\n    work_agent: ba\n    review_agent: reviewer\n    is_review_stage: true\n"
@@ -123,3 +124,58 @@ def test_a_bogus_retry_after_keeps_events_jsonl_valid_json(project, run_dir, llm
     assert proc.returncode == 0, proc.stdout + proc.stderr
     waiting = [e for e in strict_events(run_dir) if e["type"] == "agent_waiting"]
     assert len(waiting) == 1 and 0 <= waiting[0]["details"]["seconds"] <= 0.05
+
+
+def test_a_review_stopped_by_the_content_filter_never_approves(project, run_dir, llm_server):
+    """`VERDICT: APPROVED` then findings cut by the content filter is no approval: the stage does not succeed."""
+    configure(project, llm_server.url, "canned", stages=REVIEW_STAGE)
+    with (project / "teambot.yaml").open("a", encoding="utf-8") as fh:
+        fh.write("agents: {reviewer: {model: filtered-stream}}\nreview: {max_iterations: 1}\n")
+    proc = teambot("run", "objective.md", "-q", cwd=project)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert llm_server.counts["filtered-stream"] >= 1
+    stage = json.loads((run_dir / "state.json").read_text())["stages"]["RESEARCH"]
+    assert stage["status"] != "succeeded"
+    assert [it["verdict"] for it in stage["iterations"]] == ["changes_requested"]
+    assert "cut" in stage["iterations"][0]["verdict_note"]
+
+
+def test_a_cut_reply_fails_a_stage_that_declares_no_artifact(project, run_dir, llm_server):
+    """A plain stage without artifacts whose reply stopped at the length limit fails; no partial output is kept."""
+    configure(project, llm_server.url, "length",
+              stages="stages:\n  NOTE:\n    work_agent: ba\n    artifacts: []\nstage_order: [NOTE]\n")
+    proc = teambot("run", "objective.md", "-q", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    stage = json.loads((run_dir / "state.json").read_text())["stages"]["NOTE"]
+    assert stage["status"] == "failed" and "output was cut short" in stage["error"] and "max_tokens" in stage["error"]
+    assert not (run_dir / "outputs" / "NOTE.md").exists()
+
+
+KEY_WITH_SPACES = "pass word`Zq8vLmN3 rK2Yh6Jd4`Fs9Qw1eRt0y"
+
+
+def test_a_redirect_quoting_the_key_leaks_it_nowhere(project, run_dir, llm_server):
+    """A Location carrying the key with spaces and backticks (which httpx percent-encodes) is redacted everywhere."""
+    configure(project, llm_server.url, "redirect-key", api_key_env="ACME_LLM_CRED")
+    env = {"ACME_LLM_CRED": KEY_WITH_SPACES}
+    proc = teambot("run", "objective.md", cwd=project, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error = json.loads((run_dir / "state.json").read_text())["stages"]["RESEARCH"]["error"]
+    assert "redirected the request (HTTP 302)" in error and "api_key=***" in error
+    status = teambot("status", "--json", cwd=project, env=env)
+    seen = {"console": proc.stdout + proc.stderr, "status --json": status.stdout + status.stderr}
+    seen.update({str(p): p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file()})
+    for where, text in seen.items():
+        assert leaked(text, KEY_WITH_SPACES) == [] and "%60" not in text and "%20" not in text, where
+
+
+def test_terminal_escapes_in_a_server_error_reach_neither_console_nor_state(project, run_dir, llm_server):
+    """An error message with colour, title and clear-screen escapes is quoted as plain text."""
+    configure(project, llm_server.url, "escapes")
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    state = json.loads((run_dir / "state.json").read_text())
+    assert "(HTTP 400: bad red)" in state["stages"]["RESEARCH"]["error"]
+    for text in (proc.stdout, proc.stderr, json.dumps(state, ensure_ascii=False),
+                 (run_dir / "events.jsonl").read_text(), (run_dir / "logs" / "RESEARCH.log").read_text()):
+        assert not any(ch in text for ch in "\x1b\x07\r\x9b"), repr(text)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote, quote_plus
+
 from teambot.redact import RedactingStream, Redactor, redact, secret_values
 
 
@@ -98,3 +101,40 @@ def test_secrets_cut_or_split_by_the_run_stay_out_of_every_output(project, run_d
     for where, text in shown.items():
         assert leaked(text, SECRET) == [], where
         assert leaked(text, key, 12) == [], where
+
+
+def test_url_encoded_forms_of_a_secret_are_redacted():
+    """A secret percent-encoded whole (either hex case), as a form value (`+` for spaces), or only partly (as httpx
+    encodes a URL) is replaced too; the module function and a RedactingStream see the whole forms."""
+    secret = "Zq8vLmN3/pT5+wX7 rK2=Yh6`Jd4"
+    redactor = Redactor(environ={"ACME_API_KEY": secret})
+    forms = [quote(secret, safe=""), re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(secret, safe="")), quote_plus(secret),
+             secret.replace(" ", "%20").replace("`", "%60")]
+    for form in forms:
+        assert redactor(f"GET /cb?k={form}&x=1") == "GET /cb?k=***&x=1", form
+    assert redact(f"k={quote_plus(secret)}", secret_values(environ={"ACME_API_KEY": secret})) == "k=***"
+    stream = RedactingStream(redactor)
+    encoded = quote(secret, safe="")
+    assert stream.feed("a " + encoded[:10]) + stream.feed(encoded[10:] + " b") + stream.finish() == "a *** b"
+    assert redactor("100% of Zq8vLmN3 is fine") == "100% of Zq8vLmN3 is fine"
+
+
+def test_a_disguised_secret_on_stderr_leaks_nowhere(project, run_dir):
+    """A secret with / + = ` and spaces, written URL-encoded, split by an escape and overstruck on an agent's stderr,
+    leaves no 8-character piece in any file of the run, on the console or in `status --json`."""
+    from tests.helpers import teambot
+    from tests.runtimes.test_command import leaked
+    from tests.runtimes.test_e2e import configure
+
+    secret = "Zq8vLmN3/pT5+wX7rK2=Yh6 Jd4Fs9`Qw1eRt0y"
+    configure(project, "--stderr-disguised", "ACME_API_KEY", "--exit", "1")
+    env = {"ACME_API_KEY": secret}
+    proc = teambot("run", "objective.md", cwd=project, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    status = teambot("status", "--json", cwd=project, env=env)
+    assert "stderr ends: " in status.stdout and "k=***&q=***" in status.stdout
+    shown = {"console": proc.stdout + proc.stderr, "status --json": status.stdout + status.stderr}
+    shown.update({str(p): p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file()})
+    assert {"state.json", "events.jsonl", "SETUP.log"} <= {p.rsplit("/", 1)[-1] for p in shown}
+    for where, text in shown.items():
+        assert leaked(text, secret) == [], where

@@ -6,7 +6,8 @@ workspace, removed after the attempt). The agent runs in its own session and pro
 group, reported through `request.on_spawn` and kept in `processes.live_groups`; on timeout,
 cancellation or a failure the whole group gets SIGTERM, then SIGKILL after the grace period.
 stdout is the stage output and, with stderr, streams to the stage's log as it arrives. argv
-is logged with the values of secret-looking flags (`--api-key VALUE`) masked.
+is logged with the values of secret-looking flags (`--api-key VALUE`) and credentials
+(`Bearer X`) masked.
 """
 
 from __future__ import annotations
@@ -87,9 +88,9 @@ class CommandRuntime:
         if done.code != 0:
             raise AgentError(done.message)
         text = self.redact(done.stdout)
-        why = (f"the agent's output exceeded the {self.spec.output_cap:,}-byte cap and a cut output is never taken "
-               "as an artifact; raise command.output_cap_bytes in teambot.yaml (or have the agent write the file itself)")
-        artifacts = claim_artifacts(request, before, text, truncated=done.truncated, reason=why)
+        cut = (f"the agent's output exceeded the {self.spec.output_cap:,}-byte cap; raise command.output_cap_bytes "
+               "in teambot.yaml (or have the agent write its result to a file)") if done.truncated else None
+        artifacts = claim_artifacts(request, before, text, cut=cut)
         return StageResult(output=text, artifacts=artifacts, truncated=done.truncated)
 
     async def execute(self, request: StageRequest, prompt_path: Path | None = None) -> Completed:
@@ -225,12 +226,16 @@ def resolve_program(program: str, path_env: str, project_dir: Path, origin: str 
     return found
 
 
-_SECRET_FLAG = re.compile(r"key|token|secret|password", re.IGNORECASE)
+_SECRET_FLAG = re.compile(r"key|token|secret|passw|auth|header|cookie|credential", re.IGNORECASE)
+# credentials inside an argument: `Authorization: Bearer X`, `-HCookie: a=b`, `--user-header=Basic X`
+_CREDENTIAL = re.compile(r"\b(bearer|basic)\s+\S.*|(\b(?:proxy-)?authorization|\bcookie|\bx-api-key|\bapi-key)\s*:\s*\S.*",
+                         re.IGNORECASE | re.DOTALL)
 
 
 def mask_argv(argv: Sequence[str]) -> list[str]:
-    """argv fit for logs and messages: the value of a flag whose name contains key, token, secret or
-    password (`--api-key VALUE`, `--api-key=VALUE`) becomes ***.
+    """argv fit for logs and messages: the value of a flag whose name contains key, token, secret,
+    password, auth, header, cookie or credential (`--api-key VALUE`, `--api-key=VALUE`) becomes ***,
+    and so does whatever follows `Bearer `, `Basic ` or an `Authorization:`/`Cookie:` header name.
 
     Such values are typed into teambot.yaml, not read from the environment, so the redactor does
     not know them. Erring on the safe side, `--max-tokens 100` shows as `--max-tokens ***`.
@@ -249,8 +254,13 @@ def mask_argv(argv: Sequence[str]) -> list[str]:
                     arg = f"{name}={MARKER}"
                 else:
                     hide_next = True
-        shown.append(arg)
+        shown.append(_CREDENTIAL.sub(_masked, arg))
     return shown
+
+
+def _masked(match: re.Match[str]) -> str:
+    """The scheme or header name of a credential, its value masked."""
+    return f"{match.group(1)} {MARKER}" if match.group(1) else f"{match.group(2)}: {MARKER}"
 
 
 async def _exited(proc, pumps: Sequence[asyncio.Future] = ()) -> int:

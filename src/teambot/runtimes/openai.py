@@ -7,8 +7,8 @@ timeouts and malformed replies back off exponentially with jitter, up to max_ret
 redirect, other 4xx and context-length errors fail at once. Every failed attempt and every
 wait is reported through `emit` (events.jsonl: agent_attempt_failed, agent_waiting). The
 API key is read from the environment variable named in config and never written anywhere.
-A reply cut short (finish_reason "length", or past the reply cap) is marked `truncated` and
-never becomes an artifact.
+A reply cut short (any finish_reason but "stop": "length", "content_filter", "tool_calls"...;
+or past the reply cap) is marked `truncated`: it never becomes an artifact, nor a work step's result.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from teambot.runtimes.openai_reply import (
     read_json, rejects_streaming, usable_wait,
 )
 from teambot.runtimes.openai_reply import retry_after as _retry_after
-from teambot.runtimes.output import Capture, StageLog, artifact_stamps, claim_artifacts, decode_output
+from teambot.runtimes.output import Capture, StageLog, artifact_stamps, claim_artifacts, decode_output, one_line
 from teambot.settings import OpenAISettings, is_env_name
 from teambot.store.models import TokenUsage, add_usage
 
@@ -110,23 +110,29 @@ class OpenAIRuntime:
         log = StageLog(request.log_path, self.redact)
         try:
             reply = await self._complete(request, messages, log)
-            if reply.truncated and request.artifacts:  # a cut reply is never an artifact
-                why = self._cut(reply, request.artifacts[0])
-                log.note(f"failed: {why}")
-                raise _spent(AgentError(why, retryable=False), reply.usage)
+            text = self.redact(reply.text)
+            try:  # a cut reply is never an artifact, nor a work step's result
+                artifacts = claim_artifacts(request, before, text, cut=self._cut(reply) if reply.truncated else None)
+            except AgentError as exc:
+                log.note(f"failed: {exc.message}")
+                raise _spent(AgentError(exc.message, retryable=False), reply.usage) from None
         finally:
             log.close()
-        text = self.redact(reply.text)
-        return StageResult(output=text, artifacts=claim_artifacts(request, before, text), usage=reply.usage,
-                           truncated=reply.truncated)
+        return StageResult(output=text, artifacts=artifacts, usage=reply.usage, truncated=reply.truncated)
 
-    def _cut(self, reply: _Reply, artifact: str) -> str:
+    def _cut(self, reply: _Reply) -> str:
+        """What cut the reply short, and how to avoid it."""
         if reply.finish == "length":
-            return (f"model {self.model}'s reply hit the model's length limit (finish_reason: length), so {artifact} "
-                    "would be cut short; raise the model's max_tokens (output token limit) on the server, or shorten "
-                    "what the stage asks for")
-        return (f"model {self.model}'s reply exceeded teambot's {self.reply_cap:,} byte reply cap, so {artifact} would "
-                "be cut short; ask for less (split the stage) or use a command runtime whose agent writes the file")
+            return (f"model {self.model}'s reply hit the model's length limit (finish_reason: length); raise the "
+                    "model's max_tokens (output token limit) on the server, or shorten what the stage asks for")
+        if reply.finish == "content_filter":
+            return (f"the server's content filter stopped model {self.model}'s reply (finish_reason: content_filter); "
+                    "change what the stage asks for, or the filter's settings on the server")
+        if reply.finish not in (None, "stop"):  # tool_calls, function_call, ...: teambot offers no tools
+            return (f"model {self.model}'s reply ended with finish_reason {reply.finish!r}, not \"stop\", so its text "
+                    "is not a whole answer; check the model and the server's settings")
+        return (f"model {self.model}'s reply exceeded teambot's {self.reply_cap:,} byte reply cap; ask for less "
+                "(split the stage) or use a command runtime whose agent writes the file")
 
     async def _complete(self, request: StageRequest, messages: list[dict], log: StageLog) -> _Reply:
         attempts = 1 + self.config.max_retries
@@ -191,12 +197,15 @@ class OpenAIRuntime:
                 else:
                     await self._read_json(resp, reading)
         except httpx.UnsupportedProtocol as exc:
-            raise AgentError(f"cannot reach {self.url}: {exc} (check openai.base_url)", retryable=False) from None
+            raise AgentError(f"cannot reach {self.url}: {clip(str(exc), 300, self.redact)} (check openai.base_url)",
+                             retryable=False) from None
         except httpx.TimeoutException as exc:
             raise Transient(f"{_timeout_kind(exc)} from {self.url} (openai.timeout is {self.config.timeout:g} s)",
                             "timeout") from None
         except httpx.TransportError as exc:
-            raise Transient(f"connection to {self.url} failed: {type(exc).__name__}: {exc}", "connection") from None
+            # the text may quote what the server sent (a bad header): cleaned like any server text
+            raise Transient(f"connection to {self.url} failed: {type(exc).__name__}: {clip(str(exc), 300, self.redact)}",
+                            "connection") from None
         if fall_back:
             log.note("the server does not accept streaming; asking again without it")
             self.shared.stream = False
@@ -217,7 +226,8 @@ class OpenAIRuntime:
         read_json(raw, reading, self.redact)
 
     def _redirected(self, resp: httpx.Response) -> AgentError:
-        location = resp.headers.get("location", "")
+        # redacted as sent: httpx percent-encodes the address it builds, and a secret must go before that
+        location = self.redact(one_line(resp.headers.get("location", "")))
         try:
             target = str(resp.url.join(location)) if location else ""
         except httpx.InvalidURL:

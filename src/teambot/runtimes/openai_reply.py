@@ -4,7 +4,8 @@ Memory stays bounded by the reply cap whatever the server sends: a JSON body is 
 chunks and refused past `body_limit(cap)`, an event stream stops being read once the reply
 text reaches the cap, and no stream line may grow past that limit either. The cap counts
 the reply's text (UTF-8 bytes after JSON decoding), not the bytes on the wire. Any text
-quoted from the server in a message is redacted whole before it is cut.
+quoted from the server in a message loses its terminal escapes and control characters, then is
+redacted whole, then cut (`clip`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from teambot.runtimes.output import Capture
+from teambot.runtimes.output import Capture, one_line
+from teambot.runtimes.output import clip as clip_width
 from teambot.store.models import TokenUsage
 
 Redact = Callable[[str], str]
@@ -52,14 +54,16 @@ class Reading:
 
     @property
     def cut(self) -> bool:
-        """The reply is not all the model said: it hit its length limit, or teambot's cap."""
-        return self.finish == "length" or self.capture.dropped > 0
+        """The reply is not all the model said: any finish_reason but "stop" (or none): its length
+        limit, a content filter, a tool call (no usable text); or it went past teambot's cap."""
+        return self.finish not in (None, "stop") or self.capture.dropped > 0
 
 
 def clip(text: str, limit: int, redact: Redact) -> str:
-    """`text` redacted, then cut at `limit` characters (redacting first: a cut secret would not match)."""
-    text = redact(text)
-    return text if len(text) <= limit else text[:limit] + "…"
+    """Server text fit to quote: on one line without terminal escapes or control characters, then
+    redacted (a secret split by an escape is whole again), then cut at `limit` characters
+    (redacting first: a cut secret would not match)."""
+    return clip_width(redact(one_line(text)), limit)
 
 
 def is_event_stream(headers: httpx.Headers) -> bool:
@@ -165,10 +169,13 @@ def _take_chunk(chunk: dict, reading: Reading, key: str) -> None:
         reading.capture.feed(content.encode("utf-8"))
     finish = choices[0].get("finish_reason")
     if finish:
-        reading.finish = str(finish)
+        reading.finish = clip_width(one_line(str(finish)), 40)  # quoted in messages: the server's text
         if finish == "length":
             reading.capture.log.note("the model stopped at its output token limit (finish_reason: length): "
                                      "the reply is cut short")
+        elif finish != "stop":
+            reading.capture.log.note(f"the reply ended with finish_reason {reading.finish!r}, not \"stop\": "
+                                     "it is taken as cut short")
 
 
 def _usage(body: dict) -> TokenUsage | None:

@@ -29,8 +29,20 @@ class StageLog:
 
     def lines(self, lines: list[str]) -> None:
         if self._fh is not None and lines:
-            self._fh.write("".join(self.redact(line) + "\n" for line in lines))
+            self._fh.write("".join(self._clean(line) + "\n" for line in lines))
             self._fh.flush()
+
+    def _clean(self, line: str) -> str:
+        """`line` redacted; if it has control characters, also as a terminal shows it: a secret split
+        by an escape or a backspace (`AB\\x1b[0mCD`, `ABX\\bCD`) is whole there, and the line is
+        then logged as shown, redacted (what hid it is gone)."""
+        line = self.redact(line)
+        if _CONTROL.search(line):
+            shown = one_line(line)
+            hidden = self.redact(shown)
+            if hidden != shown:
+                return hidden
+        return line
 
     def note(self, message: str) -> None:
         self.lines([f"[teambot] {message}"])
@@ -83,10 +95,11 @@ class Capture:
         return self.data.decode("utf-8")  # valid: built from decoded text
 
     def tail(self, count: int) -> list[str]:
-        """The last `count` non-blank lines, without terminal escapes, each cut at TAIL_WIDTH characters."""
+        """The last `count` non-blank lines, without terminal escapes, redacted, each cut at TAIL_WIDTH characters."""
         if count <= 0:
             return []
-        shown = [clip(line, TAIL_WIDTH) for line in map(plain, self._tail) if line]
+        # plain before redacting: a secret split by an escape or a backspace is whole once they are gone
+        shown = [clip(self.log.redact(line), TAIL_WIDTH) for line in map(plain, self._tail) if line]
         return shown[-count:]
 
     def _decode(self, text: str) -> str:
@@ -135,6 +148,8 @@ def _utf8_boundary(data: bytes, limit: int) -> int:
     return limit
 
 
+_EOL = re.compile(r"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # what `plain` takes out or acts on (a tab stays)
 _ESCAPED = re.compile("[\udc80-\udcff]")  # invalid UTF-8 bytes, decoded with surrogateescape
 # Terminal escapes and control characters: none belongs in a one-line error message.
 _ESCAPES = re.compile(r"""
@@ -148,11 +163,30 @@ _ESCAPES = re.compile(r"""
 WORD_SLACK = 30  # how far back from the width `clip` looks for a space to cut at
 
 
+_OVERSTRUCK = re.compile("[^\b]\b")  # a character a backspace goes back over: what follows replaces it
+
+
 def plain(line: str) -> str:
     """`line` as a terminal would end up showing it: escapes and control characters removed, only
-    what follows the last carriage return (a progress bar redraws the line), no trailing blanks."""
+    what follows the last carriage return (a progress bar redraws the line), a character followed
+    by a backspace dropped (overstruck), no trailing blanks."""
     line = line.rstrip()
-    return _ESCAPES.sub("", line[line.rfind("\r") + 1:]).rstrip()
+    line = _ESCAPES.sub(_keep_backspace, line[line.rfind("\r") + 1:])
+    while "\b" in line:
+        line, count = _OVERSTRUCK.subn("", line)
+        if not count:
+            line = line.replace("\b", "")
+    return line.rstrip()
+
+
+def _keep_backspace(match: re.Match[str]) -> str:
+    return "\b" if match.group() == "\b" else ""
+
+
+def one_line(text: str) -> str:
+    """Text from outside (a server's error message) fit for a one-line message: each of its lines
+    `plain`, joined by spaces. Secrets are redacted after this, so none hides behind an escape."""
+    return " ".join(line for line in map(plain, _EOL.split(text)) if line)
 
 
 def clip(text: str, width: int) -> str:
@@ -180,13 +214,13 @@ def artifact_stamps(request: StageRequest) -> dict[str, tuple[int, int, int] | N
     return {name: _stamp(request.artifacts_dir / name) for name in request.artifacts}
 
 
-def claim_artifacts(request: StageRequest, before: dict, output: str, *, truncated: bool = False,
-                    reason: str = "the output was cut short, and a cut output is never taken as an artifact",
-                    ) -> dict[str, Path]:
+def claim_artifacts(request: StageRequest, before: dict, output: str, *, cut: str | None = None) -> dict[str, Path]:
     """Declared artifacts the agent wrote count as they are; else a single one gets the output.
 
-    An output that is not all the agent said (`truncated`) never becomes an artifact: the
-    attempt fails instead, with `reason` (what cut the output, and how to avoid that).
+    An output that is not all the agent said (`cut` says what cut it and how to avoid that)
+    never becomes an artifact, nor the result of a work step that declares none (its output
+    is the work): the attempt fails instead. Review and verdict steps are judged elsewhere
+    (a cut review has no verdict).
     """
     produced = {}
     for name in request.artifacts:
@@ -194,9 +228,14 @@ def claim_artifacts(request: StageRequest, before: dict, output: str, *, truncat
         now = _stamp(path)
         if now is not None and now != before.get(name) and now[1] > 0:
             produced[name] = path
+    if cut is not None and not produced:
+        if len(request.artifacts) == 1:
+            raise AgentError(f"artifact {request.artifacts[0]} was not written: {cut}; a cut output is never "
+                             "taken as an artifact")
+        if not request.artifacts and request.step == "work":
+            raise AgentError(f"the stage's output was cut short: {cut}; a cut output is never taken as the "
+                             "stage's work")
     if not produced and len(request.artifacts) == 1 and output.strip():
-        if truncated:
-            raise AgentError(f"artifact {request.artifacts[0]} was not written: {reason}")
         path = request.artifacts_dir / request.artifacts[0]
         atomic_write(path, output)
         produced[request.artifacts[0]] = path
