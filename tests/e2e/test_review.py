@@ -139,6 +139,20 @@ def test_quoted_approval_then_changes_requested_is_a_rejection(tmp_path):
     assert calls_of(calls)[("SPEC_REVIEW/verdict", 1)] == 0
 
 
+
+def test_an_approval_then_a_heading_rejection_is_not_approved(tmp_path):
+    """A review printing an approval and then `## VERDICT: CHANGES_REQUESTED` is asked again; no answer blocks the run."""
+    project = small_project(tmp_path, max_iterations=1)
+    calls = fake_agents(project, "--verdict", "VERDICT: APPROVED\n\nfindings\n\n## VERDICT: CHANGES_REQUESTED",
+                        "--reask-verdict", "I said it above.")
+    run_dir = project / ".agent-tracking" / "rev"
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert [(i["verdict"], i["verdict_note"]) for i in iterations(run_dir)] == [
+        ("changes_requested", "no verdict line, even when asked again: counted as changes requested")]
+    assert calls_of(calls)[("SPEC_REVIEW/verdict", 1)] == 1
+    assert state(run_dir)["run"]["status"] == "blocked"
+
 # An approval early in a review, its rejection past a 4 KiB output cap.
 LONG_REVIEW = "VERDICT: APPROVED\n\n" + "A finding that takes many words to explain. " * 200 + "\n\nVERDICT: CHANGES_REQUESTED"
 
