@@ -323,3 +323,19 @@ def test_a_symlink_at_the_junit_path_is_refused_and_never_copied(tmp_path):
         assert outside.read_text().startswith("<testsuite>")  # and the outside file is untouched
     finally:
         outside.unlink()
+
+
+def test_a_secret_straddling_the_failure_detail_cut_never_reaches_the_run_directory(tmp_path):
+    """A failure text whose secret spans the 2,000-character cut is redacted first: no 8-char piece of it is written."""
+    secret = "sk-proj-Straddle0123456789SecretValue"
+    project = small_project(tmp_path, max_iterations=1)
+    report = f'<testsuite><testcase name="t"><failure>{"F" * 1985}{secret}</failure></testcase></testsuite>'
+    _with_acceptance_command(project, f"import sys; open(sys.argv[1], 'w').write({report!r}); sys.exit(1)")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project, env={"OPENAI_API_KEY": secret}, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run_dir = project / ".agent-tracking" / "acc"
+    assert "F" * 1985 in (run_dir / "iterations" / "ACCEPTANCE_TEST" / "01-test.log").read_text()
+    pieces = {secret[i:i + 8] for i in range(len(secret) - 7)}
+    leaked = [(p, piece) for p in run_dir.rglob("*") if p.is_file()
+              for piece in pieces if piece in p.read_text(encoding="utf-8", errors="replace")]
+    assert leaked == []

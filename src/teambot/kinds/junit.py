@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree.ElementTree import ParseError
@@ -101,11 +102,14 @@ def _read_regular(fd: int, path: Path) -> bytes:
     return b"".join(chunks)
 
 
-def read_junit(path: Path, data: bytes | None = None, root: Path | None = None) -> JUnitReport:
+def read_junit(path: Path, data: bytes | None = None, root: Path | None = None,
+               redact: Callable[[str], str] | None = None) -> JUnitReport:
     """Counts from every <testcase> in the report (the suites' own totals are not trusted: pytest
     counts a skipped test with a teardown error both as skipped and as an error).
 
-    `data` is the report as already read by `read_report`; else it is read from `path` here."""
+    `data` is the report as already read by `read_report`; else it is read from `path` here.
+    `redact` is applied to each failure's text before it is cut: a secret the cut splits in two
+    would no longer be recognised afterwards."""
     if data is None:
         data = read_report(path, root)
     try:
@@ -129,5 +133,5 @@ def read_junit(path: Path, data: bytes | None = None, root: Path | None = None) 
         detail = "\n\n".join(
             "\n".join(p for p in (child.get("message"), (child.text or "").strip()) if p)
             for child in case if child.tag in ("failure", "error"))
-        report.failed.append((name, detail[:DETAIL_CAP]))
+        report.failed.append((name, (redact(detail) if redact else detail)[:DETAIL_CAP]))
     return report
