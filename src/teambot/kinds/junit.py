@@ -105,7 +105,9 @@ def _read_regular(fd: int, path: Path) -> bytes:
 def read_junit(path: Path, data: bytes | None = None, root: Path | None = None,
                redact: Callable[[str], str] | None = None) -> JUnitReport:
     """Counts from every <testcase> in the report (the suites' own totals are not trusted: pytest
-    counts a skipped test with a teardown error both as skipped and as an error).
+    counts a skipped test with a teardown error both as skipped and as an error; they are only
+    checked against the testcases, see `_check_totals`). Tags are matched by their local name
+    in any case; a testcase's `status`/`result` attribute of failed or error fails it too.
 
     `data` is the report as already read by `read_report`; else it is read from `path` here.
     `redact` is applied to each failure's text before it is cut: a secret the cut splits in two
@@ -116,15 +118,20 @@ def read_junit(path: Path, data: bytes | None = None, root: Path | None = None,
         root_el = fromstring(data)
     except (ParseError, DefusedXmlException, LookupError, ValueError) as exc:  # LookupError: an unknown encoding
         raise JUnitError(f"the JUnit XML report {path} cannot be read: {exc}") from None
-    if root_el.tag not in ("testsuites", "testsuite"):
+    if _local(root_el) not in ("testsuites", "testsuite"):
         raise JUnitError(f"{path} is not a JUnit XML report (its root element is <{root_el.tag}>)")
     report = JUnitReport()
-    for case in root_el.iter("testcase"):
+    failing: dict[int, int] = {}  # id(testcase) -> its failing elements (or 1 for a failed status)
+    for case in (el for el in root_el.iter() if _local(el) == "testcase"):
         report.tests += 1
-        tags = {child.tag for child in case}
-        if "error" in tags:
+        children = [(_local(child), child) for child in case]
+        tags = {tag for tag, _ in children}
+        key, status = next(((k, v.strip().lower()) for k, v in _attrs(case).items() if k in ("status", "result")),
+                           ("", ""))
+        failing[id(case)] = sum(tag in _FAILING for tag, _ in children) or int(status in _FAILED_STATUS)
+        if "error" in tags or (status in _ERROR_STATUS and "failure" not in tags):
             report.errors += 1
-        elif "failure" in tags:
+        elif "failure" in tags or status in _FAILED_STATUS:
             report.failures += 1
         else:
             report.skipped += "skipped" in tags
@@ -132,6 +139,47 @@ def read_junit(path: Path, data: bytes | None = None, root: Path | None = None,
         name = ".".join(p for p in (case.get("classname"), case.get("name")) if p) or "(unnamed test)"
         detail = "\n\n".join(
             "\n".join(p for p in (child.get("message"), (child.text or "").strip()) if p)
-            for child in case if child.tag in ("failure", "error"))
+            for tag, child in children if tag in _FAILING) or f'its {key} attribute is "{status}"'
         report.failed.append((name, (redact(detail) if redact else detail)[:DETAIL_CAP]))
+    _check_totals(root_el, failing, path)
     return report
+
+
+_FAILING = ("failure", "error")
+_ERROR_STATUS = ("error", "errored")
+_FAILED_STATUS = ("failed", "failure", "fail", *_ERROR_STATUS)
+
+
+def _local(el) -> str:
+    """An element's tag without its namespace, in lower case (`{urn:x}Failure` is `failure`)."""
+    return el.tag.rsplit("}", 1)[-1].lower() if isinstance(el.tag, str) else ""
+
+
+def _attrs(el) -> dict[str, str]:
+    return {k.rsplit("}", 1)[-1].lower(): v for k, v in el.attrib.items()}
+
+
+def _check_totals(root_el, failing: dict[int, int], path: Path) -> None:
+    """Refuse a report whose suites claim more tests, or more failures and errors, than their
+    testcases show: e.g. `<testsuite tests="3" failures="2">` around one passing testcase.
+    Fewer is allowed (pytest counts a test failing in its call and its teardown once)."""
+    for suite in (el for el in root_el.iter() if _local(el) in ("testsuite", "testsuites")):
+        attrs = _attrs(suite)
+        tests, failures, errors = (_count(attrs.get(k), k, path) for k in ("tests", "failures", "errors"))
+        cases = [id(el) for el in suite.iter() if _local(el) == "testcase"]
+        failed = sum(failing[c] for c in cases)
+        if tests > len(cases) or failures + errors > failed:
+            label = f'<{_local(suite)} name="{suite.get("name")}">' if suite.get("name") else f"<{_local(suite)}>"
+            raise JUnitError(f"the JUnit XML report {path} contradicts itself: {label} says {tests} tests, "
+                             f"{failures} failures and {errors} errors, but holds {len(cases)} testcases with "
+                             f"{failed} failures and errors; it is not trusted as a pass")
+
+
+def _count(value: str | None, name: str, path: Path) -> int:
+    if value is None or not value.strip():
+        return 0
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise JUnitError(f'the JUnit XML report {path} cannot be read: a suite\'s {name}="{value[:40]}" '
+                         "is not a count") from None
