@@ -223,3 +223,15 @@ def test_real_pytest_totals_with_split_teardown_errors_are_consistent(tmp_path):
     report = read_junit(junit)
     assert (report.tests, report.failures, report.errors) == (6, 2, 2)
     assert "contradicts" not in judge(code, out, junit).summary
+
+
+def test_a_hard_link_is_refused(tmp_path):
+    """A report that is a hard link (to a file elsewhere) is refused: its text could come from any file of the machine."""
+    import os
+
+    outside = tmp_path / "outside.xml"
+    outside.write_text('<testsuite><testcase name="a"/></testsuite>', encoding="utf-8")
+    (tmp_path / "run").mkdir()
+    os.link(outside, tmp_path / "run" / "junit.xml")
+    with pytest.raises(JUnitError, match="has 2 hard links; teambot reads only a regular file"):
+        read_junit(tmp_path / "run" / "junit.xml", root=tmp_path / "run")

@@ -1,9 +1,10 @@
 """Read a JUnit XML report (pytest --junitxml, and most test runners) into counts and failures.
 
 The file is written by a command the agents could have changed, so nothing in it is trusted:
-it is read only when it is a regular file reached without symlinks (a FIFO would block the
-read forever, a symlink could copy any file of the machine into the run), with a size cap,
-and parsed with defusedxml (no entities, no DTDs); a file that does not parse is reported.
+it is read only when it is a regular file with one link, reached without symlinks (a FIFO
+would block the read forever, a symlink or hard link could copy any file of the machine into
+the run), with a size cap, and parsed with defusedxml (no entities, no DTDs); a file that
+does not parse is reported.
 """
 
 from __future__ import annotations
@@ -86,10 +87,14 @@ def read_report(path: Path, root: Path | None = None) -> bytes:
 
 
 def _read_regular(fd: int, path: Path) -> bytes:
-    mode = os.fstat(fd).st_mode
+    info = os.fstat(fd)
+    mode = info.st_mode
     if not stat.S_ISREG(mode):
         kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
         raise JUnitError(f"the JUnit XML report {path} is {kind}; teambot reads only a regular file written at that path")
+    if info.st_nlink != 1:  # a hard link to a file elsewhere would copy that file into the run
+        raise JUnitError(f"the JUnit XML report {path} has {info.st_nlink} hard links; teambot reads only a regular "
+                         "file written at that path")
     chunks, size = [], 0
     while size <= MAX_BYTES:  # bounded by what is read, not by st_size: the file may still grow
         chunk = os.read(fd, min(_CHUNK, MAX_BYTES + 1 - size))
