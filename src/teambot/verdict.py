@@ -84,12 +84,20 @@ def _mentions_verdict(text: str) -> bool:
     """Whether `text` names a verdict in any spelling a reader would see as one: without format
     characters (zero-width spaces, joiners), in any case or width, with entities decoded and
     markup (emphasis, code, escapes, HTML tags) inside or around the word taken out."""
-    return "verdict" in _folded(text) or "verdict" in _MARKUP.sub("", _folded(html.unescape(text)))
+    folded = _folded(text)
+    if "verdict" in folded:
+        return True
+    if "&" in folded:  # an entity may stand for a letter, or for a format character
+        folded = _folded(html.unescape(folded))
+    return "verdict" in _MARKUP.sub("", folded)
 
 
 def _folded(text: str) -> str:
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text.translate(_format_characters()))
+        table = _format_characters()
+        if not table.keys().isdisjoint(map(ord, set(text))):
+            text = text.translate(table)
+        text = unicodedata.normalize("NFKC", text)
     return text.casefold()
 
 
