@@ -3,12 +3,17 @@
 The review is read as CommonMark (markdown-it-py) and the last line that renders as a line of
 a top-level paragraph holding exactly the verdict wins (see `parse_verdict`). So code of every
 kind, HTML blocks (`<pre>`, comments), quotes, lists, headings, a negation ("not VERDICT:
-APPROVED"), markdown around it (`**VERDICT: APPROVED**`) or prose can never approve.
+APPROVED"), markdown around it (`**VERDICT: APPROVED**`) or prose can never approve. An
+approval also stands only when no later line mentions a verdict at all (`_mentions_verdict`).
 """
 
 from __future__ import annotations
 
+import functools
+import html
 import re
+import sys
+import unicodedata
 from collections.abc import Iterator
 from enum import StrEnum
 
@@ -31,6 +36,8 @@ _LINES = {APPROVED_LINE: Verdict.APPROVED, CHANGES_LINE: Verdict.CHANGES_REQUEST
 _BREAKS = ("softbreak", "hardbreak")
 # Text that can render as a verdict: the word itself, or letters written as entities (`&#86;`).
 _MAYBE = re.compile(r"VERDICT|&")
+# Markup that can sit inside a word and vanish when rendered: emphasis, code, escapes, HTML tags.
+_MARKUP = re.compile(r"[*_`~\\]|<[^>\n]*>")
 
 
 def parse_verdict(text: str) -> Verdict | None:
@@ -47,7 +54,10 @@ def parse_verdict(text: str) -> Verdict | None:
       quote and in bold (`- finding\nVERDICT: CHANGES_REQUESTED` continues the list item):
       overlooking one could let an earlier approval win;
     - a code fence that is never closed (CommonMark ends it with the document or with its list
-      item) means no verdict at all: where the code was meant to end is unknown.
+      item) means no verdict at all: where the code was meant to end is unknown;
+    - an approval followed by any line that mentions a verdict in any form (`## VERDICT:
+      CHANGES_REQUESTED`, `Verdict: rejected`, a setext heading, HTML or code around it) means
+      no verdict: a near-miss rejection written after it must never leave the approval standing.
     """
     if not _MAYBE.search(text):  # the parser is pure Python: skip it for reviews without a verdict
         return None
@@ -56,21 +66,51 @@ def parse_verdict(text: str) -> Verdict | None:
     if any(t.type == "fence" and not t.meta.get("closed") for t in tokens):
         return None
     lines = source.split("\n")
-    verdict = None
+    verdict, approved_at = None, 0
     for opening, inline in zip(tokens, tokens[1:]):
         if opening.type != "paragraph_open" or opening.map is None:
             continue
         raw = "\n".join(lines[opening.map[0]:opening.map[1]])
         plain = opening.level == 0 and not any(c.type == "html_inline" for c in inline.children or ())
-        for found, exact in _verdict_lines(inline, raw):
+        for found, exact, line in _verdict_lines(inline, raw):
             if found == Verdict.CHANGES_REQUESTED or (exact and plain):
-                verdict = found
+                verdict, approved_at = found, opening.map[0] + line
+    if verdict == Verdict.APPROVED and _mentions_verdict("\n".join(lines[approved_at + 1:])):
+        return None
     return verdict
 
 
-def _verdict_lines(inline: Token, raw: str) -> Iterator[tuple[Verdict, bool]]:
-    """(verdict, written plainly) for each rendered line of a paragraph whose only text is a verdict
-    (written plainly: no markup on the line or around it, and its source is exactly the verdict).
+def _mentions_verdict(text: str) -> bool:
+    """Whether `text` names a verdict in any spelling a reader would see as one: without format
+    characters (zero-width spaces, joiners), in any case or width, with entities decoded and
+    markup (emphasis, code, escapes, HTML tags) inside or around the word taken out."""
+    folded = _folded(text)
+    if "verdict" in folded:
+        return True
+    if "&" in folded:  # an entity may stand for a letter, or for a format character
+        folded = _folded(html.unescape(folded))
+    return "verdict" in _MARKUP.sub("", folded)
+
+
+def _folded(text: str) -> str:
+    if not text.isascii():
+        table = _format_characters()
+        if not table.keys().isdisjoint(map(ord, set(text))):
+            text = text.translate(table)
+        text = unicodedata.normalize("NFKC", text)
+    return text.casefold()
+
+
+@functools.cache
+def _format_characters() -> dict[int, None]:
+    """A str.translate table deleting every Unicode format character (category Cf)."""
+    return {c: None for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+
+
+def _verdict_lines(inline: Token, raw: str) -> Iterator[tuple[Verdict, bool, int]]:
+    """(verdict, written plainly, its line in `raw`) for each rendered line of a paragraph whose only
+    text is a verdict (written plainly: no markup on the line or around it, and its source is exactly
+    the verdict; the line number is exact only for a line written plainly).
 
     `raw` is the paragraph's source; markdown-it's `inline.content` of a top-level paragraph
     is `raw.strip()` (which also strips Unicode spaces), so its first and last lines are
@@ -94,7 +134,7 @@ def _verdict_lines(inline: Token, raw: str) -> Iterator[tuple[Verdict, bool]]:
                 written = raw[:lead + end] if start == 0 else written
                 written = written + raw[lead + len(content):] if child is None else written
             plain = depth == 0 and len(segment) == 1 and lead >= 0 and written.strip(" \t") in _LINES
-            yield _LINES[texts[0].content], plain
+            yield _LINES[texts[0].content], plain, raw[:max(lead, 0) + start].count("\n")
         depth += sum(t.nesting for t in segment)
         segment, start = [], end + 1
 

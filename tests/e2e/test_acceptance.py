@@ -323,3 +323,50 @@ def test_a_symlink_at_the_junit_path_is_refused_and_never_copied(tmp_path):
         assert outside.read_text().startswith("<testsuite>")  # and the outside file is untouched
     finally:
         outside.unlink()
+
+
+def test_a_secret_straddling_the_failure_detail_cut_never_reaches_the_run_directory(tmp_path):
+    """A failure text whose secret spans the 2,000-character cut is redacted first: no 8-char piece of it is written."""
+    secret = "sk-proj-Straddle0123456789SecretValue"
+    project = small_project(tmp_path, max_iterations=1)
+    report = f'<testsuite><testcase name="t"><failure>{"F" * 1985}{secret}</failure></testcase></testsuite>'
+    _with_acceptance_command(project, f"import sys; open(sys.argv[1], 'w').write({report!r}); sys.exit(1)")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project, env={"OPENAI_API_KEY": secret}, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run_dir = project / ".agent-tracking" / "acc"
+    assert "F" * 1985 in (run_dir / "iterations" / "ACCEPTANCE_TEST" / "01-test.log").read_text()
+    pieces = {secret[i:i + 8] for i in range(len(secret) - 7)}
+    leaked = [(p, piece) for p in run_dir.rglob("*") if p.is_file()
+              for piece in pieces if piece in p.read_text(encoding="utf-8", errors="replace")]
+    assert leaked == []
+
+
+def test_a_hard_link_at_the_junit_path_is_refused_and_never_copied(tmp_path):
+    """A command that hard-links {junit} to a file outside the run: refused, and the file's text never enters the run."""
+    project = small_project(tmp_path, max_iterations=1)
+    outside = tmp_path / "outside.xml"
+    outside.write_text('<testsuite><testcase classname="t" name="outside_marker_ok"/></testsuite>', encoding="utf-8")
+    _with_acceptance_command(project, f"import os, sys; os.link({str(outside)!r}, sys.argv[1])")
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run_dir = project / ".agent-tracking" / "acc"
+    [result] = history(run_dir)
+    assert not result["passed"] and "has 2 hard links" in result["summary"], result
+    copied = [p for p in run_dir.rglob("*") if p.is_file() and p.stat().st_nlink == 1
+              and "outside_marker_ok" in p.read_text(errors="replace")]
+    assert copied == []
+
+
+def test_a_command_replacing_its_iterations_folder_with_a_symlink_gets_nothing_written_through_it(tmp_path):
+    """The command swaps iterations/<STAGE>/ for a symlink: teambot refuses to read or write through it and stops in one line."""
+    project = small_project(tmp_path, max_iterations=1)
+    outside = tmp_path / "outside"
+    script = ("import os, sys, shutil; d = os.path.dirname(sys.argv[1]); o = %r; os.makedirs(o); "
+              "open(os.path.join(o, os.path.basename(sys.argv[1])), 'w').write('<testsuite><testcase name=\"a\"/></testsuite>'); "
+              "shutil.rmtree(d); os.symlink(o, d)") % str(outside)
+    _with_acceptance_command(project, script)
+    proc = teambot("run", "objective.md", "--runtime", "demo", cwd=project, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "iterations/ACCEPTANCE_TEST is a symbolic link; teambot writes only real files" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["01-junit.xml"]  # only what the command wrote itself

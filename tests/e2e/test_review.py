@@ -139,6 +139,20 @@ def test_quoted_approval_then_changes_requested_is_a_rejection(tmp_path):
     assert calls_of(calls)[("SPEC_REVIEW/verdict", 1)] == 0
 
 
+
+def test_an_approval_then_a_heading_rejection_is_not_approved(tmp_path):
+    """A review printing an approval and then `## VERDICT: CHANGES_REQUESTED` is asked again; no answer blocks the run."""
+    project = small_project(tmp_path, max_iterations=1)
+    calls = fake_agents(project, "--verdict", "VERDICT: APPROVED\n\nfindings\n\n## VERDICT: CHANGES_REQUESTED",
+                        "--reask-verdict", "I said it above.")
+    run_dir = project / ".agent-tracking" / "rev"
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert [(i["verdict"], i["verdict_note"]) for i in iterations(run_dir)] == [
+        ("changes_requested", "no verdict line, even when asked again: counted as changes requested")]
+    assert calls_of(calls)[("SPEC_REVIEW/verdict", 1)] == 1
+    assert state(run_dir)["run"]["status"] == "blocked"
+
 # An approval early in a review, its rejection past a 4 KiB output cap.
 LONG_REVIEW = "VERDICT: APPROVED\n\n" + "A finding that takes many words to explain. " * 200 + "\n\nVERDICT: CHANGES_REQUESTED"
 
@@ -171,6 +185,25 @@ def test_a_cut_review_then_a_short_answer_counts(tmp_path):
         ("approved", "verdict line given when asked again (the review was cut)")]
     assert calls_of(calls)[("SPEC_REVIEW/verdict", 1)] == 1
 
+
+
+def test_a_cut_review_is_asked_for_again_without_showing_the_cut_text(tmp_path):
+    """The re-ask after a cut review is the whole review prompt plus a size note; the cut review (with its early approval) is left out."""
+    project = small_project(tmp_path, max_iterations=1)
+    fake_agents(project, "--verdict", LONG_REVIEW, "--reask-verdict", "Short now.\n\nVERDICT: CHANGES_REQUESTED",
+                output_cap=4096)
+    run_dir = project / ".agent-tracking" / "rev"
+    proc = teambot("run", "objective.md", cwd=project)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    folder = run_dir / "iterations" / "SPEC_REVIEW"
+    assert "A finding that takes many words" in (folder / "01-review.md").read_text()
+    asked = (folder / "01-verdict.prompt.md").read_text()
+    assert "A finding that takes many words" not in asked and "## Your review" not in asked
+    assert "Build a thing." in asked and "### feature_spec.md" in asked  # the review prompt, with what is under review
+    size = (folder / "01-review.md").stat().st_size
+    assert f"went over about {size:,} bytes" in asked and "keep the review short" in asked
+    assert [(i["verdict"], i["verdict_note"]) for i in iterations(run_dir)] == [
+        ("changes_requested", "verdict line given when asked again (the review was cut)")]
 
 def test_kill9_after_the_second_review_resumes_at_iteration_three(tmp_path):
     """kill -9 while iteration 3's work runs (after iteration 2's review): resume redoes only that step."""

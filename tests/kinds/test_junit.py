@@ -113,7 +113,7 @@ def test_a_skip_followed_by_a_teardown_error_fails(tmp_path):
 def test_any_failure_element_fails_its_testcase_and_each_case_counts_once(tmp_path):
     """A failure after a skip fails the case; a case with a failure and an error counts once, as an error."""
     path = tmp_path / "junit.xml"
-    path.write_text('<testsuite tests="9" failures="0"><testcase name="a"><skipped/><failure message="late"/></testcase>'
+    path.write_text('<testsuite tests="4" failures="0"><testcase name="a"><skipped/><failure message="late"/></testcase>'
                     '<testcase name="b"><failure message="f"/><error message="e"/></testcase>'
                     '<testcase name="c"><skipped/></testcase><testcase name="d"/></testsuite>', encoding="utf-8")
     report = read_junit(path)
@@ -159,3 +159,79 @@ def test_symlinks_are_refused_for_the_file_and_its_folders(tmp_path):
     with pytest.raises(JUnitError, match=r"lies under one \(.*linked\)"):
         read_junit(root / "linked" / "junit.xml", root=root)
     assert read_junit(outside / "junit.xml").tests == 1  # the same file, reached directly, is read
+
+
+@pytest.mark.parametrize("xml", [
+    '<testsuite tests="3" failures="2"><testcase name="a"/></testsuite>',
+    '<testsuites><testsuite tests="1" errors="1"><testcase name="a"/></testsuite></testsuites>',
+    '<testsuites tests="5"><testsuite><testcase name="a"/></testsuite></testsuites>',
+])
+def test_a_report_contradicting_its_own_totals_fails(tmp_path, xml):
+    """Suite totals claiming more tests or failures than the testcases show: the iteration fails, even with exit 0."""
+    path = tmp_path / "junit.xml"
+    path.write_text(xml, encoding="utf-8")
+    judged = judge(0, "", path)
+    assert not judged.passed and "contradicts itself" in judged.summary and "(exit code 0)" in judged.summary
+
+
+def test_a_non_numeric_suite_total_is_an_unreadable_report(tmp_path):
+    """A suite's `tests` attribute that is not a number: the report cannot be read, not a crash and not a pass."""
+    path = tmp_path / "junit.xml"
+    path.write_text('<testsuite tests="many"><testcase name="a"/></testsuite>', encoding="utf-8")
+    judged = judge(0, "", path)
+    assert not judged.passed and 'tests="many" is not a count' in judged.summary
+
+
+@pytest.mark.parametrize("case, errors", [
+    ('<testcase name="a" status="failed"/>', 0),
+    ('<testcase name="a" result="FAILURE"/>', 0),
+    ('<testcase name="a" status="error"/>', 1),
+    ('<testcase name="a"><Failure message="m"/></testcase>', 0),
+    ('<testcase name="a"><ERROR/></testcase>', 1),
+    ('<testcase name="a"><j:failure xmlns:j="urn:junit" message="m"/></testcase>', 0),
+])
+def test_failures_written_in_any_case_namespace_or_status_attribute_fail(tmp_path, case, errors):
+    """A failed status/result attribute, a <Failure> in another case or a namespaced <j:failure> fails the test."""
+    path = tmp_path / "junit.xml"
+    path.write_text(f'<testsuite>{case}<testcase name="ok"/></testsuite>', encoding="utf-8")
+    report = read_junit(path)
+    assert (report.tests, report.failures + report.errors, report.errors) == (2, 1, errors)
+    assert [name for name, _ in report.failed] == ["a"]
+    assert not judge(0, "", path).passed
+
+
+def test_namespaced_and_upper_case_reports_are_read(tmp_path):
+    """A report in a namespace or with upper-case tags is read like any other (here: passing)."""
+    path = tmp_path / "junit.xml"
+    path.write_text('<j:TestSuite xmlns:j="urn:junit" tests="1"><j:TestCase name="a"/></j:TestSuite>', encoding="utf-8")
+    assert judge(0, "", path).passed
+    path.write_text('<TESTSUITES><TESTSUITE tests="2" failures="0"><TESTCASE name="a"/><TestCase name="b"><Skipped/>'
+                    '</TestCase></TESTSUITE></TESTSUITES>', encoding="utf-8")
+    assert judge(0, "", path).summary == "1 test ran: 0 failed, 0 errors, 1 skipped"
+
+
+def test_real_pytest_totals_with_split_teardown_errors_are_consistent(tmp_path):
+    """Real pytest's totals (a call failure plus a teardown error written as two testcases, xfail, xpass strict) never contradict."""
+    code, out, junit = run_pytest(tmp_path, (
+        "import pytest\n"
+        "@pytest.fixture\ndef bad():\n    yield\n    raise RuntimeError('teardown broke')\n"
+        "def test_fail_then_error(bad): assert 0\n"
+        "def test_skip_then_error(bad): pytest.skip('later')\n"
+        "@pytest.mark.xfail\ndef test_xfail(): assert 0\n"
+        "@pytest.mark.xfail(strict=True)\ndef test_xpass(): pass\n"
+        "def test_ok(): pass\n"))
+    report = read_junit(junit)
+    assert (report.tests, report.failures, report.errors) == (6, 2, 2)
+    assert "contradicts" not in judge(code, out, junit).summary
+
+
+def test_a_hard_link_is_refused(tmp_path):
+    """A report that is a hard link (to a file elsewhere) is refused: its text could come from any file of the machine."""
+    import os
+
+    outside = tmp_path / "outside.xml"
+    outside.write_text('<testsuite><testcase name="a"/></testsuite>', encoding="utf-8")
+    (tmp_path / "run").mkdir()
+    os.link(outside, tmp_path / "run" / "junit.xml")
+    with pytest.raises(JUnitError, match="has 2 hard links; teambot reads only a regular file"):
+        read_junit(tmp_path / "run" / "junit.xml", root=tmp_path / "run")

@@ -143,3 +143,39 @@ def test_changes_requested_counts_however_it_is_spaced():
 def test_a_rejection_in_a_container_or_markup_still_overrides_an_earlier_approval(text):
     """A final rejection that CommonMark puts in a list item, a quote or bold still counts: no false approval."""
     assert parse_verdict(text) == Verdict.CHANGES_REQUESTED
+
+
+APPROVED_FIRST = "VERDICT: APPROVED\n\nfindings\n\n"
+
+
+@pytest.mark.parametrize("later", [
+    "## VERDICT: CHANGES_REQUESTED",
+    "VERDICT: CHANGES_REQUESTED\n---",  # setext headings
+    "VERDICT: CHANGES_REQUESTED\n===",
+    "<b>VERDICT: CHANGES_REQUESTED</b>",
+    "<div>\nVERDICT: CHANGES_REQUESTED\n</div>",
+    "`VERDICT: CHANGES_REQUESTED`",
+    "    VERDICT: CHANGES_REQUESTED",  # an indented code block
+    "VERDICT: CHANGES REQUESTED",
+    "**VERDICT:** CHANGES_REQUESTED",
+    "VERDICT: **CHANGES_REQUESTED**",
+    "VERDICT: CHANGES_REQUESTED.",
+    "VERDICT: CHANGES_REQUESTED\u200b",
+    "VER\u200bDICT: CHANGES_REQUESTED",  # a zero-width space inside the word
+    "Verdict: CHANGES_REQUESTED",
+    "VERDICT: REJECTED",
+    "\uff36\uff25\uff32\uff24\uff29\uff23\uff34: CHANGES_REQUESTED",  # full-width letters
+    "V*ERDICT*: CHANGES_REQUESTED",
+    "&#86;ERDICT: CHANGES REQUESTED",
+    "```\nVERDICT: CHANGES_REQUESTED\n```",
+])
+def test_a_later_line_mentioning_a_verdict_voids_an_earlier_approval(later):
+    """An approval followed by any near-miss verdict line is no verdict (the reviewer is asked again), never approved."""
+    assert parse_verdict(APPROVED_FIRST + later) is None
+    assert parse_verdict(APPROVED_FIRST + later + "\n\nVERDICT: APPROVED") == Verdict.APPROVED  # a final approval still stands
+
+
+def test_a_strict_rejection_after_an_approval_still_requests_changes():
+    """The exact rejection line after an approval is read as changes requested, not as a missing verdict."""
+    assert parse_verdict(APPROVED_FIRST + "VERDICT: CHANGES_REQUESTED") == Verdict.CHANGES_REQUESTED
+    assert parse_verdict(APPROVED_FIRST + "closing words without the word") == Verdict.APPROVED

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,7 +122,7 @@ async def _test_step(work: StageWork, it: Iteration, command: tuple[tuple[str, .
     else:
         code, stdout, tail = done.code, work.redact(done.stdout), done.stderr_tail
         judged = await asyncio.to_thread(judge, code, stdout + "\n" + "\n".join(tail), junit if uses_junit else None,
-                                         report)
+                                         report, work.redact)
     log = [f"$ {shown}", f"exit code: {code if code is not None else '(none: timed out)'}", f"result: {judged.summary}", ""]
     if judged.failed:
         log += ["## Failing tests", ""] + [f"### {name}\n\n{text}\n" for name, text in judged.failed]
@@ -152,11 +152,13 @@ def _read_or_why(junit: Path, root: Path) -> bytes | JUnitError:
         return exc
 
 
-def judge(code: int, output: str, junit: Path | None, report: bytes | JUnitError | None = None) -> Judgement:
+def judge(code: int, output: str, junit: Path | None, report: bytes | JUnitError | None = None,
+          redact: Callable[[str], str] | None = None) -> Judgement:
     """Pass or fail from the exit code and, when the command writes one, the JUnit report.
 
     `output` is what the command printed (stdout and the end of stderr); `report` is the
-    report at `junit` as already read (or why it could not be), else it is read here.
+    report at `junit` as already read (or why it could not be), else it is read here;
+    `redact` is applied to failure texts before they are cut.
 
     Both must agree for a pass, and zero executed tests is a failure.
     """
@@ -169,7 +171,7 @@ def judge(code: int, output: str, junit: Path | None, report: bytes | JUnitError
     if isinstance(report, JUnitError):
         return Judgement(False, f"{report} (exit code {code})")
     try:
-        parsed = read_junit(junit, report)
+        parsed = read_junit(junit, report, redact=redact)
     except JUnitError as exc:
         return Judgement(False, f"{exc} (exit code {code})")
     counts = {"tests": parsed.tests, "failures": parsed.failures, "errors": parsed.errors, "skipped": parsed.skipped}

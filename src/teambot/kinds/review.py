@@ -4,7 +4,8 @@ Steps of one iteration, each committed as it ends: `work` (the work agent's outp
 declared artifacts it wrote), `review` (with its verdict when the review has a verdict
 line), then, only when it has none, `verdict` (the reviewer asked once more). A review or
 answer that was cut (output cap, an HTTP length limit) has no verdict, whatever it says: an
-early approval must not stand for a rejection that was cut off. A resumed
+early approval must not stand for a rejection that was cut off. The reviewer of a cut review
+is asked for the whole (shorter) review again, without being shown the cut one. A resumed
 run continues at the first step the newest iteration lacks. Out of iterations, the stage
 is blocked and review-failure-<STAGE>.md says why.
 """
@@ -19,7 +20,8 @@ from teambot.kinds import loop
 from teambot.kinds.context import StageWork
 from teambot.kinds.gitinfo import git_summary
 from teambot.verdict import Verdict, parse_verdict
-from teambot.prompts.loops import render_review_prompt, render_verdict_request
+from teambot.prompts.assemble import RenderedPrompt
+from teambot.prompts.loops import render_cut_review_request, render_review_prompt, render_verdict_request
 from teambot.runtimes.base import StageResult
 from teambot.store.models import Iteration
 
@@ -45,7 +47,7 @@ async def run_review(work: StageWork) -> str:
         work, budget, ended=ended, succeeded=succeeded,
         steps=[(lambda it: it.work is None, lambda it: _work_step(work, it, budget)),
                (lambda it: it.review is None, lambda it: _review_step(work, it, budget)),
-               (lambda it: it.verdict is None, lambda it: _verdict_step(work, it))],
+               (lambda it: it.verdict is None, lambda it: _verdict_step(work, it, budget))],
         finish=lambda it: _approved(work, it),
         blocked=lambda: blocked_report(work, budget),
     )
@@ -73,13 +75,18 @@ async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
     return it
 
 
-async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
+async def _review_prompt(work: StageWork, it: Iteration, budget: int) -> RenderedPrompt:
     stage = work.stage
     under_review = list(dict.fromkeys([*(work.paths.artifact(a) for a in stage.artifacts), *work.upstream]))
-    prompt = render_review_prompt(work.name, stage, work.objective, persona=work.persona(stage.review_agent),
-                                  under_review=under_review, work_output=work.read(it.work), project_dir=work.project_dir,
-                                  iteration=it.number, position=loop.position(work.record, it), budget=budget,
-                                  git=await git_summary(work.project_dir), paths=work.paths)
+    return render_review_prompt(work.name, stage, work.objective, persona=work.persona(stage.review_agent),
+                                under_review=under_review, work_output=work.read(it.work), project_dir=work.project_dir,
+                                iteration=it.number, position=loop.position(work.record, it), budget=budget,
+                                git=await git_summary(work.project_dir), paths=work.paths)
+
+
+async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
+    stage = work.stage
+    prompt = await _review_prompt(work, it, budget)
     result = await work.call(stage.review_agent, prompt, kind="review", step="review", iteration=it.number)
     verdict = await _verdict_of(result)
     changes: dict = {"review": work.save(it.number, "review", result.output)}
@@ -94,12 +101,15 @@ async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration
     return it
 
 
-async def _verdict_step(work: StageWork, it: Iteration) -> Iteration:
+async def _verdict_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
     stage = work.stage
     review = work.read(it.review)
     cut = it.verdict_note == CUT_REVIEW
-    prompt = render_verdict_request(work.name, persona=work.persona(stage.review_agent), review=review,
-                                    iteration=it.number, cut=cut)
+    if cut:  # the whole review again: the cut one is not shown (its early approval would be repeated)
+        prompt = render_cut_review_request(await _review_prompt(work, it, budget), _saved_size(work, it))
+    else:
+        prompt = render_verdict_request(work.name, persona=work.persona(stage.review_agent), review=review,
+                                        iteration=it.number)
     result = await work.call(stage.review_agent, prompt, kind="review", step="verdict", iteration=it.number)
     verdict = await _verdict_of(result)
     if verdict is not None:
@@ -109,10 +119,19 @@ async def _verdict_step(work: StageWork, it: Iteration) -> Iteration:
     else:
         note = "no verdict line, even when asked again: counted as changes requested"
     verdict = verdict or Verdict.CHANGES_REQUESTED
-    it = loop.update(work, it, verdict_request=work.save(it.number, "verdict", result.output), verdict=verdict.value,
-                     verdict_note=note, feedback=loop.excerpt(review))
+    saved = work.save(it.number, "verdict", result.output)
+    feedback = loop.excerpt(work.read(saved) if cut else review)  # a cut review's findings are in the new one
+    it = loop.update(work, it, verdict_request=saved, verdict=verdict.value, verdict_note=note, feedback=feedback)
     work.emit("step_completed", iteration=it.number, step="verdict", agent=stage.review_agent, verdict=verdict.value)
     return it
+
+
+def _saved_size(work: StageWork, it: Iteration) -> int:
+    """How many bytes of the cut review were kept (about the output limit it went over)."""
+    try:
+        return (work.paths.root / it.review.file).stat().st_size
+    except (OSError, AttributeError):
+        return 0
 
 
 async def _verdict_of(result: StageResult) -> Verdict | None:

@@ -79,17 +79,29 @@ def render_review_prompt(stage_name: str, stage: StageConfig, objective: Objecti
     return RenderedPrompt(system=persona, user="\n".join(parts))
 
 
-def render_verdict_request(stage_name: str, *, persona: str | None, review: str, iteration: int,
-                           cut: bool = False) -> RenderedPrompt:
-    """Asked once when a review has no verdict line (or was cut, so its verdict cannot be trusted)."""
-    why = ("Your review below was cut at teambot's output limit, so its end (and your verdict) is missing."
-           if cut else "Your review below has no verdict line, so teambot cannot tell whether you approve.")
+def render_verdict_request(stage_name: str, *, persona: str | None, review: str, iteration: int) -> RenderedPrompt:
+    """Asked once when a review has no verdict line."""
     user = "\n".join([
         f"# Verdict needed: {stage_name}, iteration {iteration}", "",
-        why,
+        "Your review below has no verdict line, so teambot cannot tell whether you approve.",
         "Reply with one line that is exactly one of these (nothing else is needed):", "",
         APPROVED_LINE, CHANGES_LINE, "",
         "Without that line the review counts as changes requested.", "",
         "## Your review", "", review.strip() or "(empty)", "",
     ])
     return RenderedPrompt(system=persona, user=user)
+
+
+def render_cut_review_request(review_prompt: RenderedPrompt, limit: int) -> RenderedPrompt:
+    """Asked once when a review was cut: the review prompt again, without the cut review.
+
+    The cut text is left out on purpose: it may hold an early `VERDICT: APPROVED` whose final
+    rejection was cut off, and a reviewer shown it would likely repeat that approval."""
+    note = "\n".join([
+        "## Your previous review was cut", "",
+        f"Your previous review of this work was cut at teambot's output limit: it went over about "
+        f"{limit:,} bytes, so its end (and your verdict) is missing and it is not shown again. Review "
+        "the work again from the start: keep the review short (the blocking findings, briefly, well "
+        "under that size) and end it with the verdict line.", "",
+    ])
+    return RenderedPrompt(system=review_prompt.system, user=review_prompt.user.rstrip() + "\n\n" + note)
