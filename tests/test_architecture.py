@@ -66,3 +66,19 @@ def test_stage_kinds_are_reached_only_through_the_executor() -> None:
         if name.startswith(("kinds/", "cli/")) or name in ("executor.py", "session.py"):
             continue
         assert not [i for i in imports if i.startswith("teambot.kinds")], name
+
+
+def test_executor_reaches_kinds_only_through_the_registry() -> None:
+    """The executor imports the kind seam (base, context, registry), never a kind's own module."""
+    seam = {"teambot.kinds.base", "teambot.kinds.context", "teambot.kinds.registry"}
+    used = {i for i in _imports(SRC / "executor.py") if i.startswith("teambot.kinds")}
+    assert used <= seam, f"executor.py imports {used - seam}"
+
+
+def test_executor_does_not_dispatch_on_stage_kind_booleans() -> None:
+    """No stage-kind field (is_review_stage, is_acceptance_test_stage, a stage's run) is read in the executor."""
+    attributes = {"is_review_stage", "is_acceptance_test_stage", "is_command_stage", "requires_acceptance_tests_passed"}
+    read = {node.attr for node in ast.walk(ast.parse((SRC / "executor.py").read_text(encoding="utf-8")))
+            if isinstance(node, ast.Attribute) and node.attr in attributes}
+    assert read == set(), f"executor.py reads {read}"
+    assert "stage.run" not in (SRC / "executor.py").read_text(encoding="utf-8")

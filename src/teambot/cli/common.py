@@ -128,13 +128,15 @@ class AgentSetup:
     def check_inputs(self, workflow) -> None:
         """Read every persona and prompt template the run will use, now: one that is a FIFO, a
         device or too big exits 2 (InputError) before anything runs, not when its stage starts."""
+        from teambot.config.models import StageKindName
+        from teambot.kinds.registry import kind_of
         from teambot.prompts.assemble import template_text
 
         for name in workflow.graph.order:
             stage = workflow.config.stages[name]
-            if stage.run is not None:
+            if stage.kind is StageKindName.COMMAND:
                 continue
-            for agent in (stage.work_agent, stage.review_agent if stage.is_review_stage else None):
+            for agent in kind_of(stage).holds(stage):
                 self.personas(agent)
             if stage.prompt_template:
                 template_text(stage.prompt_template, self.project_dir)
