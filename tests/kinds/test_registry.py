@@ -59,12 +59,13 @@ def test_kind_is_derived_from_the_existing_fields(fields, expected) -> None:
     assert StageConfig(**fields).kind is expected
 
 
-def test_a_review_stage_holds_its_reviewer_and_other_kinds_only_the_work_agent() -> None:
-    """While running, a review stage keeps both agents busy; a plain stage with a review_agent keeps only its own."""
+def test_each_kind_holds_the_agents_it_calls() -> None:
+    """A review stage keeps both agents busy; a plain stage with a review_agent only its own; sync and command none."""
     stages = _default().config.stages
     assert agents_of(stages["SPEC_REVIEW"]) == ("ba", "reviewer")
     assert agents_of(stages["PLAN"]) == ("pm",)  # review_agent set, but PLAN is not a review loop
     assert agents_of(stages["COMPLETE"]) == ()
+    assert agents_of(StageConfig(run=[["true"]])) == ()  # a command stage calls no agent
     same = StageConfig(work_agent="a", review_agent="a", is_review_stage=True)
     assert agents_of(same) == ("a",)
 

@@ -145,6 +145,7 @@ class AgentSetup:
         """The run's runtime; every agent of the workflow is checked first (ConfigError, exit 2)."""
         from teambot.runtimes.router import build_runtime
 
+        from teambot.config.models import StageKindName
         from teambot.errors import ConfigError
         from teambot.kinds.checks import command_problems
 
@@ -152,10 +153,11 @@ class AgentSetup:
         stages = [workflow.config.stages[n] for n in workflow.graph.order]
         most: dict[str | None, int] = {}
         for stage in stages:
-            if stage.run is None:
+            if stage.kind is not StageKindName.COMMAND:
                 most[stage.work_agent] = max(most.get(stage.work_agent, 0), len(stage.artifacts))
         runtime = build_runtime(self.settings, self.override, emit=events.emit, redactor=self.redact)
-        agents = [s.work_agent for s in stages if s.run is None] + [s.review_agent for s in stages if s.is_review_stage]
+        agents = [s.work_agent for s in stages if s.kind is not StageKindName.COMMAND] + \
+                 [s.review_agent for s in stages if s.kind is StageKindName.REVIEW]
         runtime.check(agents, artifacts=most, project_dir=self.project_dir)
         problems = command_problems(workflow, self.loop_settings(), runtime.demo_acceptance_command, self.project_dir)
         if problems:
@@ -169,14 +171,14 @@ def load_setup(project_dir: Path, override: str | None, workflow=None) -> AgentS
 
     With `workflow`, `setup.warnings` names each agent id of teambot.yaml that no stage uses.
     """
+    from teambot.kinds.registry import kind_of
     from teambot.runtimes.registry import check_runtime_name
     from teambot.settings import read_settings
 
     used = None
     if workflow is not None:
         stages = [workflow.config.stages[n] for n in workflow.graph.order]
-        used = {s.work_agent for s in stages if s.run is None and s.work_agent} | \
-               {s.review_agent for s in stages if s.is_review_stage and s.review_agent}
+        used = {agent for s in stages for agent in kind_of(s).holds(s)}
     settings, warnings = read_settings(project_dir, agents_used=used)
     if override is not None:
         check_runtime_name(override)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from teambot.config.models import StageKindName
+from teambot.config.models import StageConfig, StageKindName
 from teambot.errors import AgentError, AgentTimeout
 from teambot.kinds.base import Attempted, KindDefaults
 from teambot.kinds.context import StageWork
@@ -63,6 +63,9 @@ class CommandKind(KindDefaults):
     """`run: [argv, ...]`: teambot runs the commands itself; no agent is held."""
 
     name = StageKindName.COMMAND
+
+    def holds(self, stage: StageConfig) -> tuple[str, ...]:
+        return ()
 
     async def attempt(self, work: StageWork) -> Attempted:
         return Attempted(await run_commands(work), usage=work.usage)
