@@ -100,3 +100,19 @@ def test_help_imports_neither_pydantic_nor_the_service() -> None:
              "print('pydantic' in sys.modules, 'teambot.service' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60, cwd=SRC)
     assert proc.stdout.split()[-2:] == ["False", "False"], proc.stdout + proc.stderr
+
+
+def test_executor_reaches_kinds_only_through_the_registry() -> None:
+    """The executor imports the kind seam (base, context, registry), never a kind's own module."""
+    seam = {"teambot.kinds.base", "teambot.kinds.context", "teambot.kinds.registry"}
+    used = {i for i in _imports(SRC / "executor.py") if i.startswith("teambot.kinds")}
+    assert used <= seam, f"executor.py imports {used - seam}"
+
+
+def test_executor_does_not_dispatch_on_stage_kind_booleans() -> None:
+    """No stage-kind field (is_review_stage, is_acceptance_test_stage, a stage's run) is read in the executor."""
+    attributes = {"is_review_stage", "is_acceptance_test_stage", "is_command_stage", "requires_acceptance_tests_passed"}
+    read = {node.attr for node in ast.walk(ast.parse((SRC / "executor.py").read_text(encoding="utf-8")))
+            if isinstance(node, ast.Attribute) and node.attr in attributes}
+    assert read == set(), f"executor.py reads {read}"
+    assert "stage.run" not in (SRC / "executor.py").read_text(encoding="utf-8")

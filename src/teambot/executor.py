@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from teambot.config.loader import Workflow
-from teambot.errors import AgentError, AgentTimeout, StageBlocked, TeambotError
+from teambot.errors import AgentError, StageBlocked, TeambotError
 from teambot.events import EventLog
 from teambot.fsutil import atomic_write, disk_full_error, fsync_files, open_append, sha256_file
+from teambot.kinds.base import StageKind
 from teambot.kinds.context import LoopSettings, StageWork
+from teambot.kinds.registry import kind_of
 from teambot.lifecycle import FINISHED, StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
-from teambot.prompts import render_prompt
-from teambot.runtimes.base import AgentRuntime, StageRequest
+from teambot.runtimes.base import AgentRuntime
 from teambot.scheduler import Scheduler
 from teambot.store.base import StateStore
 from teambot.store.models import RunRecord, StageRecord, add_usage, now_iso
@@ -143,14 +144,13 @@ class ParallelStageExecutor:
         scheduler = Scheduler(self.graph, agents, statuses)
         failed: dict[str, str] = {}
         blocked: dict[str, str] = {}
-        busy: dict[str, str] = {}  # agent -> stage
         deadline = None if self.options.time_budget is None else time.monotonic() + self.options.time_budget
         try:
             while True:
                 if self._stop is StopReason.NONE:
                     capacity = self.options.max_concurrency - len(self._running)
-                    for name in scheduler.take(capacity, busy):
-                        self._start(name, busy, agents)
+                    for name in scheduler.take(capacity):
+                        self._start(name)
                 if not self._running:
                     break
                 wait = HEARTBEAT_SECONDS
@@ -161,9 +161,7 @@ class ParallelStageExecutor:
                     self.request_stop(StopReason.TIME_LIMIT)  # once: stages wind down within their grace
                 for task in done:
                     name = self._running.pop(task)
-                    for agent in agents[name]:
-                        if busy.get(agent) == name:
-                            del busy[agent]
+                    scheduler.release(name)  # its agents are free, whatever its status
                     if not task.cancelled() and isinstance(task.exception(), TeambotError):
                         self._halt(task.exception())  # the stage's record says what it could write
                         continue
@@ -185,9 +183,7 @@ class ParallelStageExecutor:
         return Outcome(stop=self._stop, failed=failed, pending=pending, blocked=blocked,
                        blocked_by={n: self.records[n].blocked_by or "iterations" for n in blocked}, fatal=self._fatal)
 
-    def _start(self, name: str, busy: dict[str, str], agents: dict[str, tuple[str, ...]]) -> None:
-        for agent in agents[name]:
-            busy[agent] = name
+    def _start(self, name: str) -> None:
         group = self.graph.group_of(name)
         if group is not None and group not in self._groups_started:
             self._groups_started.add(group)
@@ -223,20 +219,10 @@ class ParallelStageExecutor:
         stage = self.stages[name]
         lifecycle = self.lifecycles[name]
         retries = stage.retries
-        if stage.requires_acceptance_tests_passed:
-            from teambot.kinds.acceptance import gate_blocked
-
-            blocked = gate_blocked(name, self.records, self.workflow, self.paths)
-            if blocked is not None:  # refuses to start: no attempt is recorded
-                return self._block(name, blocked)
-        if stage.is_review_stage or stage.is_acceptance_test_stage:
-            from teambot.kinds import acceptance, review
-            from teambot.kinds.loop import spent_budget
-
-            kind = review if stage.is_review_stage else acceptance
-            blocked = spent_budget(self._stage_work(name, self.records[name].attempts), kind)
-            if blocked is not None:  # resumed with its budget still spent: blocked again, nothing to attempt
-                return self._block(name, blocked)
+        kind = kind_of(stage)
+        blocked = kind.precheck(self._stage_work(name, self.records[name].attempts))
+        if blocked is not None:  # refuses to start (the gate, a spent budget): no attempt is recorded
+            return self._block(name, blocked)
         while True:
             lifecycle.start()
             attempt = self.records[name].attempts + 1
@@ -244,7 +230,7 @@ class ParallelStageExecutor:
                          agent=stage.work_agent, error=None, pgid=None)
             self.events.emit("stage_started", name, agent=stage.work_agent, attempt=attempt)
             try:
-                outputs = await self._attempt(name, attempt)
+                outputs = await self._attempt(name, kind, attempt)
             except asyncio.CancelledError:
                 lifecycle.interrupt()
                 self._commit(name, status=lifecycle.status, finished_at=now_iso(), error="interrupted", pgid=None)
@@ -269,9 +255,8 @@ class ParallelStageExecutor:
             else:
                 lifecycle.succeed()
                 self._commit(name, status=lifecycle.status, finished_at=now_iso(), pgid=None, **outputs)
-                if stage.is_review_stage or stage.is_acceptance_test_stage or stage.requires_acceptance_tests_passed:
-                    for kind in ("review-failure", "acceptance-failure", "gate"):  # an old "why blocked" no longer holds
-                        self.paths.report(name, kind).unlink(missing_ok=True)
+                for report in kind.stale_reports(stage):  # an old "why blocked" no longer holds
+                    self.paths.report(name, report).unlink(missing_ok=True)
                 self.events.emit("stage_succeeded", name, attempt=attempt, artifacts=sorted(self.records[name].artifacts))
                 return StageStatus.SUCCEEDED
             if len(error) > ERROR_CAP:
@@ -313,57 +298,11 @@ class ParallelStageExecutor:
         self.events.emit("stage_blocked", name, reason=exc.message, kind=exc.kind, report=exc.report)
         return StageStatus.BLOCKED
 
-    async def _attempt(self, name: str, attempt: int) -> dict:
-        """One attempt of the stage; returns the record fields to commit with `succeeded`."""
-        stage = self.stages[name]
-        if stage.run is not None or stage.is_review_stage or stage.is_acceptance_test_stage:
-            return await self._attempt_kind(name, attempt)
-        if stage.work_agent is None and not stage.artifacts:
-            # a sync point such as COMPLETE: nothing for an agent to do
-            return self._write_output(name, f"# {name}\n\nAll upstream stages finished.\n", {})
-        upstream = self._upstream_artifacts(name)
-        persona = self.personas(stage.work_agent) if self.personas else None
-        prompt = render_prompt(name, stage, self.objective, upstream, self.project_dir, persona=persona, paths=self.paths)
-        atomic_write(self.paths.prompt(name), self.redact(prompt.text), durable=False, root=self.paths.root)
-        for artifact in stage.artifacts:
-            self.paths.prepare_artifact(artifact, durable=self.options.durable)
-        request = StageRequest(
-            feature=self.paths.feature, stage=name, agent=stage.work_agent, prompt=prompt.text,
-            artifacts_dir=self.paths.artifacts, artifacts=tuple(stage.artifacts), upstream_artifacts=tuple(upstream),
-            run_dir=self.paths.root, project_dir=self.project_dir, timeout=stage.timeout, log_path=self.paths.log(name),
-            attempt=attempt, objective_title=self.objective.title, description=stage.description,
-            on_spawn=lambda pgid: self._commit(name, pgid=pgid),
-            system_prompt=prompt.system, user_prompt=prompt.user,
-        )
-        try:
-            result = await asyncio.wait_for(self.runtime.run(request), timeout=stage.timeout)
-        except TimeoutError:
-            raise AgentTimeout(f"timed out after {stage.timeout:g} s (stage timeout)") from None
-        hashes = self._declared_artifacts(name, written=result.artifacts)
-        # a stage's usage is all it spent in this run: every attempt, every rerun
-        return self._write_output(name, result.output, hashes, usage=add_usage(self.records[name].usage, result.usage))
-
-    async def _attempt_kind(self, name: str, attempt: int) -> dict:
-        """A command stage, review loop or acceptance loop (teambot/kinds/)."""
-        from teambot.kinds.acceptance import acceptance_command, run_acceptance
-        from teambot.kinds.command_stage import run_commands
-        from teambot.kinds.review import run_review
-
-        stage = self.stages[name]
-        work = self._stage_work(name, attempt)
-        if stage.run is not None:
-            output = await run_commands(work)
-        elif stage.is_review_stage:
-            output = await run_review(work)
-        else:
-            demo = getattr(self.runtime, "demo_acceptance_command", None)
-            command = acceptance_command(name, stage, self.options.loops.acceptance_command,
-                                         demo(stage.work_agent) if demo else None)
-            if command is None:
-                raise AgentError(f"{name} is an acceptance test stage but no acceptance command is configured: set "
-                                 "acceptance.command in teambot.yaml or acceptance_command on the stage", retryable=False)
-            output = await run_acceptance(work, command)
-        return self._write_output(name, output, self._declared_artifacts(name), usage=work.usage)
+    async def _attempt(self, name: str, kind: StageKind, attempt: int) -> dict:
+        """One attempt of the stage's kind; returns the record fields to commit with `succeeded`."""
+        done = await kind.attempt(self._stage_work(name, attempt))
+        return self._write_output(name, done.output, self._declared_artifacts(name, written=done.written),
+                                  usage=done.usage)
 
     def _declared_artifacts(self, name: str, written=None) -> dict[str, str]:
         """sha256 of each declared artifact, fsynced: they reach the disk before `succeeded` points at them.
@@ -392,7 +331,7 @@ class ParallelStageExecutor:
             commit=lambda **changes: self._commit(name, **changes),
             emit=lambda type, **details: self.events.emit(type, name, **details), redact=self.redact,
             persona=self.personas or (lambda agent: None), on_spawn=lambda pgid: self._commit(name, pgid=pgid),
-            durable=self.options.durable,
+            durable=self.options.durable, workdir=self.project_dir, records=self.records, stages=self.stages,
         )
 
     def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:
@@ -419,9 +358,8 @@ class ParallelStageExecutor:
 
 
 def agents_of(stage) -> tuple[str, ...]:
-    """The agents a stage keeps busy while it runs: its work agent, and its reviewer in a review loop."""
-    agents = [stage.work_agent] + ([stage.review_agent] if stage.is_review_stage else [])
-    return tuple(dict.fromkeys(a for a in agents if a))
+    """The agents a stage keeps busy while it runs (its kind says: a review loop holds its reviewer too)."""
+    return kind_of(stage).holds(stage)
 
 
 def artifact_lineage(workflow: Workflow) -> dict[str, tuple[tuple[str, str], ...]]:

@@ -1,11 +1,14 @@
-"""Property test: the executor on random DAGs (in-process, memory store, a recording runtime)."""
+"""Property tests: the executor on random DAGs (in-process, memory store, a recording runtime), and
+the pure scheduler with named resources and work added while it runs."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,9 +17,11 @@ from teambot.config.models import StageConfig, StagesFile
 from teambot.events import EventLog
 from teambot.executor import ExecutorOptions, ParallelStageExecutor
 from teambot.graph import build_graph
+from teambot.lifecycle import StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
 from teambot.runtimes.base import StageRequest, StageResult
+from teambot.scheduler import Scheduler, agent_slot
 from teambot.store.memory import MemoryStateStore
 from teambot.store.models import RunRecord, StageRecord
 
@@ -94,3 +99,84 @@ def test_every_stage_runs_once_after_its_dependencies_within_limits(case) -> Non
             running.discard(stage)
             done_at[stage] = index
     assert runtime.max_seen <= limit
+
+
+@st.composite
+def workloads(draw):
+    """A random DAG of stages plus work added later (depending on anything known by then),
+    each item holding random agents and named resources with random limits."""
+    n = draw(st.integers(min_value=1, max_value=8))
+    later = draw(st.integers(min_value=0, max_value=8))
+    names = [f"S{i}" for i in range(n)] + [f"T{i}" for i in range(later)]
+    deps = {name: (draw(st.lists(st.sampled_from(names[:i]), unique=True, max_size=3)) if i else [])
+            for i, name in enumerate(names)}
+    agents = {name: draw(st.lists(st.sampled_from(["a", "b", "c"]), unique=True, max_size=2)) for name in names}
+    resources = {name: draw(st.lists(st.sampled_from(["merge", "gpu"]), unique=True, max_size=2)) for name in names}
+    limits = {"merge": 1, "gpu": draw(st.integers(min_value=1, max_value=3)),
+              "agent:a": draw(st.integers(min_value=1, max_value=2))}
+    capacity = draw(st.integers(min_value=1, max_value=4))
+    # at which step of the simulation each later item is added (the order of addition is kept)
+    add_at = sorted(draw(st.lists(st.integers(min_value=0, max_value=20), min_size=later, max_size=later)))
+    finish_order = draw(st.randoms(use_true_random=False))
+    return names[:n], names[n:], deps, agents, resources, limits, capacity, add_at, finish_order
+
+
+@settings(max_examples=200, deadline=None)
+@given(workloads())
+def test_scheduler_respects_resource_limits_and_takes_work_added_while_running(case) -> None:
+    """Pure scheduler: every item (initial or added mid-run) starts once, after its dependencies,
+    within the capacity and every resource's limit, and nothing is left behind."""
+    initial, later, deps, agents, resources, limits, capacity, add_at, rnd = case
+    config = StagesFile(stages={n: StageConfig(depends_on=deps[n]) for n in initial}, stage_order=initial)
+    graph = build_graph(config)
+    scheduler = Scheduler(graph, {n: tuple(agents[n]) for n in initial}, {n: StageStatus.PENDING for n in initial},
+                          resources={n: resources[n] for n in initial}, limits=limits)
+    needs = {n: [agent_slot(a) for a in agents[n]] + resources[n] for n in initial + later}
+    started: list[str] = []
+    done: set[str] = set()
+    running: list[str] = []
+    to_add = list(zip(add_at, later))
+    step = 0
+    while True:
+        while to_add and (to_add[0][0] <= step or not running):
+            _, name = to_add.pop(0)
+            scheduler.add(name, deps=deps[name], agents=agents[name], resources=resources[name])
+        for name in scheduler.take(capacity - len(running)):
+            assert name not in started, f"{name} started twice"
+            assert all(d in done for d in deps[name]), f"{name} started before its dependencies"
+            started.append(name)
+            running.append(name)
+        assert len(running) <= capacity
+        used = Counter(r for name in running for r in needs[name])
+        assert all(count <= limits.get(r, 1) for r, count in used.items()), f"over a limit: {used}"
+        if not running and not to_add:
+            break
+        if running:
+            name = running.pop(rnd.randrange(len(running)))
+            scheduler.finished(name)
+            done.add(name)
+        step += 1
+    assert sorted(started) == sorted(initial + later), "every item runs exactly once"
+
+
+def test_a_released_item_frees_its_resources_without_unlocking_dependents() -> None:
+    """release (a failed or interrupted stage) frees its agents for others but its dependents stay waiting."""
+    config = StagesFile(stages={"A": StageConfig(depends_on=[]), "B": StageConfig(depends_on=[]),
+                                "C": StageConfig(depends_on=["A"])},
+                        stage_order=["A", "B", "C"])
+    pending = {n: StageStatus.PENDING for n in config.stage_order}
+    scheduler = Scheduler(build_graph(config), {"A": ("x",), "B": ("x",), "C": ()}, pending)
+    assert scheduler.take(3) == ["A"]  # B waits for agent x
+    scheduler.release("A")
+    assert scheduler.take(3) == ["B"]  # x is free again; C still waits for A to succeed
+    assert scheduler.take(3) == []
+
+
+def test_adding_known_or_unknown_work_is_refused() -> None:
+    """Adding an item twice, or one that depends on unknown work, is a programming error (ValueError)."""
+    config = StagesFile(stages={"A": StageConfig()}, stage_order=["A"])
+    scheduler = Scheduler(build_graph(config), {"A": ()}, {"A": StageStatus.PENDING})
+    with pytest.raises(ValueError, match="already scheduled"):
+        scheduler.add("A")
+    with pytest.raises(ValueError, match="unknown work: Z"):
+        scheduler.add("B", deps=["Z"])

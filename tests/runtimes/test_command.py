@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -71,6 +73,23 @@ async def test_environment_names_the_stage(make_request, fake_argv):
     assert "TEAMBOT_AGENT=ba\n" in result.output
     assert f"TEAMBOT_ARTIFACTS_DIR={request.artifacts_dir}\n" in result.output
     assert f"TEAMBOT_RUN_DIR={request.run_dir}\n" in result.output
+
+
+def test_a_request_works_in_the_project_directory_by_default(make_request):
+    """A StageRequest without a workdir has the project directory as its working directory."""
+    request = make_request()
+    assert request.workdir == request.project_dir
+
+
+async def test_the_agent_runs_in_the_requests_workdir(make_request, tmp_path):
+    """The agent's working directory is the request's workdir (a task's worktree), not the project directory."""
+    workdir = tmp_path / "worktree"
+    workdir.mkdir()
+    request = dataclasses.replace(make_request(artifacts=()), workdir=workdir)
+    argv = (sys.executable, "-c", "import os, sys; sys.stdin.read(); print(os.getcwd())")
+    result = await runtime(argv).run(request)
+    assert result.output.strip() == str(workdir.resolve())
+    assert f"(cwd {workdir})" in request.log_path.read_text()
 
 
 async def test_output_streams_to_the_log(make_request, fake_argv):

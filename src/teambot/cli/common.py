@@ -123,13 +123,15 @@ class AgentSetup:
     def check_inputs(self, workflow) -> None:
         """Read every persona and prompt template the run will use, now: one that is a FIFO, a
         device or too big exits 2 (InputError) before anything runs, not when its stage starts."""
+        from teambot.config.models import StageKindName
+        from teambot.kinds.registry import kind_of
         from teambot.prompts.assemble import template_text
 
         for name in workflow.graph.order:
             stage = workflow.config.stages[name]
-            if stage.run is not None:
+            if stage.kind is StageKindName.COMMAND:
                 continue
-            for agent in (stage.work_agent, stage.review_agent if stage.is_review_stage else None):
+            for agent in kind_of(stage).holds(stage):
                 self.personas(agent)
             if stage.prompt_template:
                 template_text(stage.prompt_template, self.project_dir)
@@ -138,6 +140,7 @@ class AgentSetup:
         """The run's runtime; every agent of the workflow is checked first (ConfigError, exit 2)."""
         from teambot.runtimes.router import build_runtime
 
+        from teambot.config.models import StageKindName
         from teambot.errors import ConfigError
         from teambot.kinds.checks import command_problems
 
@@ -145,10 +148,11 @@ class AgentSetup:
         stages = [workflow.config.stages[n] for n in workflow.graph.order]
         most: dict[str | None, int] = {}
         for stage in stages:
-            if stage.run is None:
+            if stage.kind is not StageKindName.COMMAND:
                 most[stage.work_agent] = max(most.get(stage.work_agent, 0), len(stage.artifacts))
         runtime = build_runtime(self.settings, self.override, emit=events.emit, redactor=self.redact)
-        agents = [s.work_agent for s in stages if s.run is None] + [s.review_agent for s in stages if s.is_review_stage]
+        agents = [s.work_agent for s in stages if s.kind is not StageKindName.COMMAND] + \
+                 [s.review_agent for s in stages if s.kind is StageKindName.REVIEW]
         runtime.check(agents, artifacts=most, project_dir=self.project_dir)
         problems = command_problems(workflow, self.loop_settings(), runtime.demo_acceptance_command, self.project_dir)
         if problems:
@@ -162,14 +166,14 @@ def load_setup(project_dir: Path, override: str | None, workflow=None) -> AgentS
 
     With `workflow`, `setup.warnings` names each agent id of teambot.yaml that no stage uses.
     """
+    from teambot.kinds.registry import kind_of
     from teambot.runtimes.registry import check_runtime_name
     from teambot.settings import read_settings
 
     used = None
     if workflow is not None:
         stages = [workflow.config.stages[n] for n in workflow.graph.order]
-        used = {s.work_agent for s in stages if s.run is None and s.work_agent} | \
-               {s.review_agent for s in stages if s.is_review_stage and s.review_agent}
+        used = {agent for s in stages for agent in kind_of(s).holds(s)}
     settings, warnings = read_settings(project_dir, agents_used=used)
     if override is not None:
         check_runtime_name(override)

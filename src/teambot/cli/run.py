@@ -91,6 +91,7 @@ def _dry_run(workflow, obj, paths, setup) -> int:
     A review or acceptance stage gets its first work prompt (later prompts depend on the
     reviews and test results of a real run).
     """
+    from teambot.config.models import StageKindName
     from teambot.executor import artifact_lineage
     from teambot.fsutil import atomic_write
     from teambot.prompts import render_prompt
@@ -103,16 +104,18 @@ def _dry_run(workflow, obj, paths, setup) -> int:
     loops = setup.loop_settings()
     for name in workflow.graph.order:
         stage = workflow.config.stages[name]
-        if stage.run is not None:
-            click.echo(f"{name}: command stage ({len(stage.run)} command(s)), no prompt")
+        kind = stage.kind
+        if kind is StageKindName.COMMAND:
+            click.echo(f"{name}: command stage ({len(stage.run or [])} command(s)), no prompt")
             continue
-        if stage.work_agent is None and not stage.artifacts:
+        if kind is StageKindName.SYNC:
             click.echo(f"{name}: no agent (sync point), no prompt")
             continue
         upstream = [paths.artifact(a) for _, a in lineage[name]]
         persona = setup.personas(stage.work_agent)
-        if stage.is_review_stage or stage.is_acceptance_test_stage:
-            budget = stage.max_iterations or (loops.review_iterations if stage.is_review_stage else loops.acceptance_iterations)
+        if kind in (StageKindName.REVIEW, StageKindName.ACCEPTANCE):
+            budget = stage.max_iterations or (loops.review_iterations if kind is StageKindName.REVIEW
+                                              else loops.acceptance_iterations)
             prompt = render_work_prompt(name, stage, obj, upstream, setup.project_dir, persona=persona, iteration=1,
                                         position=1, budget=budget, feedback=None, feedback_title=None, paths=paths)
         else:

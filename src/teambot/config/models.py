@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -19,6 +20,16 @@ _LATER_FIELDS = frozenset({"run", "acceptance_command"})
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 Argv = Annotated[list[NonEmptyStr], Field(min_length=1)]
+
+
+class StageKindName(StrEnum):
+    """What a stage does when it runs; each name has one StageKind object (teambot/kinds/registry.py)."""
+
+    PLAIN = "plain"  # one agent call
+    REVIEW = "review"  # work agent → reviewer loop (is_review_stage)
+    ACCEPTANCE = "acceptance"  # work agent → teambot runs the tests loop (is_acceptance_test_stage)
+    COMMAND = "command"  # teambot runs argv lists, no agent (run)
+    SYNC = "sync"  # no agent and no artifacts: a point where branches meet (COMPLETE)
 
 
 class _Strict(BaseModel):
@@ -70,6 +81,23 @@ class StageConfig(_Strict):
     @property
     def is_command_stage(self) -> bool:
         return self.run is not None
+
+    @property
+    def kind(self) -> StageKindName:
+        """The stage's kind, derived from the fields upstream stages.yaml files already have.
+
+        The only place the booleans are read for dispatch. The order matters for a config that
+        sets several (validation reports those): run, then review, then acceptance.
+        """
+        if self.run is not None:
+            return StageKindName.COMMAND
+        if self.is_review_stage:
+            return StageKindName.REVIEW
+        if self.is_acceptance_test_stage:
+            return StageKindName.ACCEPTANCE
+        if self.work_agent is None and not self.artifacts:
+            return StageKindName.SYNC
+        return StageKindName.PLAIN
 
     def fingerprint(self) -> str:
         """sha256 of the definition fields that change the stage's work (not its placement)."""

@@ -16,10 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from teambot.config.models import StageConfig
+from teambot.config.models import StageConfig, StageKindName
 from teambot.errors import AgentError, StageBlocked
 from teambot.fsutil import atomic_write
 from teambot.kinds import loop
+from teambot.kinds.base import REPORT_KINDS, Attempted, KindDefaults
 from teambot.kinds.context import StageWork
 from teambot.kinds.junit import JUnitError, read_junit, read_report
 from teambot.runtimes.base import StageRequest
@@ -100,8 +101,8 @@ async def _test_step(work: StageWork, it: Iteration, command: tuple[tuple[str, .
     request = StageRequest(
         feature=work.paths.feature, stage=work.name, agent=None, prompt="", artifacts_dir=work.paths.artifacts,
         artifacts=(), upstream_artifacts=(), run_dir=work.paths.root, project_dir=work.project_dir,
-        timeout=None, log_path=work.paths.log(work.name), attempt=work.attempt, on_spawn=work.on_spawn,
-        kind="acceptance", step="test", iteration=it.number,
+        workdir=work.workdir, timeout=None, log_path=work.paths.log(work.name), attempt=work.attempt,
+        on_spawn=work.on_spawn, kind="acceptance", step="test", iteration=it.number,
     )
     runner = CommandRuntime(spec, work.redact)
     timeout = work.stage.timeout or work.settings.acceptance_timeout
@@ -248,7 +249,7 @@ def latest_results(records: Mapping[str, StageRecord], stages: Mapping[str, Stag
     from before must not count."""
     found = {}
     for name, record in records.items():
-        if name in stages and stages[name].is_acceptance_test_stage:
+        if name in stages and stages[name].kind is StageKindName.ACCEPTANCE:
             tested = [it for it in record.iterations[record.budget_start:] if it.test is not None]
             if tested:
                 found[name] = tested[-1]
@@ -262,7 +263,7 @@ def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageC
     has a result in its current budget and its latest one passed, so no finishing order opens it
     early. A gated acceptance stage does not wait for its own result."""
     latest = latest_results(records, stages)
-    for name in (n for n, s in stages.items() if s.is_acceptance_test_stage and n != gated):
+    for name in (n for n, s in stages.items() if s.kind is StageKindName.ACCEPTANCE and n != gated):
         it = latest.get(name)
         if it is None:
             return f"no acceptance test result yet from {name}", name
@@ -271,9 +272,10 @@ def gate_problem(records: Mapping[str, StageRecord], stages: Mapping[str, StageC
     return None
 
 
-def gate_blocked(name: str, records: Mapping[str, StageRecord], workflow, paths) -> StageBlocked | None:
-    """None when `name` (requires_acceptance_tests_passed) may start; else why not, in gate-<STAGE>.md."""
-    found = gate_problem(records, workflow.config.stages, name)
+def gate_blocked(work: StageWork) -> StageBlocked | None:
+    """None when `work.name` (requires_acceptance_tests_passed) may start; else why not, in gate-<STAGE>.md."""
+    name, paths = work.name, work.paths
+    found = gate_problem(work.records, work.stages, name)
     if found is None:
         return None
     problem, acceptance = found
@@ -289,3 +291,30 @@ def gate_blocked(name: str, records: Mapping[str, StageRecord], workflow, paths)
     ])
     return loop.report_blocked(path, text, f"acceptance gate: {problem}", kind="acceptance_gate")
 
+
+
+class AcceptanceKind(KindDefaults):
+    """is_acceptance_test_stage: the work agent writes tests and fixes, teambot runs them, until they pass."""
+
+    name = StageKindName.ACCEPTANCE
+    ended = staticmethod(ended)
+    succeeded = staticmethod(succeeded)
+    configured_budget = staticmethod(configured_budget)
+    blocked_report = staticmethod(blocked_report)
+
+    def precheck(self, work: StageWork) -> StageBlocked | None:
+        gate = super().precheck(work)
+        # resumed with its budget still spent: blocked again, nothing to attempt
+        return gate if gate is not None else loop.spent_budget(work, self)
+
+    async def attempt(self, work: StageWork) -> Attempted:
+        demo = getattr(work.runtime, "demo_acceptance_command", None)
+        command = acceptance_command(work.name, work.stage, work.settings.acceptance_command,
+                                     demo(work.stage.work_agent) if demo else None)
+        if command is None:
+            raise AgentError(f"{work.name} is an acceptance test stage but no acceptance command is configured: set "
+                             "acceptance.command in teambot.yaml or acceptance_command on the stage", retryable=False)
+        return Attempted(await run_acceptance(work, command), usage=work.usage)
+
+    def stale_reports(self, stage: StageConfig) -> tuple[str, ...]:
+        return REPORT_KINDS

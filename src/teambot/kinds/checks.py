@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from teambot.config.models import StageKindName
 from teambot.errors import AgentError
 from teambot.kinds.acceptance import acceptance_command
 from teambot.kinds.context import LoopSettings
@@ -26,9 +27,9 @@ def command_problems(workflow, settings: LoopSettings, demo_command: Callable[[s
     for name in workflow.graph.order:
         stage = workflow.config.stages[name]
         commands: list[tuple[tuple[str, ...], str]] = []
-        if stage.run is not None:
-            commands += [(tuple(argv), f"stages.{name}.run[{i}]") for i, argv in enumerate(stage.run)]
-        if stage.is_acceptance_test_stage:
+        if stage.kind is StageKindName.COMMAND:
+            commands += [(tuple(argv), f"stages.{name}.run[{i}]") for i, argv in enumerate(stage.run or [])]
+        if stage.kind is StageKindName.ACCEPTANCE:
             found = acceptance_command(name, stage, settings.acceptance_command, demo_command(stage.work_agent))
             if found is None:
                 problems.append(f"stages.{name}: an acceptance test stage needs a command for teambot to run; set "

@@ -1,16 +1,19 @@
 """A command stage (`run: [argv, ...]`): teambot runs each argv in turn, no shell, no agent.
 
-The project directory is the working directory; exit 0 is success and the first non-zero
-exit fails the stage (later commands do not run). Output goes to the stage's log as it
-comes and, per command, into outputs/<STAGE>.md. The stage timeout covers all its commands;
-timeout and cancellation end the process group as for agent commands.
+The stage's working directory (StageWork.workdir: the project directory unless a task gives
+its worktree) is the commands' cwd; exit 0 is success and the first non-zero exit fails the
+stage (later commands do not run). Output goes to the stage's log as it comes and, per
+command, into outputs/<STAGE>.md. The stage timeout covers all its commands; timeout and
+cancellation end the process group as for agent commands.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from teambot.config.models import StageConfig, StageKindName
 from teambot.errors import AgentError, AgentTimeout
+from teambot.kinds.base import Attempted, KindDefaults
 from teambot.kinds.context import StageWork
 from teambot.runtimes.base import StageRequest
 
@@ -30,9 +33,9 @@ async def _run_all(work: StageWork) -> str:
     request = StageRequest(
         feature=work.paths.feature, stage=work.name, agent=None, prompt="", artifacts_dir=work.paths.artifacts,
         artifacts=tuple(work.stage.artifacts), upstream_artifacts=tuple(work.upstream), run_dir=work.paths.root,
-        project_dir=work.project_dir, timeout=work.stage.timeout, log_path=work.paths.log(work.name),
-        attempt=work.attempt, objective_title=work.objective.title, description=work.stage.description,
-        on_spawn=work.on_spawn,
+        project_dir=work.project_dir, workdir=work.workdir, timeout=work.stage.timeout,
+        log_path=work.paths.log(work.name), attempt=work.attempt, objective_title=work.objective.title,
+        description=work.stage.description, on_spawn=work.on_spawn,
     )
     for artifact in work.stage.artifacts:
         work.paths.prepare_artifact(artifact, durable=work.durable)
@@ -54,3 +57,15 @@ async def _run_all(work: StageWork) -> str:
     if missing:
         raise AgentError(f"declared artifact {missing[0]} was not written by the stage's commands", retryable=False)
     return output
+
+
+class CommandKind(KindDefaults):
+    """`run: [argv, ...]`: teambot runs the commands itself; no agent is held."""
+
+    name = StageKindName.COMMAND
+
+    def holds(self, stage: StageConfig) -> tuple[str, ...]:
+        return ()
+
+    async def attempt(self, work: StageWork) -> Attempted:
+        return Attempted(await run_commands(work), usage=work.usage)

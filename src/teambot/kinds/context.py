@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +56,15 @@ class StageWork:
     on_spawn: Callable[[int], None]
     durable: bool = True
     usage: TokenUsage | None = field(default=None)
+    # where the stage's processes run (agents, commands, the acceptance command); None: project_dir
+    workdir: Path | None = None
+    # every stage's record (live) and config: what a kind's pre-check looks at beyond its own stage
+    records: Mapping[str, StageRecord] = field(default_factory=dict)
+    stages: Mapping[str, StageConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.workdir is None:
+            self.workdir = self.project_dir
         # A loop stage's usage is its total over every step and attempt (earlier ones are committed).
         self.usage = self.record.usage
 
@@ -74,7 +81,7 @@ class StageWork:
         request = StageRequest(
             feature=self.paths.feature, stage=self.name, agent=agent, prompt=prompt.text,
             artifacts_dir=self.paths.artifacts, artifacts=artifacts, upstream_artifacts=tuple(self.upstream),
-            run_dir=self.paths.root, project_dir=self.project_dir, timeout=self.stage.timeout,
+            run_dir=self.paths.root, project_dir=self.project_dir, workdir=self.workdir, timeout=self.stage.timeout,
             log_path=self.paths.log(self.name), attempt=self.attempt, objective_title=self.objective.title,
             description=self.stage.description, on_spawn=self.on_spawn, system_prompt=prompt.system,
             user_prompt=prompt.user, kind=kind, step=step, iteration=iteration,

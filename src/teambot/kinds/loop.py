@@ -40,7 +40,7 @@ def spent_budget(work: StageWork, kind) -> StageBlocked | None:
     """Why a review / acceptance stage is blocked before it starts (its newest iteration ended
     without success and its budget is used up), or None when it has work to do.
 
-    `kind` is the stage kind's module (kinds.review or kinds.acceptance): its ended, succeeded,
+    `kind` is the stage kind (ReviewKind or AcceptanceKind): its ended, succeeded,
     configured_budget and blocked_report.
     """
     budget = budget_of(work.record, kind.configured_budget(work))

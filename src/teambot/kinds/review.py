@@ -16,7 +16,9 @@ import asyncio
 
 from teambot.errors import AgentError, StageBlocked
 from teambot.fsutil import sha256_file
+from teambot.config.models import StageConfig, StageKindName
 from teambot.kinds import loop
+from teambot.kinds.base import REPORT_KINDS, Attempted, KindDefaults
 from teambot.kinds.context import StageWork
 from teambot.kinds.gitinfo import git_summary
 from teambot.verdict import Verdict, parse_verdict
@@ -81,7 +83,7 @@ async def _review_prompt(work: StageWork, it: Iteration, budget: int) -> Rendere
     return render_review_prompt(work.name, stage, work.objective, persona=work.persona(stage.review_agent),
                                 under_review=under_review, work_output=work.read(it.work), project_dir=work.project_dir,
                                 iteration=it.number, position=loop.position(work.record, it), budget=budget,
-                                git=await git_summary(work.project_dir), paths=work.paths)
+                                git=await git_summary(work.workdir), paths=work.paths)
 
 
 async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
@@ -169,3 +171,27 @@ def blocked_report(work: StageWork, budget: int) -> StageBlocked:
     ])
     return loop.report_blocked(path, text, f"not approved after {budget} iteration{'s' if budget != 1 else ''}",
                                kind="iterations", link="last feedback in", redact=work.redact)
+
+
+class ReviewKind(KindDefaults):
+    """is_review_stage: work agent → reviewer → verdict, until approved; holds both agents."""
+
+    name = StageKindName.REVIEW
+    ended = staticmethod(ended)
+    succeeded = staticmethod(succeeded)
+    configured_budget = staticmethod(configured_budget)
+    blocked_report = staticmethod(blocked_report)
+
+    def holds(self, stage: StageConfig) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a for a in (stage.work_agent, stage.review_agent) if a))
+
+    def precheck(self, work: StageWork) -> StageBlocked | None:
+        gate = super().precheck(work)
+        # resumed with its budget still spent: blocked again, nothing to attempt
+        return gate if gate is not None else loop.spent_budget(work, self)
+
+    async def attempt(self, work: StageWork) -> Attempted:
+        return Attempted(await run_review(work), usage=work.usage)
+
+    def stale_reports(self, stage: StageConfig) -> tuple[str, ...]:
+        return REPORT_KINDS

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from teambot.config.models import StageConfig
+from teambot.config.models import StageConfig, StageKindName
 from teambot.verdict import APPROVED_LINE, CHANGES_LINE
 from teambot.objective import Objective
 from teambot.paths import RunPaths
@@ -48,14 +48,14 @@ def render_work_prompt(stage_name: str, stage: StageConfig, objective: Objective
             parts += ["### What you reported in the previous iteration", "", previous_output.strip(), ""]
         for path in own_files:
             parts += [f"### Your {path.name} as it is now ({path})", "", artifact_text(path), ""]
-        if stage.is_acceptance_test_stage:
+        if stage.kind is StageKindName.ACCEPTANCE:
             parts += ["Fix the implementation so these acceptance tests pass. Do not weaken, skip or delete "
                       "tests to make them pass; teambot runs the acceptance command itself after you finish "
                       "and decides from its real results.", ""]
         else:
             parts += ["Address every requested change: revise the work under review and the files listed "
                       "above, and say what you changed. The reviewer will look again.", ""]
-    elif stage.is_acceptance_test_stage:
+    elif stage.kind is StageKindName.ACCEPTANCE:
         parts += ["Write or update the executable acceptance tests. When you finish, teambot runs the "
                   "acceptance command itself and decides from its real results, not from your report.", ""]
     return RenderedPrompt(system=base.system, user="\n".join(parts))

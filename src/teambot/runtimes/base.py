@@ -43,6 +43,13 @@ class StageRequest:
     kind: str = "plain"  # "plain", "review" (a review loop) or "acceptance" (an acceptance loop)
     step: str = "work"  # "work" (produce / revise / fix), "review", or "verdict" (asked again for it)
     iteration: int = 1
+    # The working directory of the stage's processes (a task's own worktree, later); None at
+    # construction means project_dir, so it is always a Path afterwards.
+    workdir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.workdir is None:
+            object.__setattr__(self, "workdir", self.project_dir)
 
 
 @dataclass

@@ -97,7 +97,8 @@ class CommandRuntime:
         """Run the argv once to its end (a non-zero exit is returned, not raised)."""
         argv = self.argv_for(request, prompt_path)
         env = _environment(request, prompt_path)
-        program = resolve_program(argv[0], env.get("PATH", os.defpath), request.project_dir, self.spec.origin, self.spec.label)
+        program = resolve_program(argv[0], env.get("PATH", os.defpath), request.workdir, self.spec.origin,
+                                  self.spec.label)
         log = StageLog(request.log_path, self.redact)
         try:
             return await self._spawn(request, argv, program, env, log)
@@ -107,11 +108,11 @@ class CommandRuntime:
     async def _spawn(self, request: StageRequest, argv: list[str], program: str, env: dict[str, str],
                      log: StageLog) -> Completed:
         step = f" {request.step} step of iteration {request.iteration}" if request.kind != "plain" else ""
-        log.note(f"attempt {request.attempt}{step}: running {' '.join(mask_argv(argv))} (cwd {request.project_dir})")
+        log.note(f"attempt {request.attempt}{step}: running {' '.join(mask_argv(argv))} (cwd {request.workdir})")
         use_stdin = self.spec.prompt_via == "stdin"
         try:
             proc = await asyncio.create_subprocess_exec(
-                program, *argv[1:], cwd=request.project_dir, env=env, start_new_session=True,
+                program, *argv[1:], cwd=request.workdir, env=env, start_new_session=True,
                 stdin=asyncio.subprocess.PIPE if use_stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )

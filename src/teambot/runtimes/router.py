@@ -209,7 +209,7 @@ class GitAwareRuntime:
         return self.inside.spec
 
     async def run(self, request: StageRequest) -> StageResult:
-        runtime = self.inside if in_git_work_tree(request.project_dir) else self.outside
+        runtime = self.inside if in_git_work_tree(request.workdir) else self.outside
         return await runtime.run(request)
 
     async def aclose(self) -> None:

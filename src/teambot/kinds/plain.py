@@ -1,0 +1,39 @@
+"""A plain stage: one agent call with the stage's prompt; the runtime writes the declared artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from teambot.config.models import StageKindName
+from teambot.errors import AgentTimeout
+from teambot.fsutil import atomic_write
+from teambot.kinds.base import Attempted, KindDefaults
+from teambot.kinds.context import StageWork
+from teambot.prompts import render_prompt
+from teambot.runtimes.base import StageRequest
+from teambot.store.models import add_usage
+
+
+class PlainKind(KindDefaults):
+    name = StageKindName.PLAIN
+
+    async def attempt(self, work: StageWork) -> Attempted:
+        stage, name, paths = work.stage, work.name, work.paths
+        prompt = render_prompt(name, stage, work.objective, work.upstream, work.project_dir,
+                               persona=work.persona(stage.work_agent), paths=paths)
+        atomic_write(paths.prompt(name), work.redact(prompt.text), durable=False, root=paths.root)
+        for artifact in stage.artifacts:
+            paths.prepare_artifact(artifact, durable=work.durable)
+        request = StageRequest(
+            feature=paths.feature, stage=name, agent=stage.work_agent, prompt=prompt.text,
+            artifacts_dir=paths.artifacts, artifacts=tuple(stage.artifacts), upstream_artifacts=tuple(work.upstream),
+            run_dir=paths.root, project_dir=work.project_dir, workdir=work.workdir, timeout=stage.timeout,
+            log_path=paths.log(name), attempt=work.attempt, objective_title=work.objective.title,
+            description=stage.description, on_spawn=work.on_spawn, system_prompt=prompt.system, user_prompt=prompt.user,
+        )
+        try:
+            result = await asyncio.wait_for(work.runtime.run(request), timeout=stage.timeout)
+        except TimeoutError:
+            raise AgentTimeout(f"timed out after {stage.timeout:g} s (stage timeout)") from None
+        # a stage's usage is all it spent in this run: every attempt, every rerun
+        return Attempted(result.output, written=result.artifacts, usage=add_usage(work.record.usage, result.usage))
