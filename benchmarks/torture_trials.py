@@ -274,6 +274,10 @@ def _check_final(report: dict, run_dir: Path, ledger: _Ledger, problems: list[st
             key = (stage, details.get("iteration"), details.get("step"))
             if offset >= ledger.steps_at.get(key, (1 << 62,))[0]:
                 problems.append(f"committed review step {key} ran again")
+    final_steps = {(s["name"], it["number"], step) for s in report["stages"] for it in s.get("iterations") or []
+                   for step in ("work", "review", "verdict_request") if it.get(step)}
+    for key in sorted(set(ledger.steps_at) - final_steps):
+        problems.append(f"committed step {key} is gone from the iterations history")
     for stage in report["stages"]:
         for name, digest in stage["artifacts"].items():
             if stage["status"] == "succeeded" and sha256(run_dir / "artifacts" / name) != digest:
