@@ -63,8 +63,9 @@ def implied_edges(config: StagesFile) -> dict[str, set[str]]:
         for member in members:
             if after in deps and after != member:
                 deps[member].add(after)
-        if group.before in deps:
-            deps[group.before].update(m for m in members if m != group.before)
+        before = group.before if group.before is not None else _stage_after(order, grouped, members)
+        if before in deps:
+            deps[before].update(m for m in members if m != before)
     for name in order:
         explicit = defined[name].depends_on
         if explicit is not None:
@@ -77,6 +78,13 @@ def _stage_before(order: list[str], grouped: Mapping[str, str], members: list[st
     the last stage in no group that stage_order lists before the group's first member."""
     first = min((order.index(m) for m in members), default=0)
     return next((name for name in reversed(order[:first]) if name not in grouped), None)
+
+
+def _stage_after(order: list[str], grouped: Mapping[str, str], members: list[str]) -> str | None:
+    """A group without `before` is joined by the stage after it, as an ungrouped stage would
+    follow: the first stage in no group that stage_order lists after the group's last member."""
+    last = max((order.index(m) for m in members), default=len(order))
+    return next((name for name in order[last + 1:] if name not in grouped), None)
 
 
 def find_cycle(deps: Mapping[str, Iterable[str]]) -> list[str] | None:

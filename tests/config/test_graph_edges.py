@@ -26,12 +26,20 @@ def test_group_members_depend_on_after_and_before_on_members() -> None:
 
 
 def test_group_without_after_or_before() -> None:
-    """A group with neither after nor before follows the stage before it, and nothing waits for it."""
+    """A group with neither after nor before sits in stage_order like a stage: it follows the stage
+    before it, and the stage after it waits for every member."""
     data = base_config()
     data["parallel_groups"]["side"] = {"stages": ["B", "C"]}
     deps = implied_edges(config_of(data))
     assert deps["B"] == deps["C"] == {"A"}
-    assert deps["D"] == {"A"}
+    assert deps["D"] == {"A", "B", "C"}
+
+
+def test_a_leading_group_without_before_is_waited_for() -> None:
+    """stage_order [A, B, C] with a group {A, B} and no after/before: C waits for A and B (it used to start beside them)."""
+    deps = implied_edges(config_of({"stages": {"A": {}, "B": {}, "C": {}}, "stage_order": ["A", "B", "C"],
+                                    "parallel_groups": {"g": {"stages": ["A", "B"]}}}))
+    assert deps == {"A": set(), "B": set(), "C": {"A", "B"}}
 
 
 def test_depends_on_replaces_implied_edges() -> None:
