@@ -102,9 +102,12 @@ class CommandRuntime:
                                   self.spec.label)
         log = StageLog(request.log_path, self.redact)
         try:
-            return await self._spawn(request, argv, program, env, log)
-        finally:
-            log.close()
+            done = await self._spawn(request, argv, program, env, log)
+        except BaseException:
+            log.close(check=False)  # the error in flight is the one to report
+            raise
+        log.close()
+        return done
 
     async def _spawn(self, request: StageRequest, argv: list[str], program: str, env: dict[str, str],
                      log: StageLog) -> Completed:
