@@ -62,6 +62,7 @@ class EventLog:
             raise ValueError(f"unknown event type {type!r}")  # a bug: events are a contract
         event = Event(ts=time.time(), type=type, stage=stage, details=_redacted(details, self.redact))
         if self._fh is not None:
+            self._fh.check()  # a swapped file: stop the run rather than lose the record
             self._fh.write(event.to_json() + "\n")
             self._fh.flush()
         for listener in self.listeners:

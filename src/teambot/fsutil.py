@@ -161,6 +161,19 @@ class AppendFile:
         with disk_full_as_error(self.path):
             self._fh.close()  # closes the descriptor even when the last flush fails
 
+    def check(self) -> None:
+        """UnsafePathError unless the path still names the file we hold open: one swapped for a
+        symlink or another file mid-run (os.replace) would swallow every later line unnoticed."""
+        try:
+            now = os.lstat(self.path)
+        except FileNotFoundError:
+            raise UnsafePathError(self.path, "was removed or moved while teambot was writing it") from None
+        held = os.fstat(self._fh.fileno())
+        if stat.S_ISLNK(now.st_mode):
+            raise UnsafePathError(self.path, "was replaced by a symbolic link while teambot was writing it")
+        if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+            raise UnsafePathError(self.path, "was replaced by another file while teambot was writing it")
+
 
 def open_append(path: Path, *, root: Path, errors: str = "strict") -> AppendFile:
     """Open `path` (under `root`) for appending text: created if missing; a symlink, FIFO or

@@ -20,7 +20,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from teambot.runtimes.output import CHUNK, TAIL_LINES, Capture, StageLog, artifa
 
 STDERR_TAIL_LINES = 3
 POLL_SECONDS = processes.POLL_SECONDS
+REAP_WAIT = 30.0  # after its group is empty, how long the agent may take to be reaped
 DRAIN_SECONDS = 1.0  # after the agent exits, how long its pipes may stay open before its group is ended
 
 
@@ -101,9 +102,12 @@ class CommandRuntime:
                                   self.spec.label)
         log = StageLog(request.log_path, self.redact)
         try:
-            return await self._spawn(request, argv, program, env, log)
-        finally:
-            log.close()
+            done = await self._spawn(request, argv, program, env, log)
+        except BaseException:
+            log.close(check=False)  # the error in flight is the one to report
+            raise
+        log.close()
+        return done
 
     async def _spawn(self, request: StageRequest, argv: list[str], program: str, env: dict[str, str],
                      log: StageLog) -> Completed:
@@ -130,17 +134,14 @@ class CommandRuntime:
         except BaseException:  # timeout, cancellation, a failed commit: no orphans either way
             log.note("stopping the agent's process group")
             await self._stop(proc, pgid)
-            await _discard_rest(proc)
             raise
         finally:
             processes.live_groups.discard(pgid)
-        # The attempt's processes that left its group (setsid, a daemon) carry its markers: end
-        # them too, so nothing this attempt started writes into the run after it.
-        escaped = [g for g in await asyncio.to_thread(processes.run_agents, request.run_dir, request.stage)
-                   if g not in processes.live_groups]
-        if escaped:
-            log.note(f"processes of this stage left the agent's process group; ending group(s) {', '.join(map(str, escaped))}")
-            await asyncio.to_thread(processes.end_groups, escaped, self.spec.grace)
+            # however the attempt ended (a second cancellation included), before the pipes are drained:
+            # an escaped process may hold them open
+            await _to_the_end(self._sweep(request, log))
+            await _discard_rest(proc)
+            _close(proc)
         text = out.text()
         if out.invalid:
             log.note(f"stdout was not valid UTF-8: {out.invalid} invalid byte(s) replaced with U+FFFD")
@@ -151,6 +152,15 @@ class CommandRuntime:
         message = self._failure(argv[0], code, err, request) if code != 0 else ""
         return Completed(code=code, stdout=text, stderr_tail=err.tail(TAIL_LINES), message=message,
                          truncated=bool(out.dropped))
+
+    async def _sweep(self, request: StageRequest, log: StageLog) -> None:
+        """End the attempt's processes that left its group (setsid, a daemon): they carry its
+        markers, and nothing this attempt started may write into the run after it."""
+        escaped = [g for g in await asyncio.to_thread(processes.run_agents, request.run_dir, request.stage)
+                   if g not in processes.live_groups]
+        if escaped:
+            log.note(f"processes of this stage left the agent's process group; ending group(s) {', '.join(map(str, escaped))}")
+            await asyncio.to_thread(processes.end_groups, escaped, self.spec.grace)
 
     async def _communicate(self, proc, pgid: int, out: Capture, err: Capture, stdin: bytes | None, log: StageLog) -> int:
         tasks = [asyncio.ensure_future(_pump(proc.stdout, out)), asyncio.ensure_future(_pump(proc.stderr, err))]
@@ -182,8 +192,10 @@ class CommandRuntime:
                 processes.kill_group(pgid, signal.SIGKILL)
         # Not only the leader: a grandchild still dying after SIGKILL must not outlive the stage.
         await _until_empty(pgid, processes.KILL_WAIT)
+        # Reaped before the attempt returns: a child reaped after the event loop closed makes
+        # asyncio print "Loop ... that handles pid N is closed" (a busy machine reaps late).
         with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
-            await asyncio.wait_for(_exited(proc), processes.KILL_WAIT)
+            await asyncio.wait_for(_exited(proc), REAP_WAIT)
 
     def argv_for(self, request: StageRequest, prompt_path: Path | None) -> list[str]:
         values = {
@@ -287,6 +299,32 @@ def _raise_failed(pumps: Sequence[asyncio.Future]) -> None:
     for pump in pumps:
         if pump.done() and not pump.cancelled() and pump.exception() is not None:
             raise pump.exception()
+
+
+async def _to_the_end(work: Awaitable[None]) -> None:
+    """Await `work` to its end even if this task is cancelled meanwhile; then re-raise the cancellation."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                break
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    if not task.cancelled():
+        task.result()
+
+
+def _close(proc) -> None:
+    """Close the process's transport while the event loop runs (asyncio has no public way): one
+    left to the garbage collector after the loop closed prints "Event loop is closed" tracebacks."""
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            transport.close()
 
 
 async def _discard_rest(proc) -> None:

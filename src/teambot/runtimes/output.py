@@ -47,10 +47,15 @@ class StageLog:
     def note(self, message: str) -> None:
         self.lines([f"[teambot] {message}"])
 
-    def close(self) -> None:
+    def close(self, check: bool = True) -> None:
+        """Close the file; with `check`, UnsafePathError if it was swapped (a symlink) meanwhile."""
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                if check:
+                    fh.check()  # once per attempt: cheap, and the log's lines were not lost unnoticed
+            finally:
+                fh.close()
 
 
 class Capture:
