@@ -60,7 +60,10 @@ def looks_like_field_name(key: object) -> bool:
     A key written where a field name belongs may be a pasted secret (`openai: {sk-proj-...: 1}`);
     such a key is shown as `<unknown key>`, the file:line:col already says where it is.
     """
-    if not isinstance(key, str) or not _KEY_NAME_RE.fullmatch(key) or key.lower().startswith(_SECRET_PREFIXES):
+    if not isinstance(key, str):
+        return False
+    key = "".join(c for c in key if c.isprintable())  # `dotted` shows a control character quoted
+    if not _KEY_NAME_RE.fullmatch(key) or key.lower().startswith(_SECRET_PREFIXES):
         return False
     if sum(c.isdigit() for c in key) * 4 > len(key) and len(key) >= 8:  # mostly digits: an id or a token
         return False
