@@ -48,7 +48,7 @@ def read_input(path: Path, limit: int, what: str) -> bytes:
             raise _too_big(path, what, f"is {info.st_size:,} bytes", limit)
         chunks, size = [], 0
         while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
+            chunk = os.read(fd, min(limit + 1 - size, 1 << 20))  # not one buffer of `limit` bytes per read
             if not chunk:
                 break
             chunks.append(chunk)

@@ -117,7 +117,7 @@ def read_settings(project_dir: Path, path: Path | None = None, *,
                   agents_used: Collection[str] | None = None) -> tuple[Settings, list[str]]:
     """load_settings, plus warnings (`file:line:col: agents.ID: ...`) for each agent id under
     `agents:` that is not in `agents_used` (the workflow's agents): such settings do nothing."""
-    from teambot.config.problems import Positions, Problem, from_pydantic, render
+    from teambot.config.problems import Positions, Problem, from_pydantic
     from teambot.config.yamlsafe import parse
     from teambot.inputs import read_input
 
@@ -133,11 +133,11 @@ def read_settings(project_dir: Path, path: Path | None = None, *,
         return Settings(), []
     document, problems = parse(raw)
     if document is None:
-        raise _invalid(path, render(problems, str(path), Positions()))
+        raise _invalid(path, _render(problems, path, Positions(), None))
     data = document.data
     if not isinstance(data, dict):
         problems.append(Problem((), "the top level must be a mapping of settings (runtime, agents, command, openai, ...)"))
-        raise _invalid(path, render(problems, str(path), document.positions))
+        raise _invalid(path, _render(problems, path, document.positions, data))
     data = {k: v for k, v in data.items() if not (k in _SECTIONS and v is None)}  # `agents:` left empty
     settings = None
     try:
@@ -146,11 +146,11 @@ def read_settings(project_dir: Path, path: Path | None = None, *,
         problems += from_pydantic(exc, (), _ALL_FIELDS, show_values=False)
     problems += [Problem(p, m) for p, m in check_meaning(data)]
     if problems:
-        raise _invalid(path, render(problems, str(path), document.positions))
+        raise _invalid(path, _render(problems, path, document.positions, data))
     assert settings is not None
     if agents_used is None:
         return settings, []
-    return settings, render(_unused_agents(settings, agents_used, document.positions), str(path), Positions())
+    return settings, _render(_unused_agents(settings, agents_used, document.positions), path, Positions(), data)
 
 
 def _unused_agents(settings: Settings, used: Collection[str], positions: Positions) -> list[Problem]:
@@ -303,6 +303,23 @@ def _blank(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return all(not line.strip() or line.lstrip().startswith("#") or line.strip() in ("---", "...") for line in text.splitlines())
+
+
+def _render(problems: list[Problem], path: Path, positions: Positions, data: object) -> list[str]:
+    """The problems' lines with no key that may be a pasted secret (see `looks_like_field_name`),
+    then, in case one slipped through, every secret of the environment (and of the variables the
+    file names) masked."""
+    from teambot.config.problems import render
+    from teambot.redact import Redactor
+
+    names: list[str] = []
+    if isinstance(data, dict):
+        openai, extra = data.get("openai"), data.get("secret_env_vars")
+        if isinstance(openai, dict) and isinstance(openai.get("api_key_env"), str):
+            names.append(openai["api_key_env"])
+        names += [name for name in extra if isinstance(name, str)] if isinstance(extra, list) else []
+    redactor = Redactor(names)
+    return [redactor(line) for line in render(problems, str(path), positions, hide_keys=True)]
 
 
 def _invalid(path: Path, lines: list[str]) -> ConfigError:

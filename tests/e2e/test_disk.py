@@ -165,3 +165,19 @@ def test_the_run_is_recorded_failed_when_that_still_fits(tmp_path, small_fs):
     assert report["status"] == "failed" and spec["status"] == "failed"
     assert "outputs/SPEC.md; free space, then `teambot resume`" in spec["error"]
     check_resumes(project_dir, small_fs)
+
+
+def test_rerun_on_a_full_disk_says_to_run_it_again(tmp_path, small_fs):
+    """`teambot rerun` refused by a full disk says to run the same command again (not resume), which then works."""
+    project_dir = project(tmp_path, DEMO_STAGES.replace("LEAVE", "0"), 0)
+    (project_dir / "marker").touch()  # the FILL stage leaves the disk alone
+    assert teambot("run", "objective.md", "--runtime", "demo", "--workspace", "ws", cwd=project_dir).returncode == 0
+    subprocess.run([sys.executable, "fill.py", "unused-marker", str(small_fs / "filler"), "0"], cwd=project_dir, check=True)
+    proc = teambot("rerun", "SPEC", "--workspace", "ws", cwd=project_dir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: No space left on device: could not write ") and f"{small_fs}/full/" in line, line
+    assert line.endswith("free space, then run the same command again"), line
+    (small_fs / "filler").unlink()
+    again = teambot("rerun", "SPEC", "--workspace", "ws", cwd=project_dir)
+    assert again.returncode == 0 and "marked to run again: SPEC" in again.stdout, again.stdout + again.stderr

@@ -226,3 +226,38 @@ def test_an_agent_id_that_looks_like_a_key_is_not_repeated(project):
     assert proc.returncode == 0, proc.stderr
     assert "teambot.yaml:2:3: agents: no stage uses this agent id" in proc.stderr
     assert "Zq81" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    (f"openai: {{{PASTED_KEY}: 1}}\n", ":1:10: openai.<unknown key>: unknown field"),
+    (f"agents: {{pm: {{{PASTED_KEY}: 1}}}}\n", ":1:15: agents.pm.<unknown key>: unknown field"),
+    (f"{PASTED_KEY}: 1\n", ":1:1: <unknown key>: unknown field"),
+    (f"openai: {{{PASTED_KEY}: 1, {PASTED_KEY}: 2}}\n", ": openai.<unknown key>: duplicate key '<unknown key>'"),
+])
+def test_a_key_pasted_as_a_mapping_key_is_never_echoed(tmp_path, text, where):
+    """A pasted key written as a field name is shown as `<unknown key>` by position, even when no variable holds it."""
+    from tests.helpers import EXAMPLE_OBJECTIVE, teambot
+
+    (tmp_path / "teambot.yaml").write_text(text)
+    (tmp_path / "objective.md").write_text(EXAMPLE_OBJECTIVE.read_text())
+    for env in ({}, {"OPENAI_API_KEY": PASTED_KEY, "MY_TOKEN": PASTED_KEY}):
+        proc = teambot("run", "objective.md", cwd=tmp_path, env=env)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and "Traceback" not in out, out
+        assert where in proc.stderr, proc.stderr
+        for part in ("Zq81", "Xv27", "Lm64", "Pf46"):
+            assert part not in out, out
+
+
+def test_a_short_field_name_typo_is_still_named_with_did_you_mean(tmp_path):
+    """Hiding pasted keys keeps ordinary typos readable: `openai: {modle: x}` names the key and the fix."""
+    problems = problems_of(tmp_path, "openai: {modle: x}\nagents: {builder-1: {timeuot: 5}}\n")
+    assert any("openai.modle: unknown field (did you mean 'model'?)" in p for p in problems), problems
+    assert any("agents.builder-1.timeuot: unknown field (did you mean 'timeout'?)" in p for p in problems), problems
+
+
+def test_a_name_like_key_that_is_a_secret_of_the_environment_is_masked(tmp_path, monkeypatch):
+    """A secret that happens to look like a field name is still masked in teambot.yaml's problems (second defence)."""
+    monkeypatch.setenv("MY_TOKEN", "hunter_two_pw")
+    problems = problems_of(tmp_path, "openai: {hunter_two_pw: 1}\n")
+    assert problems == [f"{tmp_path / 'teambot.yaml'}:1:10: openai.***: unknown field"], problems

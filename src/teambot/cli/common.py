@@ -72,22 +72,32 @@ def pick_feature(workspace: Path, feature: str | None, *, unfinished_only: bool)
 
 
 @contextlib.contextmanager
-def locked_run(workspace: Path | None, feature: str | None, *, unfinished_only: bool):
-    """(paths, store, state) of an existing run, its lock held until the block ends (exit 3 if taken)."""
+def locked_run(workspace: Path | None, feature: str | None, *, unfinished_only: bool, disk_full_then: str | None = None):
+    """(paths, store, state) of an existing run, its lock held until the block ends (exit 3 if taken).
+
+    `disk_full_then`: what a full disk's message says to do once there is room, for commands
+    whose own work must be done again (`rerun`, `unblock`), not `teambot resume`.
+    """
+    from teambot.errors import DiskFullError
     from teambot.paths import RunPaths
     from teambot.store.file import FileStateStore
 
     ws = workspace_dir(workspace)
     name = pick_feature(ws, feature, unfinished_only=unfinished_only)
     paths = RunPaths(ws, name)
-    store = FileStateStore(paths)
     try:
-        state = store.load()
-        if state is None:
-            raise UsageError(f"no run named '{name}' in {ws}")
-        yield paths, store, state
-    finally:
-        store.close()
+        store = FileStateStore(paths)  # takes the lock and records the owner: a write too
+        try:
+            state = store.load()
+            if state is None:
+                raise UsageError(f"no run named '{name}' in {ws}")
+            yield paths, store, state
+        finally:
+            store.close()
+    except DiskFullError as exc:
+        if disk_full_then is None:
+            raise
+        raise DiskFullError(exc.path, exc.reason, then=disk_full_then) from None
 
 
 class AgentSetup:

@@ -25,7 +25,7 @@ def command(stage: str, feature: str | None, workspace: Path | None) -> int:
     from teambot.session import recover_dead_owner, reset_stages
     from teambot.store.models import RunStatus
 
-    with locked_run(workspace, feature, unfinished_only=False) as (paths, store, state):
+    with locked_run(workspace, feature, unfinished_only=False, disk_full_then="run the same command again") as (paths, store, state):
         name = paths.feature
         workflow = load_workflow(Path(state.run.stages_path), project_dir=Path.cwd(), check_templates=False)
         if stage not in workflow.graph.deps:

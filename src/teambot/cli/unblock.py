@@ -24,7 +24,7 @@ def command(stage: str, feature: str | None, iterations: int | None, workspace: 
     from teambot.session import recover_dead_owner, reset_stages
     from teambot.store.models import RunStatus
 
-    with locked_run(workspace, feature, unfinished_only=True) as (paths, store, state):
+    with locked_run(workspace, feature, unfinished_only=True, disk_full_then="run the same command again") as (paths, store, state):
         name = paths.feature
         record = state.stages.get(stage)
         if record is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,12 +47,40 @@ class Positions:
         return None
 
 
-def dotted(path: Iterable[Key]) -> str:
+HIDDEN_KEY = "<unknown key>"
+_KEY_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_-]{0,39}\Z")
+# Prefixes of API keys and tokens (OpenAI, GitHub, Hugging Face, Google, Slack, GitLab, Stripe).
+_SECRET_PREFIXES = ("sk-", "sk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_", "aiza", "xox",
+                    "glpat-", "pk_", "rk_")
+
+
+def looks_like_field_name(key: object) -> bool:
+    """True if a mapping key may be printed: short, name-like, and not like a pasted key or token.
+
+    A key written where a field name belongs may be a pasted secret (`openai: {sk-proj-...: 1}`);
+    such a key is shown as `<unknown key>`, the file:line:col already says where it is.
+    """
+    if not isinstance(key, str):
+        return False
+    key = "".join(c for c in key if c.isprintable())  # `dotted` shows a control character quoted
+    if not _KEY_NAME_RE.fullmatch(key) or key.lower().startswith(_SECRET_PREFIXES):
+        return False
+    if sum(c.isdigit() for c in key) * 4 > len(key) and len(key) >= 8:  # mostly digits: an id or a token
+        return False
+    # a long run mixing upper case, lower case and digits is random, not a word
+    return not any(len(part) >= 16 and not part.isupper() and not part.islower() and any(c.isdigit() for c in part)
+                   for part in re.split(r"[-_]", key))
+
+
+def dotted(path: Iterable[Key], *, hide_keys: bool = False) -> str:
     """`("stages", "SPEC", "artifacts", 0)` -> `stages.SPEC.artifacts[0]`; a key holding a
-    control character is quoted (`stages['EVIL\\n']`) so the problem stays on one line."""
+    control character is quoted (`stages['EVIL\\n']`) so the problem stays on one line.
+    `hide_keys` prints a key that does not look like a field name as `<unknown key>`."""
     out = ""
     for part in path:
-        if isinstance(part, int) and not isinstance(part, bool):
+        if hide_keys and not (isinstance(part, int) and not isinstance(part, bool)) and not looks_like_field_name(part):
+            out += f".{HIDDEN_KEY}" if out else HIDDEN_KEY
+        elif isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
         elif isinstance(part, str) and control_character(part):
             out += f"[{part!r}]"
@@ -60,14 +89,23 @@ def dotted(path: Iterable[Key]) -> str:
     return out
 
 
-def render(problems: Iterable[Problem], filename: str, positions: Positions) -> list[str]:
-    """`file:line:col: path: reason` lines, in file order (problems with no position last)."""
+def render(problems: Iterable[Problem], filename: str, positions: Positions, *, hide_keys: bool = False) -> list[str]:
+    """`file:line:col: path: reason` lines, in file order (problems with no position last).
+
+    `hide_keys` (teambot.yaml) never prints a key that may be a pasted secret, in the path or
+    in the reason (a duplicate key's message names it): see `looks_like_field_name`.
+    """
     located: list[tuple[tuple[int, int], str]] = []
     for problem in problems:
         mark = (problem.line, problem.column or 1) if problem.line else positions.find(problem.path)
         where = f"{filename}:{mark[0]}:{mark[1]}" if mark else filename
-        what = f"{dotted(problem.path)}: " if problem.path else ""
-        located.append((mark or (1 << 30, 0), f"{where}: {what}{problem.message}"))
+        what = f"{dotted(problem.path, hide_keys=hide_keys)}: " if problem.path else ""
+        message = problem.message
+        if hide_keys:
+            for part in problem.path:
+                if isinstance(part, str) and part and not looks_like_field_name(part):
+                    message = message.replace(part, HIDDEN_KEY)
+        located.append((mark or (1 << 30, 0), f"{where}: {what}{message}"))
     located.sort(key=lambda item: item[0])  # stable: same position keeps the order found
     return [text for _, text in located]
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from teambot.errors import LockedError, StateError
 from teambot.fsutil import atomic_write, check_dirs, make_dirs
+from teambot.inputs import InputError, read_input
 from teambot.paths import RunPaths
 from teambot.store.models import SCHEMA_VERSION, ChildRecord, Owner, RunRecord, RunState, StageRecord, now_iso
 
@@ -31,15 +32,22 @@ class _Moved(Exception):
     """The writer replaced state.json or folded a stage file into it while we were reading."""
 
 
+# state.json holds every stage record with its iteration history: a large run is a few MiB.
+# The limit only stops a device or a runaway file from being read into memory whole.
+MAX_STATE_BYTES = 256 << 20
+
+
 def _read_json(path: Path) -> object:
     try:
-        text = path.read_text(encoding="utf-8")
+        # regular files only, opened without blocking: a FIFO or /dev/zero planted here must
+        # not hang `teambot status` or fill the memory (docs/state.md, "A damaged state file")
+        text = read_input(path, MAX_STATE_BYTES, "state file").decode("utf-8")
     except UnicodeDecodeError:
         raise StateError(f"{path} is corrupt: not UTF-8 text", hint=_MOVE_ASIDE) from None
     except FileNotFoundError:
         raise _Moved() from None
-    except OSError as exc:
-        raise StateError(f"cannot read {path}: {exc.strerror}") from None
+    except InputError as exc:  # not a regular file, too big, or unreadable (permissions: no need to move it)
+        raise StateError(exc.message, hint=None if " cannot be read: " in exc.message else _MOVE_ASIDE) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
