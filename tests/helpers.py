@@ -84,3 +84,28 @@ def committed_stage(run_dir: Path, stage: str):
     from teambot.store.file import read_state
 
     return read_state(RunPaths(run_dir.parent, run_dir.name)).stages[stage]
+
+
+def run_processes(run_dir: Path) -> list:
+    """Live (non-zombie) processes carrying this run's TEAMBOT_RUN_DIR marker: agents and their children."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("TEAMBOT_RUN_DIR") == str(run_dir) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def kill_run_processes(run_dir: Path) -> None:
+    """Test clean-up: SIGKILL the process group of every process left with this run's marker."""
+    import signal
+
+    for proc in run_processes(run_dir):
+        try:
+            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+        except OSError:
+            pass

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.helpers import start_teambot, teambot, wait_for
+from tests.helpers import kill_run_processes, run_processes, start_teambot, teambot, wait_for
 
 # The agent forks a child that setsid()s away (keeping the agent's stdout), then both sleep.
 AGENT = """import os, sys, time
@@ -34,24 +32,6 @@ def _project(tmp_path: Path, stages: str, timeout: str = "") -> Path:
     return tmp_path / ".agent-tracking" / "escape"
 
 
-def _alive(run_dir: Path) -> list[psutil.Process]:
-    """Live processes carrying this run's TEAMBOT_RUN_DIR marker."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("TEAMBOT_RUN_DIR") == str(run_dir) and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
-def _kill(run_dir: Path) -> None:
-    for proc in _alive(run_dir):
-        try:
-            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
-        except OSError:
-            pass
 
 
 def test_a_stage_timeout_ends_a_child_in_its_own_session(tmp_path: Path) -> None:
@@ -62,10 +42,10 @@ def test_a_stage_timeout_ends_a_child_in_its_own_session(tmp_path: Path) -> None
         proc = teambot("run", "objective.md", cwd=tmp_path, timeout=90)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert (tmp_path / "escaped-SPEC").exists()
-        assert wait_for(lambda: _alive(run_dir) == [], timeout=3), "a setsid'd child outlived the stage timeout"
+        assert wait_for(lambda: run_processes(run_dir) == [], timeout=3), "a setsid'd child outlived the stage timeout"
         assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     finally:
-        _kill(run_dir)
+        kill_run_processes(run_dir)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
@@ -80,9 +60,9 @@ def test_a_stop_signal_ends_children_in_their_own_session(tmp_path: Path, signum
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
-        assert wait_for(lambda: _alive(run_dir) == [], timeout=3), "a setsid'd child outlived teambot"
+        assert wait_for(lambda: run_processes(run_dir) == [], timeout=3), "a setsid'd child outlived teambot"
         assert "Traceback" not in err and "Exception ignored" not in err, err
     finally:
         if proc.poll() is None:
             proc.kill()
-        _kill(run_dir)
+        kill_run_processes(run_dir)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.helpers import committed_stage, teambot
+from tests.helpers import committed_stage, kill_run_processes, run_processes, teambot
 from tests.runtimes.conftest import FAKE_AGENT
 
 STAGES = "stages:\n  SPEC:\n    work_agent: ba\n    artifacts: [spec.md]\nstage_order: [SPEC]\n"
@@ -32,17 +32,6 @@ fi
 exec {python} {agent} "$@"
 """
 
-
-def run_agents(run_dir: Path) -> list[psutil.Process]:
-    """Live processes carrying this run's TEAMBOT_RUN_DIR marker."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("TEAMBOT_RUN_DIR") == str(run_dir) and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
 
 
 def _gone(proc: psutil.Process) -> bool:
@@ -66,13 +55,13 @@ def test_resume_ends_an_agent_whose_group_was_never_recorded(tmp_path: Path) -> 
     first = teambot("run", "objective.md", "-q", cwd=project)
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
     killed_at = time.monotonic()
-    old = run_agents(run_dir)
+    old = run_processes(run_dir)
     assert old, "the first agent outlived teambot"
     assert committed_stage(run_dir, "SPEC").pgid is None, "teambot died before it recorded the agent's group"
     try:
         resumed = teambot("resume", "-q", cwd=project)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        assert run_agents(run_dir) == [], "no agent of the run is left once resume is done"
+        assert run_processes(run_dir) == [], "no agent of the run is left once resume is done"
         assert all(_gone(p) for p in old)
         time.sleep(max(0.0, killed_at + LATE + 1.0 - time.monotonic()))  # past the moment the old agent would write
         state = json.loads((run_dir / "state.json").read_text())
@@ -82,8 +71,7 @@ def test_resume_ends_an_agent_whose_group_was_never_recorded(tmp_path: Path) -> 
         assert b"stale" not in written
         assert hashlib.sha256(written).hexdigest() == record["artifacts"]["spec.md"]
     finally:
-        for proc in run_agents(run_dir):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_run_processes(run_dir)
 
 
 # An agent that starts a daemon-like child (a new session, stdio on /dev/null), which writes
@@ -114,15 +102,14 @@ def test_a_child_that_left_the_agents_group_is_ended_with_the_attempt(tmp_path: 
         started = time.monotonic()
         proc = teambot("run", "objective.md", "-q", cwd=project)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert run_agents(run_dir) == [], "the escaped child was ended with the attempt"
+        assert run_processes(run_dir) == [], "the escaped child was ended with the attempt"
         time.sleep(max(0.0, started + LATE + 1.0 - time.monotonic()))
         record = json.loads((run_dir / "state.json").read_text())["stages"]["SPEC"]
         written = (run_dir / "artifacts" / "spec.md").read_bytes()
         assert hashlib.sha256(written).hexdigest() == record["artifacts"]["spec.md"]
         assert "left the agent's process group" in (run_dir / "logs" / "SPEC.log").read_text()
     finally:
-        for proc in run_agents(run_dir):
-            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+        kill_run_processes(run_dir)
 
 
 def test_a_new_run_in_a_removed_runs_directory_ends_that_runs_agents(tmp_path: Path) -> None:
@@ -139,18 +126,17 @@ def test_a_new_run_in_a_removed_runs_directory_ends_that_runs_agents(tmp_path: P
     try:
         assert teambot("run", "objective.md", "-q", cwd=project).returncode == -signal.SIGKILL
         killed_at = time.monotonic()
-        groups = {os.getpgid(proc.pid) for proc in run_agents(run_dir)}
+        groups = {os.getpgid(proc.pid) for proc in run_processes(run_dir)}
         assert groups
         shutil.rmtree(run_dir)
         again = teambot("run", "objective.md", "-q", cwd=project)
         assert again.returncode == 0, again.stdout + again.stderr
         # ended before anything ran, not only once SPEC's new agent was done
         assert [g for g in groups if f"agent process group {g} " in again.stdout] == list(groups)
-        assert run_agents(run_dir) == []
+        assert run_processes(run_dir) == []
         time.sleep(max(0.0, killed_at + LATE + 1.0 - time.monotonic()))
         record = json.loads((run_dir / "state.json").read_text())["stages"]["SPEC"]
         written = (run_dir / "artifacts" / "spec.md").read_bytes()
         assert hashlib.sha256(written).hexdigest() == record["artifacts"]["spec.md"]
     finally:
-        for proc in run_agents(run_dir):
-            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+        kill_run_processes(run_dir)

@@ -13,33 +13,16 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.helpers import cli_env, start_teambot, wait_for
+from tests.helpers import cli_env, kill_run_processes, run_processes, start_teambot, wait_for
 from tests.runtimes.test_e2e import committed, configure
 
 
-def run_agents(run_dir: Path) -> list[psutil.Process]:
-    """Live processes carrying this run's TEAMBOT_RUN_DIR marker (agents and their children)."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("TEAMBOT_RUN_DIR") == str(run_dir) and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
-def _kill_leftovers(run_dir: Path) -> None:
-    for proc in run_agents(run_dir):
-        with_group = os.getpgid(proc.pid)
-        os.killpg(with_group, signal.SIGKILL)
 
 
 def _assert_interrupted_cleanly(run_dir: Path) -> None:
-    assert wait_for(lambda: run_agents(run_dir) == [], timeout=5), "an agent outlived teambot"
+    assert wait_for(lambda: run_processes(run_dir) == [], timeout=5), "an agent outlived teambot"
     state = committed(run_dir)
     assert state.run.status == "interrupted"
     assert state.stages["SETUP"].status == "interrupted"
@@ -54,7 +37,7 @@ def test_a_stop_signal_interrupts_and_ends_the_agents(project, run_dir, signum):
     proc = start_teambot("run", "objective.md", cwd=project)
     try:
         assert wait_for(lambda: pid_file.exists() and len(pid_file.read_text().split()) >= 2)
-        assert len(run_agents(run_dir)) == 2
+        assert len(run_processes(run_dir)) == 2
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
@@ -64,7 +47,7 @@ def test_a_stop_signal_interrupts_and_ends_the_agents(project, run_dir, signum):
     finally:
         if proc.poll() is None:
             proc.kill()
-        _kill_leftovers(run_dir)
+        kill_run_processes(run_dir)
 
 
 def test_a_second_hangup_is_not_a_second_ctrl_c(project, run_dir):
@@ -83,7 +66,7 @@ def test_a_second_hangup_is_not_a_second_ctrl_c(project, run_dir):
     finally:
         if proc.poll() is None:
             proc.kill()
-        _kill_leftovers(run_dir)
+        kill_run_processes(run_dir)
 
 
 def _drain(fd: int, stop: threading.Event) -> None:
@@ -123,4 +106,4 @@ def test_closing_the_terminal_interrupts_and_ends_the_agents(project, run_dir):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        _kill_leftovers(run_dir)
+        kill_run_processes(run_dir)
