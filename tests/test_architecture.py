@@ -116,3 +116,14 @@ def test_executor_does_not_dispatch_on_stage_kind_booleans() -> None:
             if isinstance(node, ast.Attribute) and node.attr in attributes}
     assert read == set(), f"executor.py reads {read}"
     assert "stage.run" not in (SRC / "executor.py").read_text(encoding="utf-8")
+
+
+def test_markdown_it_loads_only_when_a_review_is_parsed() -> None:
+    """Importing the executor (every run's start-up) does not import markdown-it; the verdict parser loads it on first use."""
+    import subprocess
+    import sys
+
+    check = ("import sys, teambot.executor; print('markdown_it' in sys.modules); "
+             "from teambot.verdict import parse_verdict; parse_verdict('VERDICT: APPROVED'); print('markdown_it' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60, cwd=SRC)
+    assert proc.stdout.split() == ["False", "True"], proc.stdout + proc.stderr

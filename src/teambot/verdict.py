@@ -17,11 +17,14 @@ import unicodedata
 from collections.abc import Iterator
 from enum import StrEnum
 
-from markdown_it import MarkdownIt
-from markdown_it.rules_block import StateBlock
-from markdown_it.rules_core import StateCore
-from markdown_it.rules_inline import StateInline
-from markdown_it.token import Token
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # markdown-it loads on the first review parsed, not with the executor (start-up time)
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_block import StateBlock
+    from markdown_it.rules_core import StateCore
+    from markdown_it.rules_inline import StateInline
+    from markdown_it.token import Token
 
 APPROVED_LINE = "VERDICT: APPROVED"
 CHANGES_LINE = "VERDICT: CHANGES_REQUESTED"
@@ -62,7 +65,7 @@ def parse_verdict(text: str) -> Verdict | None:
     if not _MAYBE.search(text):  # the parser is pure Python: skip it for reviews without a verdict
         return None
     source = re.sub(r"\r\n?", "\n", text).replace("\0", "\ufffd")  # as markdown-it normalises
-    tokens = _MD.parse(source)
+    tokens = _parser().parse(source)
     if any(t.type == "fence" and not t.meta.get("closed") for t in tokens):
         return None
     lines = source.split("\n")
@@ -178,7 +181,10 @@ def _inline_where_a_verdict_may_be(state: StateCore) -> None:
                 state.md.inline.parse(token.content, state.md, state.env, token.children)
 
 
+@functools.cache
 def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark")  # html on: HTML blocks are blocks, not paragraphs
     md.core.ruler.at("inline", _inline_where_a_verdict_may_be)
     for ruler, name, wrap in ((md.inline.ruler, "newline", _with_newline_offset),
@@ -188,5 +194,3 @@ def _parser() -> MarkdownIt:
         ruler.at(name, wrap(rule.fn), {"alt": list(rule.alt)})
     return md
 
-
-_MD = _parser()
