@@ -323,9 +323,9 @@ def _render(problems: list[Problem], path: Path, positions: Positions, data: obj
 
 
 def _invalid(path: Path, lines: list[str]) -> ConfigError:
-    count = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}"
-    return ConfigError(f"{path}: {count} in config file", problems=lines,
-                       hint="fix them all; the settings are described in docs/configuration.md")
+    from teambot.config.problems import invalid
+
+    return invalid(path, lines, "config", "fix them all; the settings are described in docs/configuration.md")
 
 
 __all__ = ["AcceptanceSettings", "AgentSettings", "ReviewSettings", "CommandSettings", "OpenAISettings", "SETTINGS_FILE", "Settings",

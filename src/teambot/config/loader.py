@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from teambot.config.models import StagesFile
-from teambot.config.problems import Positions, render
+from teambot.config.problems import Positions, invalid, render
 from teambot.config.structure import check_structure
 from teambot.config.validate import check_workflow
 from teambot.config.yamlsafe import parse
@@ -65,9 +65,7 @@ def load_workflow(path: str | Path, *, project_dir: Path | None = None, check_te
 
 
 def _invalid(path: Path, lines: list[str]) -> ConfigError:
-    count = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}"
-    return ConfigError(f"{path}: {count} in stages file", problems=lines,
-                       hint=f"fix them all, then check with `teambot validate {path}` (reference: docs/stages.md)")
+    return invalid(path, lines, "stages", f"fix them all, then check with `teambot validate {path}` (reference: docs/stages.md)")
 
 
 def _read(path: Path) -> bytes:

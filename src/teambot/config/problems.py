@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from teambot.errors import ConfigError
 from teambot.names import control_character
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -108,6 +109,12 @@ def render(problems: Iterable[Problem], filename: str, positions: Positions, *, 
         located.append((mark or (1 << 30, 0), f"{where}: {what}{message}"))
     located.sort(key=lambda item: item[0])  # stable: same position keeps the order found
     return [text for _, text in located]
+
+
+def invalid(where: object, lines: list[str], kind: str, hint: str) -> ConfigError:
+    """One ConfigError for every problem found in a file: "<file>: N problems in <kind> file"."""
+    count = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}"
+    return ConfigError(f"{where}: {count} in {kind} file", problems=lines, hint=hint)
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from teambot.config.problems import Positions, Problem, describe, did_you_mean, from_pydantic, render
+from teambot.config.problems import Positions, Problem, describe, did_you_mean, from_pydantic, invalid, render
 from teambot.config.yamlsafe import parse
 from teambot.errors import ConfigError
 from teambot.graph import find_cycle
@@ -244,9 +244,8 @@ def _cycles(edges: dict[str, set[str]], ids: dict[int, str]) -> list[Problem]:
 
 
 def _invalid(filename: str, lines: list[str]) -> ConfigError:
-    count = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}"
-    return ConfigError(f"{filename}: {count} in tasks file", problems=lines,
-                       hint="fix them all; each task needs a unique id and a title, and may list depends_on, files, agent")
+    return invalid(filename, lines, "tasks",
+                   "fix them all; each task needs a unique id and a title, and may list depends_on, files, agent")
 
 
 __all__ = ["MAX_BYTES", "TASK_ID_RE", "Task", "TaskOrder", "TasksFile", "check_tasks", "load_tasks",
