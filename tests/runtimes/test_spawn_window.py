@@ -41,17 +41,22 @@ def _gone(proc: psutil.Process) -> bool:
         return True
 
 
-def test_resume_ends_an_agent_whose_group_was_never_recorded(tmp_path: Path) -> None:
-    """An agent that kills teambot at once and writes late is ended by resume; the artifact keeps its recorded hash."""
-    project = tmp_path
-    (project / "objective.md").write_text("---\nfeature: window\n---\n# Window\n\nWrite the spec.\n")
+
+def _project(project: Path, feature: str, script: str, mark: str) -> Path:
+    """A one-stage project whose agent is the shell wrapper `script` (marking `mark`); returns its run directory."""
+    (project / "objective.md").write_text(f"---\nfeature: {feature}\n---\n# {feature.title()}\n\nWrite the spec.\n")
     (project / "stages.yaml").write_text(STAGES)
     wrapper = project / "agent.sh"
-    wrapper.write_text(WRAPPER.format(mark=project / "killed", late=LATE, python=sys.executable, agent=FAKE_AGENT))
+    wrapper.write_text(script.format(mark=project / mark, late=LATE, python=sys.executable, agent=FAKE_AGENT))
     wrapper.chmod(0o755)
     (project / "teambot.yaml").write_text(f"runtime: command\ncommand:\n  argv: [{json.dumps(str(wrapper))}]\n"
                                           "  grace_seconds: 0.5\n")
-    run_dir = project / ".agent-tracking" / "window"
+    return project / ".agent-tracking" / feature
+
+def test_resume_ends_an_agent_whose_group_was_never_recorded(tmp_path: Path) -> None:
+    """An agent that kills teambot at once and writes late is ended by resume; the artifact keeps its recorded hash."""
+    project = tmp_path
+    run_dir = _project(project, "window", WRAPPER, "killed")
     first = teambot("run", "objective.md", "-q", cwd=project)
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
     killed_at = time.monotonic()
@@ -90,14 +95,7 @@ exec {python} {agent} "$@"
 def test_a_child_that_left_the_agents_group_is_ended_with_the_attempt(tmp_path: Path) -> None:
     """A child that setsid()s away from the agent's group is ended when the attempt ends: the artifact keeps its hash."""
     project = tmp_path
-    (project / "objective.md").write_text("---\nfeature: escape\n---\n# Escape\n\nWrite the spec.\n")
-    (project / "stages.yaml").write_text(STAGES)
-    wrapper = project / "agent.sh"
-    wrapper.write_text(ESCAPING.format(mark=project / "escaped", late=LATE, python=sys.executable, agent=FAKE_AGENT))
-    wrapper.chmod(0o755)
-    (project / "teambot.yaml").write_text(f"runtime: command\ncommand:\n  argv: [{json.dumps(str(wrapper))}]\n"
-                                          "  grace_seconds: 0.5\n")
-    run_dir = project / ".agent-tracking" / "escape"
+    run_dir = _project(project, "escape", ESCAPING, "escaped")
     try:
         started = time.monotonic()
         proc = teambot("run", "objective.md", "-q", cwd=project)
@@ -115,14 +113,7 @@ def test_a_child_that_left_the_agents_group_is_ended_with_the_attempt(tmp_path: 
 def test_a_new_run_in_a_removed_runs_directory_ends_that_runs_agents(tmp_path: Path) -> None:
     """kill -9 in the spawn window, the run directory deleted, `run` again: the old agent is ended, the artifact keeps its hash."""
     project = tmp_path
-    (project / "objective.md").write_text("---\nfeature: window\n---\n# Window\n\nWrite the spec.\n")
-    (project / "stages.yaml").write_text(STAGES)
-    wrapper = project / "agent.sh"
-    wrapper.write_text(WRAPPER.format(mark=project / "killed", late=LATE, python=sys.executable, agent=FAKE_AGENT))
-    wrapper.chmod(0o755)
-    (project / "teambot.yaml").write_text(f"runtime: command\ncommand:\n  argv: [{json.dumps(str(wrapper))}]\n"
-                                          "  grace_seconds: 0.5\n")
-    run_dir = project / ".agent-tracking" / "window"
+    run_dir = _project(project, "window", WRAPPER, "killed")
     try:
         assert teambot("run", "objective.md", "-q", cwd=project).returncode == -signal.SIGKILL
         killed_at = time.monotonic()
