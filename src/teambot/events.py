@@ -25,6 +25,8 @@ EVENT_TYPES = frozenset(
         "agent_attempt_failed", "agent_waiting",
         "stage_blocked", "run_blocked", "iteration_started", "step_completed",
         "acceptance_tests_started", "acceptance_tests_completed",
+        "task_started", "task_committed", "task_merged", "task_conflict", "task_failed", "task_interrupted",
+        "task_retrying",
     }
 )
 

@@ -16,8 +16,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from teambot.config.loader import Workflow
+from teambot.config.models import StageKindName
 from teambot.errors import AgentError, StageBlocked, TeambotError
 from teambot.events import EventLog
 from teambot.fsutil import atomic_write, disk_full_error, fsync_files, open_append, sha256_file
@@ -30,7 +32,10 @@ from teambot.paths import RunPaths
 from teambot.runtimes.base import AgentRuntime
 from teambot.scheduler import Scheduler
 from teambot.store.base import StateStore
-from teambot.store.models import RunRecord, StageRecord, add_usage, now_iso
+from teambot.store.models import ChildRecord, RunRecord, StageRecord, add_usage, now_iso
+
+if TYPE_CHECKING:
+    from teambot.tasks.worktrees import Integration
 
 HEARTBEAT_SECONDS = 10.0
 ERROR_CAP = 2000  # characters of an error kept in state; the whole story is in the stage's log
@@ -86,6 +91,8 @@ class ParallelStageExecutor:
         options: ExecutorOptions,
         personas: Callable[[str | None], str | None] | None = None,
         redact: Callable[[str], str] = str,
+        children: dict[str, ChildRecord] | None = None,
+        integration: Integration | None = None,
     ) -> None:
         self.workflow = workflow
         self.graph = workflow.graph
@@ -101,6 +108,10 @@ class ParallelStageExecutor:
         self.options = options
         self.personas = personas
         self.redact = redact  # applied to everything this executor writes (secrets → ***)
+        self.children = children if children is not None else {}
+        # in a git project: the run's integration worktree, where every stage works (tasks/worktrees.py)
+        self.integration = integration
+        self._merge_lock: asyncio.Lock | None = None  # the merge queue: one merge (or stage commit) at a time
         self.lifecycles = {n: StageLifecycle(n, records[n].status) for n in self.graph.order}
         self._lineage = artifact_lineage(workflow)
         self._stop = StopReason.NONE
@@ -139,6 +150,7 @@ class ParallelStageExecutor:
 
     # -- main loop -----------------------------------------------------------------------
     async def run(self) -> Outcome:
+        self._merge_lock = asyncio.Lock()
         agents = {n: agents_of(self.stages[n]) for n in self.graph.order}
         statuses = {n: lc.status for n, lc in self.lifecycles.items()}
         scheduler = Scheduler(self.graph, agents, statuses)
@@ -301,8 +313,19 @@ class ParallelStageExecutor:
     async def _attempt(self, name: str, kind: StageKind, attempt: int) -> dict:
         """One attempt of the stage's kind; returns the record fields to commit with `succeeded`."""
         done = await kind.attempt(self._stage_work(name, attempt))
+        if self.integration is not None and kind.name is not StageKindName.TASK:
+            await self._commit_stage_tree(name)
         return self._write_output(name, done.output, self._declared_artifacts(name, written=done.written),
                                   usage=done.usage)
+
+    async def _commit_stage_tree(self, name: str) -> None:
+        """Commit what a stage changed in the integration worktree, so the branch holds all of the run's work."""
+        from teambot.git import Repo
+
+        stage = self.stages[name]
+        trailers = {"Teambot-Feature": self.paths.feature, "Teambot-Stage": name}
+        async with self._merge_lock:
+            await asyncio.to_thread(Repo(self.integration.worktree).commit_all, f"{name}: {stage.name or name}", trailers)
 
     def _declared_artifacts(self, name: str, written=None) -> dict[str, str]:
         """sha256 of each declared artifact, fsynced: they reach the disk before `succeeded` points at them.
@@ -331,7 +354,10 @@ class ParallelStageExecutor:
             commit=lambda **changes: self._commit(name, **changes),
             emit=lambda type, **details: self.events.emit(type, name, **details), redact=self.redact,
             persona=self.personas or (lambda agent: None), on_spawn=lambda pgid: self._commit(name, pgid=pgid),
-            durable=self.options.durable, workdir=self.project_dir, records=self.records, stages=self.stages,
+            durable=self.options.durable, records=self.records, stages=self.stages,
+            workdir=self.integration.workdir if self.integration is not None else self.project_dir,
+            children=self.children, commit_child=self.store.commit_child, integration=self.integration,
+            merge_lock=self._merge_lock, concurrency=self.options.max_concurrency,
         )
 
     def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:

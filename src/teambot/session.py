@@ -37,6 +37,7 @@ class DriveOptions:
     rerun_stale: bool = False
     durable: bool = True
     loops: LoopSettings = field(default_factory=LoopSettings)
+    isolation: str = "worktree"  # teambot.yaml `isolation`: "worktree" in a git project, or "none"
 
 
 def stale_stages(workflow: Workflow, stages: dict[str, StageRecord]) -> list[str]:
@@ -100,6 +101,12 @@ def recover_dead_owner(store, state: RunState, events: EventLog, say, run_dir: P
         who = f"pid {owner.pid}" if owner else "an earlier process"
         _transition(store, state, name, "interrupt", error=f"interrupted: teambot ({who}) stopped while it ran")
         events.emit("stage_interrupted", name, reason="previous process died")
+    for cid, child in list(state.children.items()):  # a task stage's tasks, the same way
+        if child.status == StageStatus.RUNNING:
+            who = f"pid {owner.pid}" if owner else "an earlier process"
+            state.children[cid] = store.commit_child(child.model_copy(update={
+                "status": StageStatus.INTERRUPTED, "pgid": None, "error": f"interrupted: teambot ({who}) stopped while it ran"}))
+            events.emit("task_interrupted", child.stage, task=child.child, reason="previous process died")
 
 
 def end_leftover_agents(run_dir: Path, say, recorded: dict[str, int] | None = None) -> None:
@@ -159,6 +166,7 @@ def drive(
                 runtime=options.runtime, max_concurrency=options.max_concurrency)
     if not resumed:  # a new run where a removed one was: its agents must not write into this one
         end_leftover_agents(paths.root, say)
+    integration = _open_integration(store, run, events, paths, project_dir, options, say, resumed)
 
     budget = options.max_hours * 3600.0 - run.elapsed_seconds
     if budget <= 0:
@@ -168,6 +176,7 @@ def drive(
     executor = ParallelStageExecutor(
         workflow=workflow, records=state.stages, run=run, store=store, events=events, runtime=runtime,
         paths=paths, objective=objective, project_dir=project_dir, personas=personas, redact=redact,
+        children=state.children, integration=integration,
         options=ExecutorOptions(max_concurrency=options.max_concurrency, on_failure=options.on_failure,
                                 time_budget=budget, durable=options.durable, loops=options.loops),
     )
@@ -175,6 +184,29 @@ def drive(
     run.elapsed_seconds = executor.elapsed()
     run.updated_at = now_iso()
     return _finish(store, run, events, outcome, options, say)
+
+
+def _open_integration(store, run: RunRecord, events: EventLog, paths: RunPaths, project_dir: Path,
+                      options: DriveOptions, say, resumed: bool):
+    """The run's integration worktree in a git project (None: stages work in the project itself)."""
+    from teambot.tasks.worktrees import git_project, open_integration
+
+    if options.isolation == "none":
+        return None
+    repo = git_project(project_dir)
+    if repo is None:
+        return None  # a task stage was refused before the run started (cli: check_task_stages)
+    try:
+        integration = open_integration(repo, project_dir, paths.root / "worktrees", paths.feature)
+    except TeambotError as exc:
+        _finish_fatal(store, run, events, exc)
+    if not resumed and repo.has_changes():
+        say(f"warning: uncommitted changes in {repo.toplevel()} are not part of the run: it works on branch "
+            f"{integration.branch}, started from your last commit")
+    if run.branch != integration.branch:
+        run.branch = integration.branch
+        store.commit_run(run)
+    return integration
 
 
 async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
@@ -261,6 +293,8 @@ def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: 
         store.commit_run(run)
         events.emit("run_completed", None, elapsed_seconds=round(run.elapsed_seconds, 3))
         say(f"run completed: {run.feature} ({run.elapsed_seconds:.1f} s)")
+        if run.branch:
+            say(f"  the result is on branch {run.branch}; take it with: git merge {run.branch}")
         return EXIT_OK
     run.status = RunStatus.FAILED
     if outcome.failed:

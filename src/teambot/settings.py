@@ -96,6 +96,9 @@ class Settings(_Strict):
     workspace: Text = ".agent-tracking"
     personas_dir: Text = ".github/agents"
     secret_env_vars: list[Text] = Field(default_factory=list)  # more variables whose values are secrets
+    # in a git project every stage works in the run's integration worktree ("worktree"), or in
+    # the project directory itself ("none": only for workflows without task stages)
+    isolation: Literal["worktree", "none"] = "worktree"
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
     command: CommandSettings = Field(default_factory=CommandSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)

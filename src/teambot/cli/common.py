@@ -146,6 +146,26 @@ class AgentSetup:
             if stage.prompt_template:
                 template_text(stage.prompt_template, self.project_dir)
 
+    def check_task_stages(self, workflow) -> None:
+        """A task stage needs a git project and worktrees; a hand-written tasks file must be valid.
+        Exit 2 before anything runs (a tasks file a stage writes is checked when it is written)."""
+        from teambot.config.models import StageKindName
+        from teambot.tasks.model import load_tasks
+        from teambot.tasks.worktrees import require_git
+
+        names = [n for n in workflow.graph.order if workflow.config.stages[n].kind is StageKindName.TASK]
+        if not names:
+            return
+        if self.settings.isolation == "none":
+            raise UsageError(f"task stage {', '.join(names)} runs each task in a git worktree, but teambot.yaml sets "
+                             "isolation: none", hint="remove `isolation: none` from teambot.yaml")
+        require_git(self.project_dir, names)
+        produced = {a for st in workflow.config.stages.values() for a in st.artifacts}
+        for name in names:
+            stage = workflow.config.stages[name]
+            if stage.tasks.from_ not in produced:
+                load_tasks(self.project_dir / stage.tasks.from_, agents=stage.tasks.pool(stage))
+
     def runtime_factory(self, events, workflow):
         """The run's runtime; every agent of the workflow is checked first (ConfigError, exit 2)."""
         from teambot.runtimes.router import build_runtime
@@ -155,6 +175,7 @@ class AgentSetup:
         from teambot.kinds.checks import command_problems
 
         self.check_inputs(workflow)
+        self.check_task_stages(workflow)
         stages = [workflow.config.stages[n] for n in workflow.graph.order]
         most: dict[str | None, int] = {}
         for stage in stages:
@@ -162,7 +183,8 @@ class AgentSetup:
                 most[stage.work_agent] = max(most.get(stage.work_agent, 0), len(stage.artifacts))
         runtime = build_runtime(self.settings, self.override, emit=events.emit, redactor=self.redact)
         agents = [s.work_agent for s in stages if s.kind is not StageKindName.COMMAND] + \
-                 [s.review_agent for s in stages if s.kind is StageKindName.REVIEW]
+                 [s.review_agent for s in stages if s.kind is StageKindName.REVIEW] + \
+                 [a for s in stages if s.kind is StageKindName.TASK for a in s.tasks.pool(s)]
         runtime.check(agents, artifacts=most, project_dir=self.project_dir)
         problems = command_problems(workflow, self.loop_settings(), runtime.demo_acceptance_command, self.project_dir)
         if problems:

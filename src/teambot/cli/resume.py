@@ -98,7 +98,8 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
                 click.echo(f"stale: {', '.join(stale_now)} (use --rerun-stale to run them again)")
             return 0
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
-                               max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings())
+                               max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings(),
+                               isolation=setup.settings.isolation)
         return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=True, before=reconcile)
     finally:
         store.close()

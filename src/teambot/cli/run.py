@@ -40,6 +40,8 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     workflow = load_workflow(resolve_stages_path(stages, project_dir), project_dir=project_dir)
     skipped = check_skippable(workflow, None, skip)  # exit 2 before anything is written
     setup = load_setup(project_dir, runtime, workflow)
+    if not dry_run:
+        setup.check_task_stages(workflow)  # git and hand-written tasks files: exit 2 before anything is written
     name = obj.feature_name(feature)
     paths = RunPaths(workspace_dir(workspace, setup.settings), name)
     store = FileStateStore(paths)  # takes the run's lock, or exits 3 naming the owner
@@ -61,7 +63,8 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
                         runtime=setup.runtime_name, runtime_override=runtime)
         records = {n: StageRecord(name=n, agent=workflow.config.stages[n].work_agent) for n in workflow.graph.order}
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
-                               max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings())
+                               max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings(),
+                               isolation=setup.settings.isolation)
         state = RunState(run=run, stages=records)
         # drive builds the runtime before its first commit: bad runtime settings write no state
 

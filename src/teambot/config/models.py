@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -16,7 +16,7 @@ from teambot.names import STAGE_NAME_RE  # noqa: F401 - re-exported: config/stru
 _NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries", "max_iterations"})
 # Fields added after the first release count in the fingerprint only when set, so a run
 # started by an older teambot does not see all its finished stages turn stale on upgrade.
-_LATER_FIELDS = frozenset({"run", "acceptance_command"})
+_LATER_FIELDS = frozenset({"run", "acceptance_command", "tasks"})
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 Argv = Annotated[list[NonEmptyStr], Field(min_length=1)]
@@ -30,10 +30,28 @@ class StageKindName(StrEnum):
     ACCEPTANCE = "acceptance"  # work agent → teambot runs the tests loop (is_acceptance_test_stage)
     COMMAND = "command"  # teambot runs argv lists, no agent (run)
     SYNC = "sync"  # no agent and no artifacts: a point where branches meet (COMPLETE)
+    TASK = "task"  # a DAG of tasks from a tasks file, each in its own git worktree, merged one by one (tasks)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TasksBlock(_Strict):
+    """A task stage's `tasks:` block (docs/stages.md, "Task stages")."""
+
+    from_: NonEmptyStr = Field(alias="from")  # an upstream stage's declared artifact, or a project path
+    agents: Annotated[list[NonEmptyStr], Field(min_length=1)] | None = None  # default: parallel_agents, else work_agent
+    per_agent: Annotated[int, Field(ge=1, le=16)] = 1  # tasks one agent id may run at once
+    verify: Argv | None = None  # run on the integration tree after each merge
+    on_conflict: Literal["resolve", "fail"] = "resolve"
+    max_conflict_rounds: Annotated[int, Field(ge=0, le=10)] = 2
+    setup: Argv | None = None  # run once in each new worktree
+
+    def pool(self, stage: StageConfig) -> tuple[str, ...]:
+        """The agent ids that run the stage's tasks."""
+        agents = self.agents or stage.parallel_agents or ([stage.work_agent] if stage.work_agent else [])
+        return tuple(dict.fromkeys(agents))
 
 
 class StageConfig(_Strict):
@@ -62,6 +80,8 @@ class StageConfig(_Strict):
     run: Annotated[list[Argv], Field(min_length=1)] | None = None
     # an acceptance stage's test command (default: teambot.yaml's acceptance.command)
     acceptance_command: Argv | None = None
+    # a task stage: the tasks file and how its tasks run (kinds/task.py)
+    tasks: TasksBlock | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -89,6 +109,8 @@ class StageConfig(_Strict):
         The only place the booleans are read for dispatch. The order matters for a config that
         sets several (validation reports those): run, then review, then acceptance.
         """
+        if self.tasks is not None:
+            return StageKindName.TASK
         if self.run is not None:
             return StageKindName.COMMAND
         if self.is_review_stage:
@@ -101,7 +123,7 @@ class StageConfig(_Strict):
 
     def fingerprint(self) -> str:
         """sha256 of the definition fields that change the stage's work (not its placement)."""
-        data = self.model_dump(mode="json", exclude=set(_NOT_WORK_FIELDS))
+        data = self.model_dump(mode="json", exclude=set(_NOT_WORK_FIELDS), by_alias=True)
         for key in _LATER_FIELDS:
             if data.get(key) is None:
                 data.pop(key, None)

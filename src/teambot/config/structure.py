@@ -97,6 +97,7 @@ def _agent_id_problems(name: str, stage: StageConfig) -> list[Problem]:
     ids = [(("work_agent",), stage.work_agent), (("review_agent",), stage.review_agent)]
     ids += [(("allowed_personas", i), a) for i, a in enumerate(stage.allowed_personas)]
     ids += [(("parallel_agents", i), a) for i, a in enumerate(stage.parallel_agents or [])]
+    ids += [(("tasks", "agents", i), a) for i, a in enumerate(stage.tasks.agents or [] if stage.tasks else [])]
     for where, agent in ids:
         bad = control_character(agent) if agent else None
         if bad:

@@ -27,6 +27,7 @@ def check_workflow(parts: Parts, project_dir: Path, *, check_templates: bool = T
     problems += _groups(parts)
     problems += _references(parts)
     problems += _cycles(parts)
+    problems += _task_sources(parts)
     problems += allowed_persona_problems(parts)
     if check_templates:
         problems += _templates(parts, project_dir)
@@ -69,6 +70,8 @@ def _stage_fields(parts: Parts) -> list[Problem]:
         if stage.acceptance_command:
             problems += placeholder_problems(("stages", name, "acceptance_command"), stage.acceptance_command,
                                              ACCEPTANCE_PLACEHOLDERS)
+        if stage.tasks is not None:
+            problems += _task_stage(name, stage, parts)
     acceptance = {n for n, st in parts.stages.items() if st.is_acceptance_test_stage}
     for gated in (n for n, st in parts.stages.items() if st.requires_acceptance_tests_passed):
         if not acceptance - {gated}:  # an acceptance stage does not wait for its own result
@@ -103,6 +106,42 @@ def _kind(name: str, stage) -> list[Problem]:
     if stage.max_iterations is not None and not (stage.is_review_stage or stage.is_acceptance_test_stage):
         problems.append(Problem(here + ("max_iterations",), "only review and acceptance test stages iterate"))
     return problems
+
+
+def _task_stage(name: str, stage, parts: Parts) -> list[Problem]:
+    """A task stage: no other kind's fields, a pool of agents, a tasks file it can read."""
+    here = ("stages", name, "tasks")
+    problems = []
+    for key in ("run", "review_agent", "is_review_stage", "is_acceptance_test_stage"):
+        if getattr(stage, key):
+            problems.append(Problem(("stages", name, key), f"a task stage (tasks) runs its tasks' agents; remove {key} "
+                                                           "or remove tasks"))
+    block = stage.tasks
+    if not block.pool(stage):
+        problems.append(Problem(here + ("agents",), "a task stage needs agents: tasks.agents, parallel_agents or work_agent"))
+    source = block.from_
+    producers = [n for n, st in parts.stages.items() if source in st.artifacts and n != name]
+    if not producers:
+        reason = _project_path_problem(source)
+        if reason:
+            problems.append(Problem(here + ("from",), f"{source!r} is no stage's declared artifact and {reason}"))
+    for key in ("verify", "setup"):
+        argv = getattr(block, key)
+        if argv:
+            problems += placeholder_problems(here + (key,), argv, RUN_PLACEHOLDERS)
+    return problems
+
+
+def _project_path_problem(name: str) -> str | None:
+    """Why `name` cannot be a path inside the project, or None."""
+    if control_character(name):
+        return "a path must not contain control characters"
+    path = PurePosixPath(name)
+    if path.is_absolute() or name.startswith("~"):
+        return "a project path must be relative to the project directory"
+    if ".." in path.parts:
+        return "a project path must not contain '..'"
+    return None
 
 
 def placeholder_problems(where: tuple, argv: list[str], known: tuple[str, ...]) -> list[Problem]:
@@ -215,6 +254,31 @@ def _cycles(parts: Parts) -> list[Problem]:
         path = ("stages", explicit, "depends_on") if explicit else ("stages", cycle[0])
         problems.append(Problem(path, "dependency cycle: " + " -> ".join(cycle) + " (each stage waits for the next)"))
         deps[cycle[0]].discard(cycle[1])  # break it and look for another
+    return problems
+
+
+def _task_sources(parts: Parts) -> list[Problem]:
+    """A task stage reading a stage's artifact must run after that stage."""
+    stages = {n: st for n, st in parts.stages.items() if st.tasks is not None}
+    if not stages:
+        return []
+    config = StagesFile(stages=parts.stages, stage_order=parts.order or [], parallel_groups=parts.groups)
+    deps = implied_edges(config)
+    problems = []
+    for name, stage in stages.items():
+        producers = [n for n, st in parts.stages.items() if stage.tasks.from_ in st.artifacts and n != name]
+        if not producers:
+            continue
+        upstream, todo = set(), list(deps.get(name, ()))
+        while todo:
+            dep = todo.pop()
+            if dep not in upstream:
+                upstream.add(dep)
+                todo.extend(deps.get(dep, ()))
+        if not upstream & set(producers):
+            problems.append(Problem(("stages", name, "tasks", "from"),
+                                    f"{stage.tasks.from_!r} is written by {', '.join(producers)}, which does not run "
+                                    f"before {name}; make {name} depend on it"))
     return problems
 
 

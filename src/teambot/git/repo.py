@@ -38,6 +38,12 @@ _CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c",
            "-c", "maintenance.auto=false", "-c", "advice.detachedHead=false")
 
 
+def without_git_redirects(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without inherited GIT_* variables that would point an agent's git elsewhere
+    (GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, ...): it must work on the worktree it runs in."""
+    return {k: v for k, v in environ.items() if not k.startswith("GIT_") or k in _KEEP}
+
+
 def clean_env(environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` without the GIT_* variables that redirect git, plus teambot's fixed settings."""
     env = {k: v for k, v in environ.items() if not k.startswith("GIT_") or k in _KEEP}
@@ -84,6 +90,22 @@ class Repo:
         if proc.returncode != 0:
             raise GitError(_show(proc.args), f"failed in {self.path}: {rev!r} names no commit", argv=tuple(proc.args))
         return proc.stdout.strip()
+
+    def git_dir(self) -> Path:
+        """This worktree's own git directory (where its index and its lock files live)."""
+        out = self._git("rev-parse", "--absolute-git-dir").stdout.strip()
+        return Path(out)
+
+    def common_dir(self) -> Path:
+        """The repository's shared git directory (refs, objects), the same for every worktree."""
+        out = self._git("rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip()
+        return Path(out)
+
+    def valid_branch_name(self, name: str) -> bool:
+        """True when git accepts `name` as a branch name (`git check-ref-format --branch`)."""
+        if not name or name.startswith("-"):
+            return False
+        return self._git("check-ref-format", "--branch", name, ok=None).returncode == 0
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """True when `ancestor` is reachable from `descendant` (a commit is its own ancestor)."""
@@ -188,6 +210,30 @@ class Repo:
             raise self._failed(proc.args, proc.returncode, proc.stderr)
         return MergeResult(None, conflicts)
 
+    def reset_hard(self, to: str = "HEAD") -> None:
+        """Make this worktree's index and files match `to` (teambot's own worktrees only)."""
+        self._git("reset", "--hard", "--quiet", _arg(to))
+
+    def subject(self, commit: str) -> str:
+        """The first line of `commit`'s message."""
+        return self._git("log", "-1", "--format=%s", _arg(commit)).stdout.strip()
+
+    def find_merge(self, branch: str, commit: str, since: str | None) -> str | None:
+        """The merge commit on `branch`'s first-parent line after `since` whose second parent is `commit`."""
+        span = f"{_arg(since)}..{_arg(branch)}" if since else _arg(branch)
+        out = self._git("rev-list", "--first-parent", "--parents", "--merges", span, ok=(0, 128)).stdout
+        for line in out.splitlines():
+            ids = line.split()
+            if len(ids) >= 3 and commit in ids[2:]:
+                return ids[0]
+        return None
+
+    def trailer_values(self, key: str, since: str, until: str, files: Iterable[str] = ()) -> tuple[str, ...]:
+        """Values of trailer `key` in the commits since..until (touching `files`, when given)."""
+        out = self._git("log", f"--format=%(trailers:key={key},valueonly,separator=%x00)", f"{_arg(since)}..{_arg(until)}",
+                        "--", *files).stdout
+        return tuple(dict.fromkeys(v.strip() for v in out.replace("\n", "\0").split("\0") if v.strip()))
+
     def merging(self) -> bool:
         """True while a merge is in progress here (MERGE_HEAD exists)."""
         return self._git("rev-parse", "--verify", "--quiet", "MERGE_HEAD", ok=(0, 1)).returncode == 0
@@ -271,4 +317,4 @@ def _show(args: Iterable[str]) -> str:
     return " ".join(["git", *(shlex.quote("".join(c if c.isprintable() else " " for c in p)) for p in parts)])
 
 
-__all__ = ["IDENTITY", "TIMEOUT", "Repo", "clean_env"]
+__all__ = ["IDENTITY", "TIMEOUT", "Repo", "clean_env", "without_git_redirects"]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from teambot.config.models import StageConfig
 from teambot.errors import AgentError, AgentTimeout
@@ -22,7 +22,10 @@ from teambot.objective import Objective
 from teambot.paths import RunPaths
 from teambot.prompts.assemble import RenderedPrompt
 from teambot.runtimes.base import AgentRuntime, StageRequest, StageResult
-from teambot.store.models import StageRecord, StepRecord, TokenUsage, add_usage, now_iso
+from teambot.store.models import ChildRecord, StageRecord, StepRecord, TokenUsage, add_usage, now_iso
+
+if TYPE_CHECKING:
+    from teambot.tasks.worktrees import Integration
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ class StageWork:
     # every stage's record (live) and config: what a kind's pre-check looks at beyond its own stage
     records: Mapping[str, StageRecord] = field(default_factory=dict)
     stages: Mapping[str, StageConfig] = field(default_factory=dict)
+    # a task stage: the run's child records (live), how to commit one, the run's git worktrees,
+    # the run-wide merge queue (one merge at a time) and how many tasks may run at once
+    children: MutableMapping[str, ChildRecord] = field(default_factory=dict)
+    commit_child: Callable[[ChildRecord], ChildRecord] | None = None
+    integration: Integration | None = None
+    merge_lock: asyncio.Lock | None = None
+    concurrency: int = 3
 
     def __post_init__(self) -> None:
         if self.workdir is None:

@@ -12,9 +12,10 @@ from teambot.kinds.command_stage import CommandKind
 from teambot.kinds.plain import PlainKind
 from teambot.kinds.review import ReviewKind
 from teambot.kinds.sync import SyncKind
+from teambot.kinds.task import TaskKind
 
 KINDS: Mapping[StageKindName, StageKind] = MappingProxyType({
-    kind.name: kind for kind in (PlainKind(), ReviewKind(), AcceptanceKind(), CommandKind(), SyncKind())
+    kind.name: kind for kind in (PlainKind(), ReviewKind(), AcceptanceKind(), CommandKind(), SyncKind(), TaskKind())
 })
 
 

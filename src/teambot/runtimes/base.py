@@ -46,6 +46,7 @@ class StageRequest:
     # The working directory of the stage's processes (a task's own worktree, later); None at
     # construction means project_dir, so it is always a Path afterwards.
     workdir: Path | None = None
+    task: str | None = None  # a task stage's task id (its agent gets TEAMBOT_TASK and TEAMBOT_WORKTREE)
 
     def __post_init__(self) -> None:
         if self.workdir is None:

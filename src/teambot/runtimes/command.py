@@ -381,7 +381,9 @@ def _write_prompt(request: StageRequest) -> Path:
 
 
 def _environment(request: StageRequest, prompt_path: Path | None) -> dict[str, str]:
-    env = dict(os.environ)
+    from teambot.git.repo import without_git_redirects
+
+    env = without_git_redirects(os.environ)
     env.update(
         TEAMBOT_FEATURE=request.feature, TEAMBOT_STAGE=request.stage, TEAMBOT_AGENT=request.agent or "",
         TEAMBOT_ARTIFACTS_DIR=str(request.artifacts_dir), TEAMBOT_RUN_DIR=str(request.run_dir),
@@ -389,6 +391,8 @@ def _environment(request: StageRequest, prompt_path: Path | None) -> dict[str, s
     )
     if prompt_path is not None:
         env["TEAMBOT_PROMPT_FILE"] = str(prompt_path)
+    if request.task is not None:
+        env.update(TEAMBOT_TASK=request.task, TEAMBOT_WORKTREE=str(request.workdir))
     return env
 
 

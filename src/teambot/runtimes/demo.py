@@ -10,6 +10,7 @@ TEAMBOT_DEMO_DELAY_<STAGE> the same for one stage (overrides the first); TEAMBOT
 comma-separated stage names that fail; TEAMBOT_DEMO_REJECT=STAGE:N[,STAGE:N] makes the
 reviewer of STAGE request changes in its first N iterations; TEAMBOT_DEMO_ACCEPTANCE=fail:N
 makes the generated code fail its test in the first N iterations, and =none writes no test.
+Task stages: runtimes/demo_tasks.py (TEAMBOT_DEMO_CONFLICT; TEAMBOT_DEMO_FAIL takes task ids).
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ class DemoRuntime:
         delay = _env_delay(f"TEAMBOT_DEMO_DELAY_{request.stage}", self.delay)
         if delay > 0:
             await asyncio.sleep(delay)
-        if request.stage in self.fail:
+        if request.stage in self.fail or (request.task is not None and request.task in self.fail):
             raise AgentError(f"demo failure requested for {request.stage} (TEAMBOT_DEMO_FAIL)")
+        if request.kind == "task":
+            from teambot.runtimes.demo_tasks import do_task
+
+            return StageResult(output=do_task(request))
         if request.step in ("review", "verdict"):
             return StageResult(output=self._review(request))
         if request.kind == "acceptance":
@@ -95,6 +100,10 @@ class DemoRuntime:
 
 
 def _artifact_text(request: StageRequest, name: str) -> str:
+    if Path(name).name == "tasks.yaml":  # a plan's tasks (runtimes/demo_tasks.py)
+        from teambot.runtimes.demo_tasks import tasks_file
+
+        return tasks_file(request)
     title = Path(name).stem.replace("_", " ").title()
     lines = [f"# {title}: {request.objective_title}", "", f"Stage {request.stage} by {request.agent or 'teambot'}.", ""]
     if request.description:

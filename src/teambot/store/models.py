@@ -153,6 +153,11 @@ class ChildRecord(_Model):
     base_commit: str | None = None  # the commit its branch was created from
     head_commit: str | None = None  # its branch's commit once its work is committed
     merge_commit: str | None = None  # the merge commit on the integration branch: it is merged
+    # the integration branch's head just before teambot merged this child: recorded before the
+    # merge starts, cleared once its outcome is recorded. A crash in between is decided from the
+    # branch itself on resume (never by trusting that a step happened).
+    merging_onto: str | None = None
+    rejected_commit: str | None = None  # a head whose merge `verify` refused: the agent must change it first
     seq: int = 0
 
     @property
@@ -190,6 +195,7 @@ class RunRecord(_Model):
     owner: Owner | None = None
     error: str | None = None
     processes: int = 1  # how many processes have driven this run (1 + resumes)
+    branch: str | None = None  # the run's integration branch (a git project), `teambot/<feature>`
 
 
 class RunState(_Model):
