@@ -175,3 +175,38 @@ def test_status_json_and_events_carry_the_tasks(gitproject: Path) -> None:
     assert {"task_started", "task_committed", "task_merged"} <= types
     state = json.loads((run_dir(gitproject) / "state.json").read_text())
     assert state["run"]["branch"] == BRANCH
+
+
+def test_clean_removes_worktrees_and_merged_branches_and_keeps_the_result(gitproject: Path) -> None:
+    """`teambot clean`: worktrees and merged task branches go, the integration branch stays; --branch removes it."""
+    assert teambot("run", "objective.md", cwd=gitproject).returncode == 0
+    done = teambot("clean", cwd=gitproject)
+    assert done.returncode == 0, done.stderr
+    branches = git(gitproject, "branch", "--format=%(refname:short)").split()
+    assert sorted(branches) == ["main", BRANCH]
+    assert git(gitproject, "worktree", "list", "--porcelain").count("worktree ") == 1
+    done = teambot("clean", FEATURE, "--branch", cwd=gitproject)
+    assert done.returncode == 0 and git(gitproject, "branch", "--format=%(refname:short)").split() == ["main"]
+
+
+def test_clean_keeps_a_failed_tasks_unmerged_branch_without_force(gitproject: Path) -> None:
+    """A failed task's branch holds work merged nowhere: clean keeps it (and says why) unless --force."""
+    write(gitproject / "stages.yaml", stages_text(on_conflict="fail"))
+    done = teambot("run", "objective.md", "--feature", "failing", cwd=gitproject, env={"TEAMBOT_DEMO_CONFLICT": "T2,T3"})
+    assert done.returncode == 1
+    done = teambot("clean", "failing", cwd=gitproject)
+    assert done.returncode == 0 and "not merged into teambot/failing" in done.stdout
+    kept = [b for b in git(gitproject, "branch", "--format=%(refname:short)").split() if b.startswith("teambot-task/failing/")]
+    assert len(kept) == 1
+    assert teambot("clean", "failing", "--force", cwd=gitproject).returncode == 0
+    assert not [b for b in git(gitproject, "branch", "--format=%(refname:short)").split() if b.startswith("teambot-task/failing/")]
+
+
+def test_graph_shows_a_runs_tasks(gitproject: Path) -> None:
+    """`teambot graph --feature F --format text` lists each task with what it waits for."""
+    assert teambot("run", "objective.md", cwd=gitproject).returncode == 0
+    done = teambot("graph", "--format", "text", "--feature", FEATURE, cwd=gitproject)
+    assert done.returncode == 0
+    assert "IMPLEMENTATION/T4  <- T2, T3" in done.stdout
+    mermaid = teambot("graph", "--feature", FEATURE, cwd=gitproject).stdout
+    assert "task_0_1 --> task_0_3" in mermaid and "task_0_2 --> task_0_3" in mermaid

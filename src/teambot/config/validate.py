@@ -116,6 +116,9 @@ def _task_stage(name: str, stage, parts: Parts) -> list[Problem]:
         if getattr(stage, key):
             problems.append(Problem(("stages", name, key), f"a task stage (tasks) runs its tasks' agents; remove {key} "
                                                            "or remove tasks"))
+    if stage.artifacts:
+        problems.append(Problem(("stages", name, "artifacts"), "a task stage declares no artifacts: its work is what it "
+                                                               "merges into the integration branch"))
     block = stage.tasks
     if not block.pool(stage):
         problems.append(Problem(here + ("agents",), "a task stage needs agents: tasks.agents, parallel_agents or work_agent"))

@@ -121,6 +121,11 @@ class Repo:
     def branch_exists(self, name: str) -> bool:
         return self.branch_commit(name) is not None
 
+    def branches(self, prefix: str) -> tuple[str, ...]:
+        """Local branches whose names start with `prefix`."""
+        out = self._git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{_arg(prefix)}").stdout
+        return tuple(line for line in out.splitlines() if line)
+
     def create_branch(self, name: str, at: str) -> None:
         """Create branch `name` at commit `at`; GitError when it exists already."""
         self._git("branch", "--no-track", _arg(name), _arg(at))

@@ -145,3 +145,52 @@ def remove_tree(repo: Repo, path: Path) -> bool:
     except Exception:
         return False
     return True
+
+
+@dataclass
+class Cleaned:
+    removed: list[Path]
+    kept: list[tuple[Path, str]]  # worktree, why it was kept
+    branches: list[str]
+    kept_branches: list[tuple[str, str]]
+
+
+def clean_run(project_dir: Path, worktrees: Path, feature: str, *, branch: bool, force: bool) -> Cleaned:
+    """Remove a run's worktrees and its merged task branches (`teambot clean`).
+
+    A worktree holding uncommitted changes and a task branch not merged into the integration
+    branch are kept unless `force`: they may hold the only copy of an agent's work. The
+    integration branch is deleted only with `branch` (and only when nothing else is kept).
+    """
+    repo = git_project(project_dir)
+    if repo is None:
+        raise UsageError(f"{project_dir} is not a git repository with commits: the run has no worktrees to clean")
+    done = Cleaned([], [], [], [])
+    integ = integration_branch(feature)
+    for tree in repo.worktrees():
+        try:
+            tree.path.resolve().relative_to(worktrees.resolve())
+        except ValueError:
+            continue  # the user's own checkout or another run's
+        if not force and tree.path.is_dir() and Repo(tree.path).has_changes():
+            done.kept.append((tree.path, "it holds uncommitted changes (commit them, or clean --force)"))
+            continue
+        repo.remove_worktree(tree.path, force=force)
+        done.removed.append(tree.path)
+    repo.prune_worktrees()
+    head = repo.branch_commit(integ)
+    prefix = task_branch(feature, "")
+    for name in repo.branches(prefix):
+        tip = repo.branch_commit(name)
+        if not force and (head is None or tip is None or not repo.is_ancestor(tip, head)):
+            done.kept_branches.append((name, f"not merged into {integ} (clean --force deletes it)"))
+            continue
+        repo.delete_branch(name, force=True)
+        done.branches.append(name)
+    if branch and head is not None:
+        if done.kept or done.kept_branches:
+            done.kept_branches.append((integ, "kept while other work of the run is kept"))
+        else:
+            repo.delete_branch(integ, force=True)
+            done.branches.append(integ)
+    return done
