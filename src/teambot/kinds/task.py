@@ -2,7 +2,7 @@
 
 The kind reads and checks the tasks file, repairs what a crash left (a merge whose outcome
 was not recorded is decided from the integration branch itself), then hands the DAG to
-tasks/runner.py. Design: .agent-tracking/design/task-stages.md.
+kinds/task_run.py. Design: .agent-tracking/design/task-stages.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from teambot.kinds.context import StageWork
 from teambot.lifecycle import StageStatus
 from teambot.store.models import now_iso
 from teambot.tasks.model import TasksFile, load_tasks
-from teambot.tasks.runner import TaskStageRun
+from teambot.kinds.task_run import TaskStageRun
 from teambot.tasks.worktrees import clear_stale_locks
 
 

@@ -24,7 +24,7 @@ from teambot.lifecycle import StageLifecycle, StageStatus
 from teambot.names import child_id
 from teambot.runtimes.base import StageRequest, StageResult
 from teambot.store.models import ChildRecord, add_usage, now_iso
-from teambot.tasks import prompts
+from teambot.kinds import task_prompts as prompts
 from teambot.tasks.model import Task
 from teambot.tasks.schedule import TaskPicker
 from teambot.tasks.worktrees import Integration, ensure_tree, remove_tree, task_branch
