@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DEFAULT_STAGES, EXAMPLE_OBJECTIVE
+from tests.helpers import DEFAULT_STAGES, EXAMPLE_OBJECTIVE, git_commit_all
 
 
 @pytest.fixture(autouse=True)
@@ -18,9 +18,10 @@ def _no_real_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A project directory holding stages.yaml (the default workflow) and objective.md."""
+    """A git project (one commit) holding stages.yaml (the default workflow) and objective.md."""
     shutil.copyfile(DEFAULT_STAGES, tmp_path / "stages.yaml")
     shutil.copyfile(EXAMPLE_OBJECTIVE, tmp_path / "objective.md")
+    git_commit_all(tmp_path)  # the default workflow's task stage (IMPLEMENTATION) needs a repository
     return tmp_path
 
 

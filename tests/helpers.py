@@ -28,6 +28,18 @@ def start_teambot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> s
     )
 
 
+def git_commit_all(project: Path, message: str = "start") -> None:
+    """Make `project` a git repository (if it is not) and commit everything in it, as the test's own
+    identity: the default workflow's task stage needs a repository with a commit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | {
+        "GIT_AUTHOR_NAME": "Tess Ter", "GIT_AUTHOR_EMAIL": "tess@example.org", "GIT_COMMITTER_NAME": "Tess Ter",
+        "GIT_COMMITTER_EMAIL": "tess@example.org", "GIT_CONFIG_NOSYSTEM": "1"}
+    if not (project / ".git").exists():
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, env=env, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, env=env, check=True)
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", message], cwd=project, env=env, check=True)
+
+
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMBOT_")}
     env.update(extra or {})

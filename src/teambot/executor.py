@@ -342,9 +342,28 @@ class ParallelStageExecutor:
                 raise AgentError(f"declared artifact {artifact} was not produced in this attempt "
                                  "(the file is left from an earlier one)", retryable=True)
             hashes[artifact] = sha256_file(path)
+            self._check_tasks_file(name, artifact, path)
         if self.options.durable:
             fsync_files(self.paths.artifact(a) for a in self.stages[name].artifacts)
         return hashes
+
+    def _check_tasks_file(self, name: str, artifact: str, path) -> None:
+        """An artifact a task stage reads as its tasks file must be a valid one: if not, the stage
+        that wrote it fails with every problem (its retry, or the review after it, sees them)."""
+        from teambot.errors import ConfigError
+        from teambot.inputs import InputError
+        from teambot.tasks.model import load_tasks
+
+        for other, stage in self.stages.items():
+            if stage.tasks is None or stage.tasks.from_ != artifact or other == name:
+                continue
+            try:
+                load_tasks(path, agents=stage.tasks.pool(stage))
+            except ConfigError as exc:
+                raise AgentError(f"{artifact} is not a valid tasks file for {other}: {exc.message}: "
+                                 + "; ".join(exc.problems), retryable=True) from None
+            except InputError as exc:
+                raise AgentError(f"{artifact}: {exc.message}", retryable=True) from None
 
     def _stage_work(self, name: str, attempt: int) -> StageWork:
         return StageWork(

@@ -197,14 +197,14 @@ def _open_integration(store, run: RunRecord, events: EventLog, paths: RunPaths, 
     if repo is None:
         return None  # a task stage was refused before the run started (cli: check_task_stages)
     try:
-        integration = open_integration(repo, project_dir, paths.root / "worktrees", paths.feature)
+        integration = open_integration(repo, project_dir, paths.root / "worktrees", paths.feature, run.base_commit)
     except TeambotError as exc:
         _finish_fatal(store, run, events, exc)
     if not resumed and repo.has_changes():
         say(f"warning: uncommitted changes in {repo.toplevel()} are not part of the run: it works on branch "
             f"{integration.branch}, started from your last commit")
-    if run.branch != integration.branch:
-        run.branch = integration.branch
+    if (run.branch, run.base_commit) != (integration.branch, integration.base):
+        run.branch, run.base_commit = integration.branch, integration.base
         store.commit_run(run)
     return integration
 

@@ -106,6 +106,8 @@ REPORT_KEYS = {"feature", "status", "error", "run_dir", "objective", "stages_fil
                "elapsed_seconds", "owner", "stale", "usage", "notes", "stages"}
 STAGE_KEYS = {"name", "status", "attempts", "started_at", "finished_at", "agent", "error", "stale", "usage", "artifacts",
               "blocked_by", "iterations", "budget_start", "children"}
+CHILD_KEYS = {"id", "name", "status", "attempts", "started_at", "finished_at", "agent", "error", "usage", "branch",
+              "base_commit", "head_commit", "merge_commit"}
 ITERATION_KEYS = {"number", "started_at", "work", "artifacts", "review", "verdict_request", "verdict", "verdict_note",
                   "feedback", "test"}
 
@@ -125,7 +127,10 @@ def test_status_json_keys_of_a_finished_demo_run(project: Path) -> None:
     assert report["runtime"] == "demo"
     for stage in report["stages"]:
         assert set(stage) == STAGE_KEYS, stage["name"]
-        assert stage["status"] == "succeeded" and stage["attempts"] == 1 and stage["children"] == []
+        assert stage["status"] == "succeeded" and stage["attempts"] == 1
+        assert (stage["children"] == []) == (stage["name"] != "IMPLEMENTATION")  # the task stage's tasks
+        for child in stage["children"]:
+            assert set(child) == CHILD_KEYS and child["status"] == "succeeded" and child["merge_commit"]
         assert stage["budget_start"] == 0 and stage["blocked_by"] is None and stage["error"] is None
         assert isinstance(stage["artifacts"], dict)
         for it in stage["iterations"]:

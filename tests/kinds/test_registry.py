@@ -14,7 +14,7 @@ from teambot.kinds.registry import KINDS, kind_of
 
 DEFAULT_KINDS = {
     "SETUP": "plain", "BUSINESS_PROBLEM": "plain", "SPEC": "plain", "SPEC_REVIEW": "review", "RESEARCH": "plain",
-    "TEST_STRATEGY": "plain", "PLAN": "plain", "PLAN_REVIEW": "review", "IMPLEMENTATION": "plain",
+    "TEST_STRATEGY": "plain", "PLAN": "plain", "PLAN_REVIEW": "review", "IMPLEMENTATION": "task",
     "IMPLEMENTATION_REVIEW": "review", "TEST": "plain", "ACCEPTANCE_TEST": "acceptance", "POST_REVIEW": "review",
     "COMPLETE": "sync",
 }

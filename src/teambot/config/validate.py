@@ -112,7 +112,7 @@ def _task_stage(name: str, stage, parts: Parts) -> list[Problem]:
     """A task stage: no other kind's fields, a pool of agents, a tasks file it can read."""
     here = ("stages", name, "tasks")
     problems = []
-    for key in ("run", "review_agent", "is_review_stage", "is_acceptance_test_stage"):
+    for key in ("run", "is_review_stage", "is_acceptance_test_stage"):
         if getattr(stage, key):
             problems.append(Problem(("stages", name, key), f"a task stage (tasks) runs its tasks' agents; remove {key} "
                                                            "or remove tasks"))

@@ -256,8 +256,9 @@ class Repo:
         return find_markers(self.path, files)
 
     # -- text for people ----------------------------------------------------------------
-    def diff_stat(self) -> str:
-        return self._git("diff", "--stat").stdout
+    def diff_stat(self, since: str | None = None) -> str:
+        """`git diff --stat`: uncommitted changes, or with `since` everything changed since that commit."""
+        return self._git("diff", "--stat", *([_arg(since)] if since else [])).stdout
 
     def short_status(self) -> str:
         return self._git("status", "--short").stdout

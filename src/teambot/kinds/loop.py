@@ -121,7 +121,7 @@ async def call_work_agent(work: StageWork, it: Iteration, budget: int, *, kind: 
                                 persona=work.persona(stage.work_agent), iteration=it.number,
                                 position=position(work.record, it), budget=budget, feedback=feedback, feedback_title=title,
                                 own_files=own, previous_output=work.read(prev.work) if feedback and prev else None,
-                                paths=work.paths)
+                                paths=work.paths, workdir=work.workdir)
     return await work.call(stage.work_agent, prompt, kind=kind, step="work", iteration=it.number,
                            artifacts=tuple(stage.artifacts))
 

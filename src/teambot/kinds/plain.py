@@ -20,7 +20,7 @@ class PlainKind(KindDefaults):
     async def attempt(self, work: StageWork) -> Attempted:
         stage, name, paths = work.stage, work.name, work.paths
         prompt = render_prompt(name, stage, work.objective, work.upstream, work.project_dir,
-                               persona=work.persona(stage.work_agent), paths=paths)
+                               persona=work.persona(stage.work_agent), paths=paths, workdir=work.workdir)
         atomic_write(paths.prompt(name), work.redact(prompt.text), durable=False, root=paths.root)
         for artifact in stage.artifacts:
             paths.prepare_artifact(artifact, durable=work.durable)

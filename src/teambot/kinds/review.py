@@ -83,7 +83,8 @@ async def _review_prompt(work: StageWork, it: Iteration, budget: int) -> Rendere
     return render_review_prompt(work.name, stage, work.objective, persona=work.persona(stage.review_agent),
                                 under_review=under_review, work_output=work.read(it.work), project_dir=work.project_dir,
                                 iteration=it.number, position=loop.position(work.record, it), budget=budget,
-                                git=await git_summary(work.workdir), paths=work.paths)
+                                git=await git_summary(work.workdir, work.integration.base if work.integration else None),
+                                paths=work.paths, workdir=work.workdir)
 
 
 async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration:

@@ -12,6 +12,7 @@ import asyncio
 from teambot.config.models import StageConfig, StageKindName
 from teambot.errors import AgentError, ConfigError
 from teambot.git import Repo
+from teambot.inputs import InputError
 from teambot.kinds.base import Attempted, KindDefaults
 from teambot.kinds.context import StageWork
 from teambot.lifecycle import StageStatus
@@ -56,6 +57,8 @@ def read_tasks(work: StageWork) -> TasksFile:
         raise AgentError(f"{exc.message}{': ' + details if details else ''}", retryable=False) from None
     except FileNotFoundError:
         raise AgentError(f"tasks file {path} does not exist", retryable=False) from None
+    except InputError as exc:  # a FIFO, a device, too big
+        raise AgentError(exc.message, retryable=False) from None
 
 
 async def recover(run: TaskStageRun) -> None:

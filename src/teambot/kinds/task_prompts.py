@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from teambot.kinds.context import StageWork
-from teambot.prompts.assemble import RenderedPrompt, files_section
+from teambot.prompts.assemble import RenderedPrompt, files_section, stage_context
 from teambot.tasks.model import Task
 
 
@@ -15,7 +15,7 @@ def work_prompt(work: StageWork, task: Task, agent: str, tree: Path, merged: Seq
     """Objective, plan (the stage's upstream artifacts), the task, and what is merged already."""
     parts = [f"# Task {task.id}: {task.title}", "", f"You are working as **{agent}** on one task of stage {work.name}.", ""]
     parts += _where(work, tree)
-    parts += ["## Objective", "", work.objective.body, ""]
+    parts += stage_context(work.stage, work.objective, work.project_dir, "Instructions for every task of this stage")
     parts += files_section("Plan and other upstream artifacts", work.upstream)
     parts += ["## Your task", "", f"**{task.id}: {task.title}**", ""]
     if task.description.strip():

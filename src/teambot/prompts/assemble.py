@@ -44,12 +44,13 @@ def render_prompt(
     persona: str | None = None,
     *,
     paths: RunPaths,
+    workdir: Path | None = None,
 ) -> RenderedPrompt:
     """The prompt of one stage. Upstream artifacts that do not exist yet are listed as planned."""
     parts: list[str] = [f"# Stage: {stage_title(stage_name, stage)}", ""]
     if stage.work_agent:
         parts += [f"You are working as **{stage.work_agent}**.", ""]
-    parts += locations_section(project_dir, paths)
+    parts += locations_section(project_dir, paths, workdir)
     parts += stage_context(stage, objective, project_dir, "Instructions")
     parts += files_section("Upstream artifacts", upstream)
     if stage.artifacts:
@@ -63,10 +64,18 @@ def render_prompt(
     return RenderedPrompt(system=persona, user="\n".join(parts))
 
 
-def locations_section(project_dir: Path, paths: RunPaths) -> list[str]:
-    """The absolute directories the prompt's file names refer to."""
-    return ["## Where things are", "",
-            f"- Project directory (your working directory): {project_dir.resolve()}",
+def locations_section(project_dir: Path, paths: RunPaths, workdir: Path | None = None) -> list[str]:
+    """The absolute directories the prompt's file names refer to.
+
+    With `workdir` (a git project: the run's integration worktree), that is where the agent
+    works; the user's own checkout is named only so the agent leaves it alone.
+    """
+    if workdir is not None and workdir.resolve() != project_dir.resolve():
+        where = [f"- Your working directory: {workdir.resolve()} (the project on this run's own git branch; work "
+                 "here, not in the project's checkout at " f"{project_dir.resolve()})"]
+    else:
+        where = [f"- Project directory (your working directory): {project_dir.resolve()}"]
+    return ["## Where things are", "", *where,
             f"- Run directory (teambot's records of this run): {paths.root.resolve()}",
             f"- Artifacts directory: {paths.artifacts.resolve()}",
             "",

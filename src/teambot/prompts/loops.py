@@ -34,13 +34,13 @@ paraphrase, markdown around it, a negation) is not an approval."""
 def render_work_prompt(stage_name: str, stage: StageConfig, objective: Objective, upstream: Sequence[Path],
                        project_dir: Path, *, persona: str | None, iteration: int, position: int, budget: int,
                        feedback: str | None, feedback_title: str | None, own_files: Sequence[Path] = (),
-                       previous_output: str | None = None, paths: RunPaths) -> RenderedPrompt:
+                       previous_output: str | None = None, paths: RunPaths, workdir: Path | None = None) -> RenderedPrompt:
     """The work agent's prompt for one iteration; `feedback` is what the previous one ended with.
 
     With feedback, the agent also sees what it is revising: the stage's own files as they are
     now (`own_files`) and what it reported last time (`previous_output`).
     """
-    base = render_prompt(stage_name, stage, objective, upstream, project_dir, persona=persona, paths=paths)
+    base = render_prompt(stage_name, stage, objective, upstream, project_dir, persona=persona, paths=paths, workdir=workdir)
     parts = [base.user.rstrip(), "", f"## Iteration {iteration} ({position} of at most {budget} in this budget)", ""]
     if feedback:
         parts += [f"### {feedback_title or 'Feedback'}", "", feedback.strip(), ""]
@@ -63,12 +63,13 @@ def render_work_prompt(stage_name: str, stage: StageConfig, objective: Objective
 
 def render_review_prompt(stage_name: str, stage: StageConfig, objective: Objective, *, persona: str | None,
                          under_review: Sequence[Path], work_output: str, project_dir: Path, iteration: int,
-                         position: int, budget: int, git: str | None, paths: RunPaths) -> RenderedPrompt:
+                         position: int, budget: int, git: str | None, paths: RunPaths,
+                         workdir: Path | None = None) -> RenderedPrompt:
     """The reviewer's prompt: objective, the files under review, the work agent's output, git."""
     parts = [f"# Review: {stage_title(stage_name, stage)}, iteration {iteration} "
              f"({position} of at most {budget} in this budget)", ""]
     parts += [f"You are reviewing as **{stage.review_agent}** the work of **{stage.work_agent}**.", ""]
-    parts += locations_section(project_dir, paths)
+    parts += locations_section(project_dir, paths, workdir)
     parts += stage_context(stage, objective, project_dir, "Instructions the work followed")
     parts += files_section("Under review", under_review)
     parts += [f"## What {stage.work_agent} reported (iteration {iteration})", "", work_output.strip() or "(nothing)", ""]

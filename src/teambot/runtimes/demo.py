@@ -6,7 +6,8 @@ stage it writes a small real unittest test and the code it tests under
 artifacts/acceptance/, which DEMO_ACCEPTANCE_COMMAND runs (runtimes/demo_tests.py).
 
 Knobs (environment): TEAMBOT_DEMO_DELAY seconds per agent call (float),
-TEAMBOT_DEMO_DELAY_<STAGE> the same for one stage (overrides the first); TEAMBOT_DEMO_FAIL,
+TEAMBOT_DEMO_DELAY_<STAGE> the same for one stage (overrides the first; also
+TEAMBOT_DEMO_DELAY_<TASK ID> for a task); TEAMBOT_DEMO_FAIL,
 comma-separated stage names that fail; TEAMBOT_DEMO_REJECT=STAGE:N[,STAGE:N] makes the
 reviewer of STAGE request changes in its first N iterations; TEAMBOT_DEMO_ACCEPTANCE=fail:N
 makes the generated code fail its test in the first N iterations, and =none writes no test.
@@ -44,6 +45,8 @@ class DemoRuntime:
 
     async def run(self, request: StageRequest) -> StageResult:
         delay = _env_delay(f"TEAMBOT_DEMO_DELAY_{request.stage}", self.delay)
+        if request.task is not None:  # TEAMBOT_DEMO_DELAY_<task id> for one task
+            delay = _env_delay(f"TEAMBOT_DEMO_DELAY_{request.task}", delay)
         if delay > 0:
             await asyncio.sleep(delay)
         if request.stage in self.fail or (request.task is not None and request.task in self.fail):

@@ -196,6 +196,7 @@ class RunRecord(_Model):
     error: str | None = None
     processes: int = 1  # how many processes have driven this run (1 + resumes)
     branch: str | None = None  # the run's integration branch (a git project), `teambot/<feature>`
+    base_commit: str | None = None  # the commit that branch was created from (the user's HEAD at the start)
 
 
 class RunState(_Model):

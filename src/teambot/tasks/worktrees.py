@@ -42,6 +42,7 @@ class Integration:
     workdir: Path  # the project directory's counterpart inside it (the agents' working directory)
     worktrees: Path  # the folder holding every worktree of the run
     feature: str
+    base: str | None = None  # the commit the integration branch was created from (the run's start)
 
     def task_tree(self, task: str) -> Path:
         return self.worktrees / task
@@ -68,7 +69,7 @@ def require_git(project_dir: Path, stages: list[str]) -> Repo:
     return repo
 
 
-def open_integration(repo: Repo, project_dir: Path, worktrees: Path, feature: str) -> Integration:
+def open_integration(repo: Repo, project_dir: Path, worktrees: Path, feature: str, base: str | None = None) -> Integration:
     """Create (first run) or find again (resume) the integration branch and worktree.
 
     A worktree left by a crash is repaired: an unfinished merge is aborted and lock files left
@@ -80,7 +81,8 @@ def open_integration(repo: Repo, project_dir: Path, worktrees: Path, feature: st
                          hint="start the run with another --feature")
     top = repo.toplevel().resolve()
     if not repo.branch_exists(branch):
-        repo.create_branch(branch, repo.head())
+        base = repo.head()
+        repo.create_branch(branch, base)
     path = worktrees / INTEGRATION_DIR
     ensure_tree(repo, path, branch)
     inner = Repo(path)
@@ -89,7 +91,7 @@ def open_integration(repo: Repo, project_dir: Path, worktrees: Path, feature: st
         inner.abort_merge()
     relative = project_dir.resolve().relative_to(top)
     return Integration(repo=top, branch=branch, worktree=path, workdir=path / relative, worktrees=worktrees,
-                       feature=feature)
+                       feature=feature, base=base)
 
 
 def ensure_tree(repo: Repo, path: Path, branch: str, start: str | None = None) -> bool:
