@@ -210,3 +210,23 @@ def test_graph_shows_a_runs_tasks(gitproject: Path) -> None:
     assert "IMPLEMENTATION/T4  <- T2, T3" in done.stdout
     mermaid = teambot("graph", "--feature", FEATURE, cwd=gitproject).stdout
     assert "task_0_1 --> task_0_3" in mermaid and "task_0_2 --> task_0_3" in mermaid
+
+
+def test_a_stage_writing_a_bad_tasks_file_fails_naming_the_problem(gitproject: Path) -> None:
+    """The stage that writes the task stage's tasks file fails when it is invalid, naming task and field."""
+    code = "import sys; open(sys.argv[1], 'w').write(chr(10).join(['tasks:', '  - {id: T1, title: a, depends_on: [T9]}']))"
+    text = stages_text().replace("    work_agent: pm\n    artifacts: [tasks.yaml]\n",
+                                 f"    run: [\"{{python}}\", -c, \"{code}\", \"{{artifacts_dir}}/tasks.yaml\"]\n"
+                                 "    artifacts: [tasks.yaml]\n")
+    write(gitproject / "stages.yaml", text)
+    done = teambot("run", "objective.md", cwd=gitproject)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "PLAN: tasks.yaml is not a valid tasks file for IMPLEMENTATION" in done.stdout
+    assert "T9" in done.stdout and "depends_on" in done.stdout
+    assert not task_events(gitproject, "task_started")
+
+
+def test_init_says_the_workflow_needs_a_git_repository(tmp_path: Path) -> None:
+    """`teambot init` outside a git repository names the git commands the default workflow needs."""
+    done = teambot("init", cwd=tmp_path)
+    assert done.returncode == 0 and "git init" in done.stdout

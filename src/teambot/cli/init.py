@@ -46,5 +46,11 @@ def command(force: bool, personas_dir: Path | None, directory: Path | None) -> i
         except OSError as exc:
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
         click.echo(f"wrote {path}")
-    click.echo("next: teambot run objective.md --runtime demo")
+    from teambot.tasks.worktrees import git_project
+
+    if git_project(target) is None:  # the workflow's Implementation stage runs its tasks in git worktrees
+        click.echo("next: make it a git repository with a commit (git init && git add -A && git commit -m start),")
+        click.echo("      then: teambot run objective.md --runtime demo")
+    else:
+        click.echo("next: teambot run objective.md --runtime demo (it works on its own branch; your checkout is left alone)")
     return 0
