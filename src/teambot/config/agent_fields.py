@@ -43,8 +43,8 @@ def allowed_persona_problems(parts: Parts) -> list[Problem]:
 
 
 def parallel_agents_warnings(parts: Parts) -> list[Problem]:
-    """parallel_agents is read (upstream files set it) but teambot does not act on it yet."""
+    """parallel_agents is read (upstream files set it); only a task stage acts on it (its default pool)."""
     return [Problem(("stages", name, "parallel_agents"),
-                    "parallel_agents is accepted for compatibility and ignored (teambot runs one work_agent "
-                    "per stage); remove it to silence this warning")
-            for name, stage in parts.stages.items() if stage.parallel_agents]
+                    "parallel_agents is accepted for compatibility and ignored here (teambot runs one work_agent "
+                    "per stage; on a task stage it is the default pool of tasks.agents); remove it to silence this warning")
+            for name, stage in parts.stages.items() if stage.parallel_agents and stage.tasks is None]
