@@ -78,6 +78,12 @@ def make_template(root: Path) -> Path:
                           capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise SystemExit(f"teambot init failed ({proc.returncode}): {proc.stderr}")
+    # the default workflow's task stage (IMPLEMENTATION) needs a git repository with a commit
+    env = {k: v for k, v in cli_env().items() if not k.startswith("GIT_")} | {
+        "GIT_AUTHOR_NAME": "torture", "GIT_AUTHOR_EMAIL": "torture@localhost", "GIT_COMMITTER_NAME": "torture",
+        "GIT_COMMITTER_EMAIL": "torture@localhost", "GIT_CONFIG_NOSYSTEM": "1"}
+    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "start"]):
+        subprocess.run(argv, cwd=template, env=env, check=True, capture_output=True, timeout=60)
     return template
 
 

@@ -80,7 +80,25 @@ def describe(event: Event) -> str | None:
         case "acceptance_tests_completed":
             outcome = "PASSED" if d.get("passed") else "FAILED"
             return f"{event.stage}: acceptance tests {outcome} in iteration {d.get('iteration')}: {d.get('summary')}"
+        case "task_started" | "task_merged" | "task_failed" | "task_conflict" | "task_interrupted" | "task_retrying":
+            return f"{event.stage}/{d.get('task')} {_task_line(event.type, d)}"
     return None
+
+
+def _task_line(type: str, d: dict) -> str:
+    """What happened to one task of a task stage (its events carry the task id)."""
+    match type:
+        case "task_started":
+            return f"started ({d.get('agent')}, attempt {d.get('attempt')})"
+        case "task_merged":
+            return f"merged ({str(d.get('merge_commit') or '')[:12]}{', after a crash' if d.get('recovered') else ''})"
+        case "task_failed":
+            return f"FAILED: {d.get('error')}"
+        case "task_conflict":
+            return f"merge conflict in {', '.join(d.get('files') or [])} (round {d.get('round')})"
+        case "task_retrying":
+            return f"failed ({d.get('error')}); trying again"
+    return f"interrupted ({d.get('reason') or 'stopped'})"
 
 
 _FAILED = {"rate_limited": "was rate limited", "server_error": "had a server error", "timeout": "timed out",
@@ -162,7 +180,8 @@ class LiveConsole:
             self.loops[name] = _loop_state(event)
         line = describe(event)
         if line and event.type in ("stage_failed", "stage_retrying", "run_started", "run_resumed", "stage_blocked",
-                                   "step_completed", "acceptance_tests_completed"):
+                                   "step_completed", "acceptance_tests_completed", "task_started", "task_merged",
+                                   "task_failed", "task_conflict"):
             self.notes = (self.notes + [line])[-4:]
 
     def __rich__(self):

@@ -200,13 +200,20 @@ def _open_integration(store, run: RunRecord, events: EventLog, paths: RunPaths, 
         integration = open_integration(repo, project_dir, paths.root / "worktrees", paths.feature, run.base_commit)
     except TeambotError as exc:
         _finish_fatal(store, run, events, exc)
-    if not resumed and repo.has_changes():
+    if not resumed and _user_changes(repo, paths.root.parent):
         say(f"warning: uncommitted changes in {repo.toplevel()} are not part of the run: it works on branch "
             f"{integration.branch}, started from your last commit")
     if (run.branch, run.base_commit) != (integration.branch, integration.base):
         run.branch, run.base_commit = integration.branch, integration.base
         store.commit_run(run)
     return integration
+
+
+def _user_changes(repo, workspace: Path) -> bool:
+    """Uncommitted changes in the user's checkout, teambot's own workspace (the runs) left out."""
+    top = repo.toplevel().resolve()
+    inside = workspace.resolve()
+    return any(not (top / path).resolve().is_relative_to(inside) for _, path in repo.status().entries)
 
 
 async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:

@@ -52,7 +52,8 @@ def test_plain_lines_without_a_terminal(project: Path) -> None:
     plain = teambot("run", "objective.md", "--feature", "plain", cwd=project)
     lines = plain.stdout.splitlines()
     assert any(line.startswith("[") and "RESEARCH started (builder-1, attempt 1)" in line for line in lines)
+    assert any(line.startswith("[") and "IMPLEMENTATION/T4 merged (" in line for line in lines)
     assert "\x1b[" not in plain.stdout, "no terminal escapes in a pipe"
     quiet = teambot("run", "objective.md", "--feature", "quiet", "-q", cwd=project)
-    [only] = quiet.stdout.strip().splitlines()
-    assert only.startswith("run completed: quiet (")
+    only, branch = quiet.stdout.strip().splitlines()  # the summary: done, and where the result is (git project)
+    assert only.startswith("run completed: quiet (") and "git merge teambot/quiet" in branch

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.helpers import DEFAULT_STAGES, EXAMPLE_OBJECTIVE, state, teambot
+from tests.helpers import DEFAULT_STAGES, EXAMPLE_OBJECTIVE, git_commit_all, state, teambot
 
 
 def _failed_run(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -16,6 +16,7 @@ def _failed_run(tmp_path: Path) -> tuple[Path, Path, Path]:
     elsewhere.mkdir()
     shutil.copyfile(DEFAULT_STAGES, project / "my.yaml")
     shutil.copyfile(EXAMPLE_OBJECTIVE, project / "obj.md")
+    git_commit_all(project)
     proc = teambot("run", "obj.md", "--stages", "my.yaml", "--workspace", "ws", "-q", cwd=project,
                    env={"TEAMBOT_DEMO_FAIL": "SPEC"})
     assert proc.returncode == 1, proc.stderr
@@ -28,6 +29,7 @@ def test_run_records_absolute_paths(tmp_path: Path) -> None:
     run = state(run_dir)["run"]
     assert run["stages_path"] == str((project / "my.yaml").resolve())
     assert run["objective_path"] == str((project / "obj.md").resolve())
+    assert run["project_dir"] == str(project.resolve())
 
 
 def test_status_resume_and_rerun_from_another_directory(tmp_path: Path) -> None:

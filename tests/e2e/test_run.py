@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from teambot.store.models import SCHEMA_VERSION
-from tests.helpers import events, started, state, status_json, teambot
+from tests.helpers import git_commit_all, events, started, state, status_json, teambot
 
 ORDER = [
     "SETUP", "BUSINESS_PROBLEM", "SPEC", "SPEC_REVIEW", "RESEARCH", "TEST_STRATEGY", "PLAN", "PLAN_REVIEW",
@@ -132,6 +132,7 @@ def test_init_project_runs_the_default_workflow_with_its_own_templates(tmp_path:
     templates = sorted(p.name for p in (tmp_path / ".teambot" / "prompts").glob("*.md"))
     assert len(templates) == 13 and "spec_review.md" in templates and "acceptance_test.md" in templates
     (tmp_path / ".teambot" / "prompts" / "spec.md").write_text("Write the spec in haiku form.\n", encoding="utf-8")
+    git_commit_all(tmp_path)  # the workflow's task stage runs in git worktrees
     proc = teambot("run", "objective.md", "--runtime", "demo", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = next((tmp_path / ".agent-tracking").iterdir())
@@ -143,7 +144,7 @@ def test_init_project_runs_the_default_workflow_with_its_own_templates(tmp_path:
 
 def test_every_command_has_help_and_version(tmp_path: Path) -> None:
     """--help works on every command and --version prints the version."""
-    for command in ("init", "run", "resume", "status", "rerun", "unblock", "validate", "graph"):
+    for command in ("init", "run", "resume", "status", "rerun", "unblock", "validate", "graph", "clean"):
         proc = teambot(command, "--help", cwd=tmp_path)
         assert proc.returncode == 0 and "Usage:" in proc.stdout, command
     version = teambot("--version", cwd=tmp_path)

@@ -99,6 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
         user = body["messages"][-1]["content"]
         # a review or verdict prompt quotes the verdict lines: approve it, whatever the model
         verdict = "\n\nVERDICT: APPROVED" if "VERDICT: APPROVED" in user else ""
+        if "# Stage: Plan (PLAN)" in user:  # the default workflow's plan carries the tasks IMPLEMENTATION runs
+            verdict += "\n\n```yaml\ntasks:\n  - id: T1\n    title: Implement the plan\n```\n"
         if model == "canned":
             return self._json(200, _completion(f"Canned reply to: {user.splitlines()[0]}{verdict}"))
         if model == "stream":

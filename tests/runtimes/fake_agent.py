@@ -137,6 +137,8 @@ def main() -> int:
         out.write(b"before \xff\xfe bad \xc3( after\n")
     first = prompt.strip().splitlines()[0] if prompt.strip() else "(no prompt)"
     out.write(f"# {stage or 'stage'} output\n\nprompt began with: {first}\nprompt length: {len(prompt)}\n".encode())
+    if stage == "PLAN" and step == "work":  # the default workflow's plan carries the tasks IMPLEMENTATION runs
+        out.write(b"\n## Tasks file\n\n```yaml\ntasks:\n  - id: T1\n    title: Implement the plan\n```\n")
     if step in ("review", "verdict"):
         if iteration <= args.reject_iterations:
             out.write(f"feedback-marker-{iteration}: please fix section {iteration}\nVERDICT: CHANGES_REQUESTED\n".encode())

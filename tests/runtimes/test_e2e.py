@@ -31,10 +31,14 @@ def configure(project: Path, *flags: str, extra: str = "", runtime: str = "comma
 
 
 def counts(path: Path, reviews: bool = False) -> Counter:
-    """Agent calls per stage: work steps (STAGE), or with `reviews` also reviewer calls (STAGE/review)."""
+    """Agent calls per stage: work steps (STAGE), or with `reviews` also reviewer calls (STAGE/review).
+
+    A task's call (IMPLEMENTATION/T1: the fake plan has one task) counts as its stage's work step.
+    """
     if not path.exists():
         return Counter()
     keys = [line.split()[0] for line in path.read_text().splitlines()]
+    keys = [k.split("/")[0] if "/" in k and k.split("/")[1] not in ("review", "verdict") else k for k in keys]
     return Counter(k for k in keys if reviews or "/" not in k)
 
 

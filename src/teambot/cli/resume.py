@@ -47,6 +47,8 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             raise UsageError(f"no run named '{name}' in {ws}")
         common.crash_dir = paths.root
         run = state.run
+        if run.project_dir and Path(run.project_dir).is_dir():  # the run's project, from whatever directory
+            project_dir = Path(run.project_dir)
         stages_path = stages if stages is not None else Path(run.stages_path)
         if not stages_path.exists():
             raise ConfigError(f"the run's stages file {stages_path} no longer exists", hint="pass the workflow to use: teambot resume --stages PATH")

@@ -107,6 +107,15 @@ def _artifact_text(request: StageRequest, name: str) -> str:
         from teambot.runtimes.demo_tasks import tasks_file
 
         return tasks_file(request)
+    if Path(name).name == "implementation_plan.md":  # the default workflow's plan carries its tasks
+        from teambot.runtimes.demo_tasks import tasks_file
+
+        body = _generic_text(request, name)
+        return body + "\n## Tasks file\n\n```yaml\n" + tasks_file(request) + "```\n"
+    return _generic_text(request, name)
+
+
+def _generic_text(request: StageRequest, name: str) -> str:
     title = Path(name).stem.replace("_", " ").title()
     lines = [f"# {title}: {request.objective_title}", "", f"Stage {request.stage} by {request.agent or 'teambot'}.", ""]
     if request.description:

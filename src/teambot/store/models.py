@@ -195,6 +195,7 @@ class RunRecord(_Model):
     owner: Owner | None = None
     error: str | None = None
     processes: int = 1  # how many processes have driven this run (1 + resumes)
+    project_dir: str | None = None  # absolute; resume works there from any directory (None: runs before it was kept)
     branch: str | None = None  # the run's integration branch (a git project), `teambot/<feature>`
     base_commit: str | None = None  # the commit that branch was created from (the user's HEAD at the start)
 

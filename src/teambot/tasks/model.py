@@ -84,7 +84,33 @@ def load_tasks(path: Path, *, agents: Collection[str] | None = None) -> TasksFil
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: cannot read tasks file: {exc.strerror}",
                           hint="give the path of a tasks file, or let the stage that writes it run first") from None
+    if path.suffix.lower() in (".md", ".markdown"):
+        raw = tasks_block(raw, str(path))
     return parse_tasks(raw, str(path), agents=agents)
+
+
+def tasks_block(raw: bytes, filename: str) -> bytes:
+    """The tasks of a markdown file (a plan): its last fenced ```yaml block holding `tasks:`.
+
+    Every other line is blanked, not removed, so a problem's line number is its line in the
+    markdown file. An HTTP runtime's agent can only reply with text: one markdown artifact
+    carries both the plan and the machine-readable tasks.
+    """
+    from markdown_it import MarkdownIt
+
+    text = raw.decode("utf-8", errors="replace")
+    found = None
+    for token in MarkdownIt("commonmark").parse(text):
+        if token.type == "fence" and token.info.strip().lower() in ("yaml", "yml") and token.map \
+                and re.search(r"(?m)^tasks\s*:", token.content):
+            found = token
+    if found is None:
+        raise ConfigError(f"{filename}: no tasks: found (expected a fenced ```yaml block holding a 'tasks:' list)",
+                          hint="add the plan's tasks as a ```yaml block (docs/stages.md, \"Task stages\")")
+    lines = text.splitlines(keepends=True)
+    start, end = found.map  # the fence lines; the content is between them
+    kept = ["\n"] * (start + 1) + lines[start + 1:end - 1]
+    return "".join(kept).encode("utf-8")
 
 
 def parse_tasks(raw: bytes, filename: str, *, agents: Collection[str] | None = None) -> TasksFile:
