@@ -151,6 +151,7 @@ class LiveConsole:
         self.started: dict[str, float] = {}
         self.ended: dict[str, float] = {}
         self.loops: dict[str, str] = {}  # a review / acceptance stage's iteration and step
+        self.tasks: dict[str, dict[str, tuple[str, float]]] = {}  # task stage -> running task -> (agent, since)
         self.notes: list[str] = []
         self.live = Live(self, console=self.console, refresh_per_second=4, transient=False)
 
@@ -178,6 +179,13 @@ class LiveConsole:
             self.status[name] = "pending"
         if name and event.type in _LOOP_EVENTS:
             self.loops[name] = _loop_state(event)
+        if name and event.type.startswith("task_"):
+            running = self.tasks.setdefault(name, {})
+            task = str(event.details.get("task"))
+            if event.type == "task_started":
+                running[task] = (str(event.details.get("agent") or ""), now)
+            elif event.type in ("task_merged", "task_failed", "task_interrupted"):
+                running.pop(task, None)
         line = describe(event)
         if line and event.type in ("stage_failed", "stage_retrying", "run_started", "run_resumed", "stage_blocked",
                                    "step_completed", "acceptance_tests_completed", "task_started", "task_merged",
@@ -200,7 +208,11 @@ class LiveConsole:
                 took = f"{self.ended.get(name, now) - self.started[name]:.1f}s"
             table.add_row(_ICON.get(status, "?"), name, self.groups.get(name) or "", self.agents.get(name) or "",
                           Text(status, style=_STYLE.get(status, "")), took, self.loops.get(name, ""))
+            for task, (agent, since) in sorted(self.tasks.get(name, {}).items()) if status == "running" else ():
+                table.add_row(_ICON["running"], f"  {task}", "", agent, Text("running", style=_STYLE.get("running", "")),
+                              f"{now - since:.1f}s", "")
         running = [n for n in self.order if self.status.get(n) == "running"]
+        running = [f"{n} ({', '.join(sorted(self.tasks[n]))})" if self.tasks.get(n) else n for n in running]
         parts = [table, Text("running now: " + ("  ∥  ".join(running) if running else "-"), style="bold")]
         parts += [Text(note, style="dim") for note in self.notes]
         return Group(*parts)

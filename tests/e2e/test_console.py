@@ -45,6 +45,7 @@ def test_live_view_on_a_terminal_shows_parallel_stages_side_by_side(project: Pat
     assert "1: tests passed" in screen
     assert "RESEARCH  ∥  TEST_STRATEGY" in screen
     assert "run completed" in screen
+    assert "IMPLEMENTATION (T2, T3)" in screen  # the task stage's two parallel tasks, running now
 
 
 def test_plain_lines_without_a_terminal(project: Path) -> None:

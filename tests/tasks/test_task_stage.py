@@ -230,3 +230,28 @@ def test_init_says_the_workflow_needs_a_git_repository(tmp_path: Path) -> None:
     """`teambot init` outside a git repository names the git commands the default workflow needs."""
     done = teambot("init", cwd=tmp_path)
     assert done.returncode == 0 and "git init" in done.stdout
+
+
+def test_lock_files_a_killed_git_left_do_not_stop_the_resume(gitproject: Path) -> None:
+    """kill -9 mid-merge can leave git's index.lock behind: resume removes it (the run holds its lock) and finishes."""
+    killed = teambot("run", "objective.md", cwd=gitproject, env={"TEAMBOT_TEST_CRASH_AT": "intent:T3"})
+    assert killed.returncode == -9
+    integration = run_dir(gitproject) / "worktrees" / "_integration"
+    git_dir = Path(git(integration, "rev-parse", "--absolute-git-dir").strip())
+    (git_dir / "index.lock").write_text("")  # what a git killed half-way leaves
+    done = teambot("resume", cwd=gitproject)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (git_dir / "index.lock").exists()
+    assert all(merges(gitproject, t) == 1 for t in ("T1", "T2", "T3", "T4"))
+
+
+def test_a_failed_tasks_worktree_is_kept_and_named(gitproject: Path) -> None:
+    """A task whose agent fails keeps its worktree, and the failure names it."""
+    done = teambot("run", "objective.md", cwd=gitproject, env={"TEAMBOT_DEMO_FAIL": "T2"})
+    assert done.returncode == 1
+    tree = run_dir(gitproject) / "worktrees" / "T2"
+    assert tree.is_dir() and f"worktrees kept for inspection: {tree}" in done.stdout
+    assert merges(gitproject, "T3") == 1 and merges(gitproject, "T4") == 0
+    again = teambot("resume", cwd=gitproject)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all(merges(gitproject, t) == 1 for t in ("T1", "T2", "T3", "T4"))

@@ -104,6 +104,9 @@ class TaskStageRun:
         waiting = [t for t in waiting if t not in failures]
         if failures or waiting:
             parts = [f"{tid}: {why}" for tid, why in failures.items()]
+            kept = [str(self.integration.task_tree(t)) for t in failures if self.integration.task_tree(t).is_dir()]
+            if kept:
+                parts.append(f"worktrees kept for inspection: {', '.join(kept)}")
             if waiting:
                 parts.append(f"not started (a task they build on failed): {', '.join(waiting)}")
             raise AgentError(f"{len(failures)} of {len(self.order)} task(s) failed; " + "; ".join(parts), retryable=False)
