@@ -108,11 +108,13 @@ def create_app(project_dir: Path, workspace: Path, token: str):
 
     @api.get("/runs/{feature}/stages/{stage}/log", response_class=PlainTextResponse,
              responses={200: {"content": {"text/event-stream": {}}}})
-    def log(feature: str, stage: str, request: Request, tail: int | None = Query(default=None, ge=0, le=100_000)):
-        """The stage's log (`?tail=N`: its last N lines); with `Accept: text/event-stream`, followed live."""
+    def log(feature: str, stage: str, request: Request, tail: int | None = Query(default=None, ge=0, le=100_000),
+            since: int | None = Query(default=None, ge=0)):
+        """The stage's log (`?tail=N`: its last N lines); with `Accept: text/event-stream`, followed live
+        (ids: byte offsets; Last-Event-ID or `?since=` continue from one)."""
         if "text/event-stream" in request.headers.get("accept", ""):
             service.stage_iterations(workspace, _feature(feature), stage)  # 404 for an unknown run or stage
-            start = sse.start_id(request, None)
+            start = sse.start_id(request, since)
             stream = sse.log_tail(request, lambda: service.stage_file(workspace, feature, stage, "log"), start)
             return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
         path = service.stage_file(workspace, _feature(feature), stage, "log")
