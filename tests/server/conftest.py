@@ -103,8 +103,8 @@ def served(tmp_path: Path) -> Callable[..., Server]:
     project.mkdir()
     (project / "stages.yaml").write_text(yaml.safe_dump(STAGES), encoding="utf-8")
 
-    def start(env: dict[str, str] | None = None) -> Server:
-        server = Server(project=project, env={"TEAMBOT_DEMO_DELAY": "0.4", **(env or {})}).start()
+    def start(env: dict[str, str] | None = None, port: int = 0) -> Server:
+        server = Server(project=project, env={"TEAMBOT_DEMO_DELAY": "0.4", **(env or {})}).start(port)
         servers.append(server)
         return server
 

@@ -36,9 +36,11 @@ function cell(row, content) {
 function runsPage() {
   view.replaceChildren(document.getElementById("runs-template").content.cloneNode(true));
   const body = view.querySelector("#runs tbody");
+  let stopped = false;
   async function refresh() {
     try {
       const runs = await api.get("/api/runs");
+      if (stopped) return; // the page changed while we waited
       setConn("live");
       body.replaceChildren(...runs.map((r) => {
         const tr = el("tr", { "data-feature": r.feature });
@@ -52,7 +54,7 @@ function runsPage() {
       }));
       view.querySelector("#runs-empty").hidden = runs.length > 0;
     } catch (err) {
-      setConn("reconnecting");
+      if (!stopped) setConn("reconnecting");
     }
   }
   const form = view.querySelector("#start-form");
@@ -75,7 +77,7 @@ function runsPage() {
   });
   refresh();
   const timer = setInterval(refresh, 2000);
-  return { stop() { clearInterval(timer); } };
+  return { stop() { stopped = true; clearInterval(timer); } };
 }
 
 // ---- a run's page --------------------------------------------------------------------------
@@ -224,6 +226,7 @@ function runPage(feature) {
   // ---- live: every event refreshes the page once (debounced) and is listed
   const eventsList = $("#events");
   const stream = new Stream(`${base}/events`, (ev) => {
+    setConn("live"); // a message arrived: whatever failed before, the stream works now
     if (ev.type) {
       const text = `${new Date(ev.ts * 1000).toLocaleTimeString()} ${ev.type}${ev.stage ? " " + ev.stage : ""}`;
       eventsList.prepend(el("li", { "data-id": ev.id }, text));
