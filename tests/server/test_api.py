@@ -319,3 +319,54 @@ def test_runs_started_from_a_terminal_show_too(served) -> None:
     with server.client() as client:
         assert [r["feature"] for r in client.get("/api/runs").json()] == ["terminal"]
         assert client.get("/api/runs/terminal").json() == status_json(server.project, "terminal")
+
+
+def test_a_running_stage_log_streams_live(served) -> None:
+    """While a command stage still runs, its log's SSE stream already carries its first line."""
+    import sys
+
+    import yaml
+
+    server = served()
+    stages = yaml.safe_load((server.project / "stages.yaml").read_text())
+    slow = "import time; print('first line', flush=True); time.sleep(4); print('second line', flush=True)"
+    stages["stages"]["LINT"] = {"run": [[sys.executable, "-c", slow]]}
+    (server.project / "stages.yaml").write_text(yaml.safe_dump(stages))
+    _start(server, "login")
+    server.wait_status("login", lambda r: r["stages"][3]["status"] == "running")
+    with server.client() as client:
+        with client.stream("GET", "/api/runs/login/stages/LINT/log", headers={"Accept": "text/event-stream"}) as stream:
+            texts = []
+            for message in _messages(stream):
+                texts.append(message["data"]["text"])
+                if "first line" in "".join(texts):
+                    break
+        assert client.get("/api/runs/login").json()["stages"][3]["status"] == "running"
+    server.wait_status("login", _completed)
+
+
+def test_the_token_comes_from_the_environment_or_is_random(tmp_path: Path) -> None:
+    """TEAMBOT_TOKEN sets the token; without it each start prints a fresh random one; a short --token is refused."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import cli_env
+
+    def announced(env: dict[str, str]) -> str:
+        proc = subprocess.Popen([sys.executable, "-m", "teambot", "serve", "--port", "0"], cwd=tmp_path, env=cli_env(env),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for line in proc.stdout:
+                if line.startswith("dashboard: "):
+                    return line.split("?token=", 1)[1].strip()
+            raise AssertionError(proc.stderr.read())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+    assert announced({"TEAMBOT_TOKEN": "from-the-environment"}) == "from-the-environment"
+    first, second = announced({}), announced({})
+    assert first != second and len(first) >= 24
+    short = teambot("serve", "--port", "0", "--token", "abc", cwd=tmp_path)
+    assert short.returncode == 2 and "shorter than 8" in short.stderr

@@ -140,8 +140,16 @@ function runPage(feature) {
       unblock.disabled = running || st.status !== "blocked" || st.blocked_by === "acceptance_gate";
       unblock.addEventListener("click", () => act(`${base}/stages/${encodeURIComponent(st.name)}/unblock`, `unblock ${st.name}`));
       actions.append(rerun, unblock);
-      return tr;
-    }));
+      return [tr, ...st.children.map(childRow)];
+    }).flat());
+  }
+  function childRow(ch) { // a task of a task stage: its own status, agent and attempts
+    const tr = el("tr", { "data-child": ch.id, class: "child" });
+    cell(tr, `↳ ${ch.name}`); cell(tr, badge(ch.status)); cell(tr, ch.agent || "-"); cell(tr, String(ch.attempts));
+    const took = ch.started_at ? ((ch.finished_at ? Date.parse(ch.finished_at) : Date.now()) - Date.parse(ch.started_at)) / 1000 : null;
+    cell(tr, ch.status === "pending" ? "" : duration(took)); cell(tr, tokens(ch.usage));
+    cell(tr, ch.merge_commit ? `merged ${ch.merge_commit.slice(0, 10)}` : (ch.error || ""));
+    return tr;
   }
   function renderAcceptance(s) {
     const items = [];

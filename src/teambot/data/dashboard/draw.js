@@ -67,7 +67,7 @@ function seconds(iso) { return iso ? Date.parse(iso) / 1000 : null; }
 function drawTimeline(box, status, selected, onSelect) {
   const now = Date.now() / 1000;
   const spans = status.stages.filter((s) => s.started_at).map((s) => ({
-    stage: s.name, status: s.status, agent: s.agent || "-",
+    stage: s.name, status: s.status, agent: s.agent || "teambot", // no agent: a command stage teambot runs
     start: seconds(s.started_at),
     end: s.status === "running" ? now : (seconds(s.finished_at) || seconds(s.started_at)),
   }));
