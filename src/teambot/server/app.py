@@ -84,7 +84,7 @@ def create_app(project_dir: Path, workspace: Path, token: str):
              responses={200: {"content": {"text/event-stream": {}}}})
     def events(feature: str, request: Request, since: int | None = Query(default=None, ge=0)):
         """Server-Sent Events (ids: byte offsets); `?since=ID` without `Accept: text/event-stream` is one JSON page."""
-        service.run_status(workspace, _feature(feature), project_dir=project_dir)  # 404 before a stream starts
+        service.files.run_paths(workspace, _feature(feature))  # 404 before a stream starts
         if since is not None and "text/event-stream" not in request.headers.get("accept", ""):
             return service.events(workspace, feature, since)
         stream = sse.run_events(request, workspace, feature, sse.start_id(request, since))

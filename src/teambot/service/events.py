@@ -50,15 +50,16 @@ def events(workspace: Path, feature: str, since: int = 0, *, limit: int = 1000) 
                 break  # the end, or a line being written: it comes whole next time
             budget -= len(line)
             offset += len(line)
-            event = _parse(line, offset)
+            event = _parse(line, offset, feature)
             if event is not None:
                 found.append(event)
     return EventPage(feature=feature, events=found, next=offset)
 
 
-def _parse(line: bytes, end: int) -> RunEvent | None:
+def _parse(line: bytes, end: int, feature: str) -> RunEvent | None:
     try:
         raw = json.loads(line.decode("utf-8", errors="replace"))
-        return RunEvent(id=end, ts=raw["ts"], type=raw["type"], stage=raw.get("stage"), details=raw.get("details") or {})
+        return RunEvent(id=end, feature=feature, ts=raw["ts"], type=raw["type"], stage=raw.get("stage"),
+                        details=raw.get("details") or {})
     except (ValueError, KeyError, TypeError):
         return None  # a torn line left by a crash

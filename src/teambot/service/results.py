@@ -72,6 +72,7 @@ class RunEvent(_Result):
     """One line of events.jsonl with its id: the byte offset just past the line (ids only grow)."""
 
     id: int
+    feature: str  # the run it belongs to
     ts: float
     type: str
     stage: str | None = None

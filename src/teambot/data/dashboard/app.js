@@ -10,6 +10,12 @@ function setConn(state) {
   conn.textContent = state === "live" ? "live" : state === "reconnecting" ? "reconnecting…" : state;
 }
 
+// The server restarted with another token: only the URL it printed lets this browser in again.
+function unauthorized() {
+  setConn("unauthorized");
+  conn.textContent = "token refused: open the URL `teambot serve` printed";
+}
+
 function duration(s) {
   if (s === null || s === undefined) return "";
   if (s < 60) return `${s.toFixed(1)} s`;
@@ -55,6 +61,7 @@ function runsPage() {
       view.querySelector("#runs-empty").hidden = runs.length > 0;
     } catch (err) {
       if (!stopped) setConn("reconnecting");
+      if (err.status === 401) unauthorized();
     }
   }
   const form = view.querySelector("#start-form");
@@ -95,6 +102,7 @@ function runPage(feature) {
       render();
     } catch (err) {
       if (err.status === 404) $("#run-notes").replaceChildren(el("li", { class: "error" }, err.message));
+      if (err.status === 401) unauthorized();
     }
   }
   function soon() { // many events arrive together: one refresh for them
