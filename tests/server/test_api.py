@@ -112,6 +112,11 @@ def test_a_run_started_over_the_api_completes(served) -> None:
         assert {"plan.md", "a.md", "b.md"} <= set(files)
         assert client.get("/api/runs/login/artifacts/plan.md").text == (server.workspace / "login" / "artifacts" / "plan.md").read_text()
         assert "<h1>" in client.get("/api/runs/login/artifacts/plan.md", params={"format": "html"}).json()["html"]
+        hostile = server.workspace / "login" / "artifacts" / "hostile.md"
+        hostile.write_text("# Hi\n\n<script>alert(1)</script> <img src=x onerror=alert(2)> [x](javascript:alert(3))\n")
+        html = client.get("/api/runs/login/artifacts/hostile.md", params={"format": "html"}).json()["html"]
+        assert "<script" not in html and "<img" not in html and 'href="javascript:' not in html
+        assert "&lt;script&gt;" in html
         again = client.post("/api/runs", json={"objective": OBJECTIVE, "feature": "login"})
         assert again.status_code == 409 and "already exists" in again.json()["error"]
         done = client.post("/api/runs/login/resume")

@@ -139,3 +139,32 @@ def test_the_dashboard_reconnects_after_a_server_restart(served, browser, tmp_pa
     expect(page.locator("#events li")).to_have_count(len(events(again.workspace / "login")), timeout=WAIT)
     page.screenshot(path=str(tmp_path / "run-page-after-restart.png"), full_page=True)
     assert problems == []
+
+
+def test_review_iterations_and_acceptance_results(served, browser, tmp_path: Path) -> None:
+    """A run of the default workflow (started from a terminal) shows SPEC_REVIEW's rejected then approved iterations
+    with the feedback, and the acceptance test result."""
+    import shutil
+
+    from tests.helpers import DEFAULT_STAGES, EXAMPLE_OBJECTIVE, teambot
+
+    server = served()
+    shutil.copyfile(DEFAULT_STAGES, server.project / "stages.yaml")
+    shutil.copyfile(EXAMPLE_OBJECTIVE, server.project / "objective.md")
+    proc = teambot("run", "objective.md", "-q", "--feature", "full", cwd=server.project,
+                   env={"TEAMBOT_DEMO_REJECT": "SPEC_REVIEW:1"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    page, problems = _open(browser, server, "#/run/full")
+    page.wait_for_selector('#run-status[data-status="completed"]')
+    page.click('#dag .node[data-stage="SPEC_REVIEW"]')
+    page.click('#tabs button[data-tab="iterations"]')
+    page.wait_for_selector('.iterations li[data-number="2"]')
+    texts = page.locator(".iterations > li > strong").all_inner_texts()
+    assert texts == ["Iteration 1: changes_requested", "Iteration 2: approved"]
+    assert page.locator('.iterations li[data-number="1"] summary', has_text="feedback").count() == 1
+    expect(page.locator("#acceptance")).to_contain_text("ACCEPTANCE_TEST iteration 1: passed")
+    research = page.locator('#timeline .bar[data-stage="RESEARCH"]').bounding_box()
+    strategy = page.locator('#timeline .bar[data-stage="TEST_STRATEGY"]').bounding_box()
+    assert research["y"] != strategy["y"]
+    page.screenshot(path=str(tmp_path / "run-page-iterations.png"), full_page=True)
+    assert problems == []
