@@ -61,7 +61,7 @@ def _node(page, stage: str, status: str) -> str:
 def test_the_dashboard_follows_a_run_started_from_it(served, browser, tmp_path: Path) -> None:
     """Start a run from the form; PLAN turns running then succeeded without a reload; A and B run side by side on the
     timeline; the LINT log and an artifact open."""
-    server = served({"TEAMBOT_DEMO_DELAY_PLAN": "2", "TEAMBOT_DEMO_DELAY_A": "3", "TEAMBOT_DEMO_DELAY_B": "3"})
+    server = served({"TEAMBOT_DEMO_DELAY_PLAN": "3", "TEAMBOT_DEMO_DELAY_A": "4", "TEAMBOT_DEMO_DELAY_B": "4"})
     page, problems = _open(browser, server)
     page.fill("textarea[name=objective]", OBJECTIVE)
     page.fill("input[name=feature]", "login")
@@ -117,7 +117,7 @@ def test_cancel_from_the_dashboard(served, browser, tmp_path: Path) -> None:
 def test_the_dashboard_reconnects_after_a_server_restart(served, browser, tmp_path: Path) -> None:
     """The server stops mid-run and starts again: the run goes on unaffected, the page reconnects by itself and
     lists every event once."""
-    env = {"TEAMBOT_DEMO_DELAY_A": "6", "TEAMBOT_DEMO_DELAY_B": "6"}
+    env = {"TEAMBOT_DEMO_DELAY_A": "12", "TEAMBOT_DEMO_DELAY_B": "12"}
     server = served(env)
     with server.client() as client:
         assert client.post("/api/runs", json={"objective": OBJECTIVE, "feature": "login"}).status_code == 201
