@@ -46,7 +46,9 @@ def locked(paths: RunPaths, *, disk_full_then: str | None = None) -> Iterator[tu
 
 def _known_run(paths: RunPaths) -> None:
     """RunNotFoundError before the lock is taken: taking it creates the run directory."""
-    if not paths.state.is_file():
+    from teambot.service.files import has_run
+
+    if not has_run(paths):
         raise RunNotFoundError(f"no run named '{paths.feature}' in {paths.workspace}")
 
 

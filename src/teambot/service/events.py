@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from teambot.errors import RunNotFoundError
-from teambot.paths import RunPaths
+from teambot.service.files import run_paths
 from teambot.service.results import EventPage, RunEvent
 
 MAX_BYTES = 1 << 20  # per call: a long history comes in pages (ask again with `next`)
@@ -22,9 +21,7 @@ MAX_BYTES = 1 << 20  # per call: a long history comes in pages (ask again with `
 
 def events(workspace: Path, feature: str, since: int = 0, *, limit: int = 1000) -> EventPage:
     """The whole events after id `since` (0: from the start), at most `limit` of them."""
-    paths = RunPaths(workspace, feature)
-    if not paths.state.is_file():
-        raise RunNotFoundError(f"no run named '{feature}' in {workspace}")
+    paths = run_paths(workspace, feature)
     found: list[RunEvent] = []
     offset = max(since, 0)
     try:

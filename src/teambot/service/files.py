@@ -21,10 +21,15 @@ MAX_FILE = 8 << 20  # bytes served of one file (a longer log is served from its 
 StageFile = Literal["log", "output", "prompt"]
 
 
+def has_run(paths: RunPaths) -> bool:
+    """A run has been committed there: the test `feature_names` lists runs by (the one place to change with the store)."""
+    return paths.state.is_file()
+
+
 def run_paths(workspace: Path, feature: str) -> RunPaths:
     """The paths of an existing run (RunNotFoundError otherwise)."""
     paths = RunPaths(workspace, feature)
-    if "/" in feature or feature in ("", ".", "..") or not paths.state.is_file():
+    if "/" in feature or feature in ("", ".", "..") or not has_run(paths):
         raise RunNotFoundError(f"no run named '{feature}' in {workspace}")
     return paths
 

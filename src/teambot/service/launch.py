@@ -21,7 +21,7 @@ from pathlib import Path
 from teambot.errors import (EXIT_BAD_INPUT, EXIT_LOCKED, LockedError, NotRunningError, ObjectiveError, RunExistsError,
                             TeambotError, UsageError)
 from teambot.paths import RunPaths, slugify
-from teambot.service.files import confine, run_paths
+from teambot.service.files import confine, has_run, run_paths
 from teambot.service.results import Cancelled, Launched, RunOptions
 
 START_WAIT = 30.0  # seconds to watch a launched process take the run (or refuse it)
@@ -49,7 +49,7 @@ def start_run(project_dir: Path, workspace: Path, objective: str, options: RunOp
     check_skippable(workflow, None, options.skip)
     _check_settings(project_dir, options.runtime)
     paths = RunPaths(workspace, name)
-    if paths.state.exists():
+    if has_run(paths):
         raise RunExistsError(f"a run for feature '{name}' already exists in {paths.root}",
                              hint=f"continue it with `teambot resume {name}`, or start another with another feature name")
     home = _serve_dir(workspace, name)
@@ -173,7 +173,7 @@ def _launch(project_dir: Path, workspace: Path, feature: str, command: str, args
     deadline = time.monotonic() + START_WAIT
     while time.monotonic() < deadline:
         code = proc.poll()
-        if paths.state.is_file():
+        if has_run(paths):
             page = events(workspace, feature, since)
             since = page.next
             if any(e.type == wanted and e.details.get("pid") == proc.pid for e in page.events):
