@@ -30,6 +30,22 @@ class RunNotFoundError(UsageError):
     """No run of that name in the workspace (an HTTP layer answers 404)."""
 
 
+class StageNotFoundError(UsageError):
+    """No stage of that name in the run (an HTTP layer answers 404)."""
+
+
+class FileNotServedError(UsageError):
+    """A path outside the run directory (.., absolute, a symlink out), or no such file (HTTP 404)."""
+
+
+class RunExistsError(UsageError):
+    """A run of that name exists already (an HTTP layer answers 409)."""
+
+
+class NotRunningError(UsageError):
+    """The request needs a live process driving the run, and none does (an HTTP layer answers 409)."""
+
+
 class ConfigError(TeambotError):
     """stages.yaml or teambot.yaml is invalid; `problems` lists every problem found."""
 
