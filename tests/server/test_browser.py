@@ -146,11 +146,12 @@ def test_review_iterations_and_acceptance_results(served, browser, tmp_path: Pat
     with the feedback, and the acceptance test result."""
     import shutil
 
-    from tests.helpers import DEFAULT_STAGES, EXAMPLE_OBJECTIVE, teambot
+    from tests.helpers import DEFAULT_STAGES, EXAMPLE_OBJECTIVE, git_commit_all, teambot
 
     server = served()
     shutil.copyfile(DEFAULT_STAGES, server.project / "stages.yaml")
     shutil.copyfile(EXAMPLE_OBJECTIVE, server.project / "objective.md")
+    git_commit_all(server.project)  # the default workflow's task stage needs a git repository
     proc = teambot("run", "objective.md", "-q", "--feature", "full", cwd=server.project,
                    env={"TEAMBOT_DEMO_REJECT": "SPEC_REVIEW:1"}, timeout=300)
     assert proc.returncode == 0, proc.stderr
