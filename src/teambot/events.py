@@ -25,6 +25,7 @@ EVENT_TYPES = frozenset(
         "agent_attempt_failed", "agent_waiting",
         "stage_blocked", "run_blocked", "iteration_started", "step_completed",
         "acceptance_tests_started", "acceptance_tests_completed",
+        "stage_kept", "upstream_artifact_missing",
     }
 )
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from teambot import provenance
 from teambot.config.loader import Workflow
 from teambot.errors import AgentError, StageBlocked, TeambotError
 from teambot.events import EventLog
@@ -27,6 +28,7 @@ from teambot.kinds.registry import kind_of
 from teambot.lifecycle import FINISHED, StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
+from teambot.provenance import InputReader
 from teambot.runtimes.base import AgentRuntime
 from teambot.scheduler import Scheduler
 from teambot.store.base import StateStore
@@ -86,6 +88,7 @@ class ParallelStageExecutor:
         options: ExecutorOptions,
         personas: Callable[[str | None], str | None] | None = None,
         redact: Callable[[str], str] = str,
+        inputs: InputReader | None = None,
     ) -> None:
         self.workflow = workflow
         self.graph = workflow.graph
@@ -101,6 +104,8 @@ class ParallelStageExecutor:
         self.options = options
         self.personas = personas
         self.redact = redact  # applied to everything this executor writes (secrets → ***)
+        # reads what each attempt's inputs are, recorded with `succeeded` (provenance.py)
+        self.inputs = inputs or InputReader(project_dir, objective, personas)
         self.lifecycles = {n: StageLifecycle(n, records[n].status) for n in self.graph.order}
         self._lineage = artifact_lineage(workflow)
         self._stop = StopReason.NONE
@@ -220,6 +225,8 @@ class ParallelStageExecutor:
         lifecycle = self.lifecycles[name]
         retries = stage.retries
         kind = kind_of(stage)
+        if self.records[name].run_if_changed and self._keep_if_unchanged(name):
+            return StageStatus.SUCCEEDED
         blocked = kind.precheck(self._stage_work(name, self.records[name].attempts))
         if blocked is not None:  # refuses to start (the gate, a spent budget): no attempt is recorded
             return self._block(name, blocked)
@@ -300,9 +307,33 @@ class ParallelStageExecutor:
 
     async def _attempt(self, name: str, kind: StageKind, attempt: int) -> dict:
         """One attempt of the stage's kind; returns the record fields to commit with `succeeded`."""
+        inputs = self._read_inputs(name)
         done = await kind.attempt(self._stage_work(name, attempt))
-        return self._write_output(name, done.output, self._declared_artifacts(name, written=done.written),
-                                  usage=done.usage)
+        hashes = self._declared_artifacts(name, written=done.written)
+        return self._write_output(name, done.output, hashes, usage=done.usage) | {
+            "inputs": inputs, "artifact_stamps": provenance.stamps(self.paths, hashes), "run_if_changed": False}
+
+    def _read_inputs(self, name: str) -> dict[str, str]:
+        """What this attempt reads (provenance); an upstream artifact deleted since its stage succeeded is reported."""
+        inputs = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths)
+        for artifact in provenance.missing_upstream(inputs):
+            self.events.emit("upstream_artifact_missing", name, artifact=artifact)
+        return inputs
+
+    def _keep_if_unchanged(self, name: str) -> bool:
+        """Early cutoff: a stage pending only because an upstream stage reran (`resume --rerun-stale`)
+        is kept as it was, without running, when nothing it read changed."""
+        record = self.records[name]
+        current = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths)
+        if record.inputs is None or provenance.stage_reasons(record, self.stages[name], current, self.paths):
+            self._commit(name, run_if_changed=False)
+            return False
+        lifecycle = self.lifecycles[name]
+        lifecycle.start()
+        lifecycle.succeed()
+        self._commit(name, status=lifecycle.status, run_if_changed=False)
+        self.events.emit("stage_kept", name, reason="nothing it read changed")
+        return True
 
     def _declared_artifacts(self, name: str, written=None) -> dict[str, str]:
         """sha256 of each declared artifact, fsynced: they reach the disk before `succeeded` points at them.

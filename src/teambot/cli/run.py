@@ -58,7 +58,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
         atomic_write(paths.objective_copy, setup.redact(obj.text), durable=False)
         run = RunRecord(feature=name, objective_path=str(obj.path.resolve()), objective_sha256=obj.sha256,
                         stages_path=str(workflow.path.resolve()), stages_sha256=workflow.sha256,
-                        runtime=setup.runtime_name, runtime_override=runtime)
+                        runtime=setup.runtime_name, runtime_override=runtime, project_dir=str(project_dir.resolve()))
         records = {n: StageRecord(name=n, agent=workflow.config.stages[n].work_agent) for n in workflow.graph.order}
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
                                max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings())
