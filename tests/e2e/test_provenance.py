@@ -219,3 +219,35 @@ def test_a_run_from_an_older_teambot_is_not_stale_after_the_upgrade(tmp_path: Pa
     assert started(run_dir) == ["DRAFT", "FINISH", "FINISH"]
     assert state(run_dir)["stages"]["FINISH"]["inputs"] is not None  # recorded from now on
     assert reasons(project) == {}
+
+
+def test_early_cutoff_survives_a_kill_and_teambot_rerun_overrides_it(tmp_path: Path) -> None:
+    """`resume --rerun-stale` killed -9 while SPEC runs: the next resume still keeps SPEC's unchanged dependents,
+    except those `teambot rerun PLAN` asked for, which run."""
+    import signal
+
+    from tests.helpers import start_teambot, wait_for
+
+    assert teambot("init", cwd=tmp_path).returncode == 0
+    assert teambot("run", "objective.md", "-q", cwd=tmp_path).returncode == 0
+    run_dir = tmp_path / ".agent-tracking" / "todo-cli"
+    with (tmp_path / ".teambot" / "prompts" / "spec.md").open("a") as fh:
+        fh.write("\nName every open question.\n")
+    count = len(started(run_dir))
+    proc = start_teambot("resume", "--rerun-stale", "-q", cwd=tmp_path, env={"TEAMBOT_DEMO_DELAY_SPEC": "60"})
+    try:
+        assert wait_for(lambda: started(run_dir)[count:] == ["SPEC"], timeout=60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert state(run_dir)["stages"]["SPEC_REVIEW"]["run_if_changed"] is True
+
+    assert teambot("rerun", "PLAN", cwd=tmp_path).returncode == 0
+    again = teambot("resume", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    rerun = started(run_dir)[count + 1:]
+    assert rerun[0] == "SPEC" and "PLAN" in rerun and "COMPLETE" in rerun
+    assert not {"SPEC_REVIEW", "RESEARCH", "TEST_STRATEGY"} & set(rerun)
+    kept = {e["stage"] for e in events(run_dir) if e["type"] == "stage_kept"}
+    assert {"SPEC_REVIEW", "RESEARCH", "TEST_STRATEGY"} <= kept and "PLAN" not in kept
+    assert status_json(tmp_path)["stale"] == []
