@@ -86,7 +86,7 @@ class InputReader:
         `upstream` is (producing stage, artifact) of every artifact its prompt is given
         (executor.artifact_lineage); those of a skipped stage are not given.
         """
-        from teambot.kinds.registry import kind_of
+        from teambot.executor import agents_of  # the kinds are reached through the executor only
 
         found: dict[str, str | None] = {}
         kind = stage.kind
@@ -96,7 +96,7 @@ class InputReader:
             if stage.prompt_template:
                 key = f"template:{stage.prompt_template}"
                 found[key] = self._read(key, lambda: self._template(stage.prompt_template))
-            for agent in kind_of(stage).holds(stage):
+            for agent in agents_of(stage):
                 found[f"persona:{agent}"] = self._read(f"persona:{agent}", lambda: self._persona(agent))
                 if self.settings is not None:
                     call = self._agent(agent)
