@@ -310,8 +310,16 @@ class ParallelStageExecutor:
         inputs = self._read_inputs(name)
         done = await kind.attempt(self._stage_work(name, attempt))
         hashes = self._declared_artifacts(name, written=done.written)
-        return self._write_output(name, done.output, hashes, usage=done.usage) | {
-            "inputs": inputs, "artifact_stamps": provenance.stamps(self.paths, hashes), "run_if_changed": False}
+        fields = self._write_output(name, done.output, hashes, usage=done.usage)
+        for producer, revised in provenance.revised_upstream(inputs, self._lineage[name], self.records, self.paths).items():
+            # revised by this attempt (a review fixing the spec it reviewed): its producer is not stale for it
+            record = self.records[producer]
+            if self.options.durable:  # on disk before the record pointing at it, as for the stage's own
+                fsync_files(self.paths.artifact(artifact) for artifact in revised)
+            self._commit(producer, artifacts=record.artifacts | revised,
+                         artifact_stamps=record.artifact_stamps | provenance.stamps(self.paths, revised))
+            inputs |= {f"artifact:{artifact}": sha for artifact, sha in revised.items()}
+        return fields | {"inputs": inputs, "artifact_stamps": provenance.stamps(self.paths, hashes), "run_if_changed": False}
 
     def _read_inputs(self, name: str) -> dict[str, str]:
         """What this attempt reads (provenance); an upstream artifact deleted since its stage succeeded is reported."""

@@ -284,3 +284,23 @@ def reader_for_run(run, paths: RunPaths, project_dir: Path | None) -> tuple[Inpu
 def format_reasons(reasons: Mapping[str, list[str]]) -> list[str]:
     """`  STAGE: why; why` per stale stage."""
     return [f"  {name}: {'; '.join(why)}" for name, why in reasons.items()]
+
+
+def revised_upstream(inputs: Mapping[str, str], upstream: Iterable[tuple[str, str]],
+                     records: Mapping[str, StageRecord], paths: RunPaths) -> dict[str, dict[str, str]]:
+    """producer -> {artifact: sha256 now} for each upstream artifact that changed while the stage ran.
+
+    A stage may revise what it was given (a review's work agent fixing the spec under review):
+    that is the workflow's own work, not an edit after the fact, so its producer's record is
+    re-stamped and the stage records the content it leaves.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for producer, artifact in upstream:
+        before = inputs.get(f"artifact:{artifact}")
+        record = records.get(producer)
+        if before is None or record is None or record.status != StageStatus.SUCCEEDED or artifact not in record.artifacts:
+            continue
+        now = artifact_digest(paths, artifact, record)
+        if now is not None and now != ABSENT and now != before:
+            found.setdefault(producer, {})[artifact] = now
+    return found

@@ -251,3 +251,22 @@ def test_early_cutoff_survives_a_kill_and_teambot_rerun_overrides_it(tmp_path: P
     kept = {e["stage"] for e in events(run_dir) if e["type"] == "stage_kept"}
     assert {"SPEC_REVIEW", "RESEARCH", "TEST_STRATEGY"} <= kept and "PLAN" not in kept
     assert status_json(tmp_path)["stale"] == []
+
+
+def test_an_upstream_artifact_revised_by_a_later_stage_is_not_stale(tmp_path: Path) -> None:
+    """B's agent rewrites A's a.md while B runs (as a review fixes the spec it reviews): after the run nothing
+    is stale, and C recorded the revised a.md; an edit after the run is still reported."""
+    argv = [sys.executable, str(FAKE_AGENT), "--count", str(tmp_path / "calls.txt"), "--write", "a.md=# A, revised by B\n"]
+    project = small_project(tmp_path, agents={"b": {"argv": argv}})
+    workflow = yaml.safe_load((project / "stages.yaml").read_text())
+    del workflow["stages"]["D"]
+    workflow["stage_order"].remove("D")
+    (project / "stages.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))
+    assert teambot("run", "objective.md", "-q", cwd=project).returncode == 0
+    a_md = project / ".agent-tracking" / "prov" / "artifacts" / "a.md"
+    assert a_md.read_text() == "# A, revised by B\n"
+    assert reasons(project) == {}
+    with a_md.open("a") as fh:
+        fh.write("edited by hand\n")
+    assert reasons(project) == {"A": ["artifact a.md changed"], "B": ["upstream artifact a.md changed"],
+                                "C": ["upstream artifact a.md changed"]}
