@@ -269,12 +269,12 @@ def reader_for_run(run, paths: RunPaths, project_dir: Path | None) -> tuple[Inpu
     try:
         objective = load_objective(source if source.is_file() else paths.objective_copy)
     except TeambotError as err:
-        notes.append(f"objective: {err.message}; not compared")
+        notes.append(f"{err.message}; stages are not compared with the objective")
     settings = personas = None
     try:
         settings = read_settings(project)[0]
     except TeambotError as err:
-        notes.append(f"teambot.yaml: {err.message}; agent settings and personas not compared")
+        notes.append(f"{err.message}; stages are not compared with agent settings and personas")
     else:
         folder = Path(settings.personas_dir)
         personas = partial(load_persona, folder if folder.is_absolute() else project / folder)
