@@ -270,3 +270,22 @@ def test_an_upstream_artifact_revised_by_a_later_stage_is_not_stale(tmp_path: Pa
         fh.write("edited by hand\n")
     assert reasons(project) == {"A": ["artifact a.md changed"], "B": ["upstream artifact a.md changed"],
                                 "C": ["upstream artifact a.md changed"]}
+
+
+def test_status_compares_in_the_run_project_from_anywhere_and_notes_what_it_cannot_read(tmp_path: Path) -> None:
+    """Status run from another directory still finds the run's templates (nothing stale); a broken teambot.yaml
+    leaves agent settings uncompared, says so, and a template edit is still found."""
+    (tmp_path / "p").mkdir()
+    project = small_project(tmp_path / "p")
+    assert teambot("run", "objective.md", "-q", cwd=project).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = teambot("status", "--json", "--workspace", str(project / ".agent-tracking"), cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["stale"] == []
+
+    (project / "teambot.yaml").write_text("runtime: 42\n")
+    (project / "prompts" / "a.md").write_text("Do A, carefully.\n")
+    report = status_json(project)
+    assert report["stale_reasons"] == {"A": ["prompt template prompts/a.md changed"]}
+    assert any("teambot.yaml" in note and "not compared with agent settings" in note for note in report["notes"])
