@@ -311,14 +311,8 @@ class ParallelStageExecutor:
         done = await kind.attempt(self._stage_work(name, attempt))
         hashes = self._declared_artifacts(name, written=done.written)
         fields = self._write_output(name, done.output, hashes, usage=done.usage)
-        for producer, revised in provenance.revised_upstream(inputs, self._lineage[name], self.records, self.paths).items():
-            # revised by this attempt (a review fixing the spec it reviewed): its producer is not stale for it
-            record = self.records[producer]
-            if self.options.durable:  # on disk before the record pointing at it, as for the stage's own
-                fsync_files(self.paths.artifact(artifact) for artifact in revised)
-            self._commit(producer, artifacts=record.artifacts | revised,
-                         artifact_stamps=record.artifact_stamps | provenance.stamps(self.paths, revised))
-            inputs |= {f"artifact:{artifact}": sha for artifact, sha in revised.items()}
+        inputs = provenance.adopt_revisions(inputs, self._lineage[name], self.records, self.paths, self._commit,
+                                            durable=self.options.durable)
         return fields | {"inputs": inputs, "artifact_stamps": provenance.stamps(self.paths, hashes), "run_if_changed": False}
 
     def _read_inputs(self, name: str) -> dict[str, str]:
@@ -331,9 +325,8 @@ class ParallelStageExecutor:
     def _keep_if_unchanged(self, name: str) -> bool:
         """Early cutoff: a stage pending only because an upstream stage reran (`resume --rerun-stale`)
         is kept as it was, without running, when nothing it read changed."""
-        record = self.records[name]
         current = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths)
-        if record.inputs is None or provenance.stage_reasons(record, self.stages[name], current, self.paths):
+        if not provenance.unchanged(self.records[name], self.stages[name], current, self.paths):
             self._commit(name, run_if_changed=False)
             return False
         lifecycle = self.lifecycles[name]

@@ -286,6 +286,26 @@ def format_reasons(reasons: Mapping[str, list[str]]) -> list[str]:
     return [f"  {name}: {'; '.join(why)}" for name, why in reasons.items()]
 
 
+def unchanged(record: StageRecord, stage: StageConfig, current: Mapping[str, str], paths: RunPaths) -> bool:
+    """A stage with recorded inputs that would not be stale now: early cutoff keeps it without running."""
+    return record.inputs is not None and not stage_reasons(record, stage, current, paths)
+
+
+def adopt_revisions(inputs: dict[str, str], upstream: Iterable[tuple[str, str]], records: Mapping[str, StageRecord],
+                    paths: RunPaths, commit: Callable[..., object], *, durable: bool) -> dict[str, str]:
+    """After a successful attempt: re-stamp (commit) each producer whose artifact the attempt revised
+    (see revised_upstream) and return the inputs with the content the stage leaves."""
+    from teambot.fsutil import fsync_files
+
+    for producer, revised in revised_upstream(inputs, upstream, records, paths).items():
+        record = records[producer]
+        if durable:  # on disk before the record pointing at it, as for the stage's own artifacts
+            fsync_files(paths.artifact(artifact) for artifact in revised)
+        commit(producer, artifacts=record.artifacts | revised, artifact_stamps=record.artifact_stamps | stamps(paths, revised))
+        inputs = inputs | {f"artifact:{artifact}": sha for artifact, sha in revised.items()}
+    return inputs
+
+
 def revised_upstream(inputs: Mapping[str, str], upstream: Iterable[tuple[str, str]],
                      records: Mapping[str, StageRecord], paths: RunPaths) -> dict[str, dict[str, str]]:
     """producer -> {artifact: sha256 now} for each upstream artifact that changed while the stage ran.
