@@ -62,6 +62,11 @@ def describe(event: Event) -> str | None:
             return f"{event.stage} skipped ({d.get('reason')})"
         case "stage_reset":
             return f"{event.stage} will run again ({d.get('reason')})"
+        case "stage_kept":
+            return f"{event.stage} kept without running: {d.get('reason')}"
+        case "upstream_artifact_missing":
+            return (f"{event.stage}: upstream artifact {d.get('artifact')} is missing (deleted after its stage "
+                    "succeeded); its prompt says it is not produced")
         case "parallel_group_started":
             return f"parallel group {d.get('group')} started: {' ∥ '.join(d.get('stages', []))}"
         case "parallel_group_completed":
@@ -177,6 +182,8 @@ class LiveConsole:
             self.ended[name] = now
         elif event.type == "stage_retrying" and name:
             self.status[name] = "pending"
+        elif event.type == "stage_kept" and name:
+            self.status[name] = "succeeded"
         if name and event.type in _LOOP_EVENTS:
             self.loops[name] = _loop_state(event)
         if name and event.type.startswith("task_"):
@@ -189,7 +196,7 @@ class LiveConsole:
         line = describe(event)
         if line and event.type in ("stage_failed", "stage_retrying", "run_started", "run_resumed", "stage_blocked",
                                    "step_completed", "acceptance_tests_completed", "task_started", "task_merged",
-                                   "task_failed", "task_conflict"):
+                                   "task_failed", "task_conflict", "upstream_artifact_missing"):
             self.notes = (self.notes + [line])[-4:]
 
     def __rich__(self):

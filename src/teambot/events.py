@@ -27,6 +27,7 @@ EVENT_TYPES = frozenset(
         "acceptance_tests_started", "acceptance_tests_completed",
         "task_started", "task_committed", "task_merged", "task_conflict", "task_failed", "task_interrupted",
         "task_retrying",
+        "stage_kept", "upstream_artifact_missing",
     }
 )
 

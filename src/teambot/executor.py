@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from teambot import provenance
 from teambot.config.loader import Workflow
 from teambot.config.models import StageKindName
 from teambot.errors import AgentError, StageBlocked, TeambotError
@@ -29,6 +30,7 @@ from teambot.kinds.registry import kind_of
 from teambot.lifecycle import FINISHED, StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
+from teambot.provenance import InputReader
 from teambot.runtimes.base import AgentRuntime
 from teambot.scheduler import Scheduler
 from teambot.store.base import StateStore
@@ -93,6 +95,7 @@ class ParallelStageExecutor:
         redact: Callable[[str], str] = str,
         children: dict[str, ChildRecord] | None = None,
         integration: Integration | None = None,
+        inputs: InputReader | None = None,
     ) -> None:
         self.workflow = workflow
         self.graph = workflow.graph
@@ -112,6 +115,8 @@ class ParallelStageExecutor:
         # in a git project: the run's integration worktree, where every stage works (tasks/worktrees.py)
         self.integration = integration
         self._merge_lock: asyncio.Lock | None = None  # the merge queue: one merge (or stage commit) at a time
+        # reads what each attempt's inputs are, recorded with `succeeded` (provenance.py)
+        self.inputs = inputs or InputReader(project_dir, objective, personas)
         self.lifecycles = {n: StageLifecycle(n, records[n].status) for n in self.graph.order}
         self._lineage = artifact_lineage(workflow)
         self._stop = StopReason.NONE
@@ -232,6 +237,8 @@ class ParallelStageExecutor:
         lifecycle = self.lifecycles[name]
         retries = stage.retries
         kind = kind_of(stage)
+        if self.records[name].run_if_changed and self._keep_if_unchanged(name):
+            return StageStatus.SUCCEEDED
         blocked = kind.precheck(self._stage_work(name, self.records[name].attempts))
         if blocked is not None:  # refuses to start (the gate, a spent budget): no attempt is recorded
             return self._block(name, blocked)
@@ -312,11 +319,36 @@ class ParallelStageExecutor:
 
     async def _attempt(self, name: str, kind: StageKind, attempt: int) -> dict:
         """One attempt of the stage's kind; returns the record fields to commit with `succeeded`."""
+        inputs = self._read_inputs(name)
         done = await kind.attempt(self._stage_work(name, attempt))
         if self.integration is not None and kind.name is not StageKindName.TASK:
             await self._commit_stage_tree(name)
-        return self._write_output(name, done.output, self._declared_artifacts(name, written=done.written),
-                                  usage=done.usage)
+        hashes = self._declared_artifacts(name, written=done.written)
+        fields = self._write_output(name, done.output, hashes, usage=done.usage)
+        inputs = provenance.adopt_revisions(inputs, self._lineage[name], self.records, self.paths, self._commit,
+                                            durable=self.options.durable)
+        return fields | {"inputs": inputs, "artifact_stamps": provenance.stamps(self.paths, hashes), "run_if_changed": False}
+
+    def _read_inputs(self, name: str) -> dict[str, str]:
+        """What this attempt reads (provenance); an upstream artifact deleted since its stage succeeded is reported."""
+        inputs = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths)
+        for artifact in provenance.missing_upstream(inputs):
+            self.events.emit("upstream_artifact_missing", name, artifact=artifact)
+        return inputs
+
+    def _keep_if_unchanged(self, name: str) -> bool:
+        """Early cutoff: a stage pending only because an upstream stage reran (`resume --rerun-stale`)
+        is kept as it was, without running, when nothing it read changed."""
+        current = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths)
+        if not provenance.unchanged(self.records[name], self.stages[name], current, self.paths):
+            self._commit(name, run_if_changed=False)
+            return False
+        lifecycle = self.lifecycles[name]
+        lifecycle.start()
+        lifecycle.succeed()
+        self._commit(name, status=lifecycle.status, run_if_changed=False)
+        self.events.emit("stage_kept", name, reason="nothing it read changed")
+        return True
 
     async def _commit_stage_tree(self, name: str) -> None:
         """Commit what a stage changed in the integration worktree, so the branch holds all of the run's work."""

@@ -149,6 +149,7 @@ def drive(
     runtime,
     personas=None,
     redact=str,
+    inputs=None,
 ) -> int:
     """Run every unfinished stage with `runtime`; return the exit code. The caller holds the lock."""
     run = state.run
@@ -175,7 +176,7 @@ def drive(
 
     executor = ParallelStageExecutor(
         workflow=workflow, records=state.stages, run=run, store=store, events=events, runtime=runtime,
-        paths=paths, objective=objective, project_dir=project_dir, personas=personas, redact=redact,
+        paths=paths, objective=objective, project_dir=project_dir, personas=personas, redact=redact, inputs=inputs,
         children=state.children, integration=integration,
         options=ExecutorOptions(max_concurrency=options.max_concurrency, on_failure=options.on_failure,
                                 time_budget=budget, durable=options.durable, loops=options.loops),

@@ -103,9 +103,9 @@ def test_status_shows_children_committed_through_the_store(tmp_path: Path) -> No
 # The `status --json` contract of a finished default demo run, pinned before the report moved
 # into teambot.service: scripts (and issue 12's `GET /api/runs/{feature}`) read these keys.
 REPORT_KEYS = {"feature", "status", "error", "run_dir", "objective", "stages_file", "runtime", "created_at", "updated_at",
-               "elapsed_seconds", "owner", "stale", "usage", "notes", "stages"}
-STAGE_KEYS = {"name", "status", "attempts", "started_at", "finished_at", "agent", "error", "stale", "usage", "artifacts",
-              "blocked_by", "iterations", "budget_start", "children"}
+               "elapsed_seconds", "owner", "stale", "stale_reasons", "usage", "notes", "stages"}
+STAGE_KEYS = {"name", "status", "attempts", "started_at", "finished_at", "agent", "error", "stale", "stale_reasons", "usage",
+              "artifacts", "blocked_by", "iterations", "budget_start", "children"}
 CHILD_KEYS = {"id", "name", "status", "attempts", "started_at", "finished_at", "agent", "error", "usage", "branch",
               "base_commit", "head_commit", "merge_commit"}
 ITERATION_KEYS = {"number", "started_at", "work", "artifacts", "review", "verdict_request", "verdict", "verdict_note",

@@ -182,6 +182,8 @@ def test_a_schema_2_run_resumes_and_is_saved_as_the_current_schema(tmp_path: Pat
     assert started(run_dir) == ["DRAFT", "FINISH", "FINISH"]  # the fixture's two attempts, then only FINISH again
     after = state(run_dir)
     assert after["schema_version"] == SCHEMA_VERSION and after["children"] == {}
-    assert after["stages"]["DRAFT"] == before["stages"]["DRAFT"]  # the finished stage's record, untouched
+    draft = after["stages"]["DRAFT"]  # the finished stage's record, untouched (fields added since take their defaults)
+    assert {k: v for k, v in draft.items() if k in before["stages"]["DRAFT"]} == before["stages"]["DRAFT"]
+    assert (draft["inputs"], draft["artifact_stamps"], draft["run_if_changed"]) == (None, {}, False)
     assert after["stages"]["FINISH"]["status"] == "succeeded"
     assert [s["children"] for s in status_json(project)["stages"]] == [[], []]

@@ -118,6 +118,12 @@ class AgentSetup:
         personas_dir = Path(settings.personas_dir)
         self.personas = partial(load_persona, personas_dir if personas_dir.is_absolute() else project_dir / personas_dir)
 
+    def input_reader(self, objective, *, cache: bool = False):
+        """What reads a stage's inputs (provenance) as this run's stages read them."""
+        from teambot.provenance import InputReader
+
+        return InputReader(self.project_dir, objective, self.personas, self.settings, self.override, cache=cache)
+
     def loop_settings(self):
         """teambot.yaml's review / acceptance / command defaults, as the executor takes them."""
         from teambot.kinds.context import LoopSettings
@@ -245,7 +251,7 @@ def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, opti
         with console:
             return drive(store=store, state=state, workflow=workflow, objective=obj, paths=paths, events=events,
                          project_dir=setup.project_dir, options=options, resumed=resumed, say=console.say,
-                         runtime=runtime, personas=setup.personas, redact=setup.redact)
+                         runtime=runtime, personas=setup.personas, redact=setup.redact, inputs=setup.input_reader(obj))
     except BaseException:
         _close(runtime)
         raise

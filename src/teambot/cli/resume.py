@@ -11,7 +11,7 @@ from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_op
 
 @click.command("resume")
 @click.argument("feature", required=False)
-@click.option("--rerun-stale", is_flag=True, help="Also rerun finished stages whose definition changed (and everything downstream).")
+@click.option("--rerun-stale", is_flag=True, help="Also rerun finished stages that are stale (their definition, something they read, or their artifacts changed), and their dependents whose inputs change.")
 @click.option("--max-hours", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True, help="Total hours the run may take, counting earlier processes.")
 @click.option("--stages", "stages", type=click.Path(path_type=Path), default=None, help="stages.yaml to use (default: the one the run started with).")
 @click.option("--runtime", default=None, help="Runtime doing the agent work (default: the run's).")
@@ -30,8 +30,8 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
     from teambot.lifecycle import FINISHED, StageStatus
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
-    from teambot.session import (DriveOptions, add_missing_stages, end_leftover_agents, recover_dead_owner, reset_stages,
-                                 stale_stages)
+    from teambot.provenance import format_reasons, stale_reasons
+    from teambot.session import DriveOptions, add_missing_stages, end_leftover_agents, recover_dead_owner, reset_stages
     from teambot.skipping import check_skippable, skip_stages
     from teambot.store.file import FileStateStore
     from teambot.store.models import RunStatus
@@ -64,7 +64,9 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
         if obj.sha256 != run.objective_sha256:
             notes.append(f"note: objective {objective_path} changed since the run started; unfinished stages use the new text")
 
-        stale_now = stale_stages(workflow, state.stages)
+        # what changed since each finished stage ran: its definition, what it read, its own artifacts
+        reasons = stale_reasons(workflow, state.stages, paths, setup.input_reader(obj, cache=True))
+        stale_now = list(reasons)
 
         def reconcile(events, say) -> None:
             for note in notes:
@@ -73,15 +75,13 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             added = add_missing_stages(store, state, workflow)
             if added:
                 say(f"new stages: {', '.join(added)}")
-            stale = stale_now  # new stages have no fingerprint yet, so adding them changes nothing here
+            stale = stale_now  # new stages have no record of a success yet, so adding them changes nothing here
             if stale and rerun_stale:
-                affected = workflow.graph.downstream(stale)
-                # a skipped stage stays skipped: it did no work that a changed definition could make stale
-                rerun = [n for n in workflow.graph.order if n in affected and state.stages[n].status != StageStatus.SKIPPED]
-                reset_stages(store, state, rerun, events, "definition changed (--rerun-stale)", fresh_budget=True)
-                say(f"rerunning stale stages and their downstream: {', '.join(rerun)}")
+                rerun_stale_stages(store, state, workflow, reasons, events, say)
             elif stale:
-                say(f"stale (definition changed since they ran; kept): {', '.join(stale)}. Use --rerun-stale to run them again.")
+                say("stale stages (kept; `teambot resume --rerun-stale` runs them again, or `teambot rerun STAGE`):")
+                for line in format_reasons(reasons):
+                    say(line)
             if done := skip_stages(store, state, skipped, events, "--skip"):
                 say(f"skipped (--skip): {', '.join(done)}")
             unfinished = [n for n in workflow.graph.order
@@ -97,11 +97,36 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
                 store.commit_run(run)
             click.echo(f"run '{name}' is already complete; nothing to resume.")
             if stale_now:
-                click.echo(f"stale: {', '.join(stale_now)} (use --rerun-stale to run them again)")
+                click.echo("stale stages (use --rerun-stale to run them again):")
+                for line in format_reasons(reasons):
+                    click.echo(line)
             return 0
+        run.project_dir = str(project_dir.resolve())  # where this process reads templates and personas
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
                                max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings(),
                                isolation=setup.settings.isolation)
         return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=True, before=reconcile)
     finally:
         store.close()
+
+
+def rerun_stale_stages(store, state, workflow, reasons: dict[str, list[str]], events, say) -> None:
+    """--rerun-stale: the stale stages and their dependents go back to pending. Each one that
+    succeeded with recorded inputs is checked again just before it would start, once the stages
+    it depends on have rerun, and is kept without running when nothing it reads changed after all
+    (early cutoff: a rerun that reproduced the same artifacts costs nothing downstream)."""
+    from teambot.lifecycle import StageStatus
+    from teambot.session import reset_stages
+
+    affected = workflow.graph.downstream(list(reasons))
+    # a skipped stage stays skipped: it did no work that a change could make stale
+    rerun = [n for n in workflow.graph.order if n in affected and state.stages[n].status != StageStatus.SKIPPED]
+    checked = [n for n in rerun if state.stages[n].status == StageStatus.SUCCEEDED and state.stages[n].inputs is not None]
+    reset_stages(store, state, rerun, events, "stale (--rerun-stale)", fresh_budget=True)
+    for name in checked:
+        state.stages[name] = store.commit_stage(state.stages[name].model_copy(update={"run_if_changed": True}))
+    # stale only through an upstream artifact: they run if that artifact is still different once its stage reran
+    roots = [n for n, why in reasons.items() if not all(w.startswith("upstream artifact ") for w in why)]
+    say(f"rerunning stale stages: {', '.join(roots)}")
+    if dependents := [n for n in rerun if n not in roots]:
+        say(f"  then their dependents, each only if what it reads has changed by then: {', '.join(dependents)}")

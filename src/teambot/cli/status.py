@@ -68,7 +68,10 @@ def _print_report(report: dict) -> None:
     for note in report["notes"]:
         click.echo(f"note: {note}")
     if report["stale"]:
-        click.echo(f"note: stale stages (definition changed since they ran): {', '.join(report['stale'])}; `teambot resume --rerun-stale` runs them again")
+        click.echo("note: stale stages (something they read or produced changed since they ran); "
+                   "`teambot resume --rerun-stale` runs them again, and their dependents if what those read changed:")
+        for name, why in report["stale_reasons"].items():
+            click.echo(f"  {name}: {'; '.join(why)}")
 
 
 def _print_child(child: dict) -> None:

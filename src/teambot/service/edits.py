@@ -78,6 +78,9 @@ def rerun_stage(workspace: Path, feature: str, stage: str, *, project_dir: Path 
             # we hold the lock, so stages still `running` belong to a dead process: end their agents first
             recover_dead_owner(store, state, events, say, paths.root)
             changed = reset_stages(store, state, targets, events, f"teambot rerun {stage}", fresh_budget=True)
+            for name in targets:  # asked for: runs even if an interrupted `resume --rerun-stale` left it to be checked
+                if state.stages[name].run_if_changed:
+                    state.stages[name] = store.commit_stage(state.stages[name].model_copy(update={"run_if_changed": False}))
         finally:
             events.close()
         if state.run.status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.BLOCKED) and changed:

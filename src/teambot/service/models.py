@@ -52,7 +52,8 @@ class StageReport(_Report):
     finished_at: str | None = None
     agent: str | None = None
     error: str | None = None
-    stale: bool = False  # succeeded, but its definition changed since (`resume --rerun-stale`)
+    stale: bool = False  # succeeded, but something changed since (`resume --rerun-stale`)
+    stale_reasons: list[str] = Field(default_factory=list)  # what: "objective changed", "artifact x.md missing", ...
     usage: TokenUsage | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)  # artifact name -> sha256
     blocked_by: str | None = None  # while blocked: "iterations" or "acceptance_gate"
@@ -76,6 +77,7 @@ class RunStatus(_Report):
     elapsed_seconds: float
     owner: Owner | None  # the process that last drove the run (it may be gone)
     stale: list[str]
+    stale_reasons: dict[str, list[str]] = Field(default_factory=dict)  # stage -> what changed since it ran
     usage: TokenUsage  # every stage's and child's calls
     notes: list[str]  # what the reader should know: an unreadable stages file, a dead owner
     stages: list[StageReport]

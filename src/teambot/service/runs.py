@@ -51,7 +51,7 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
     stale); `project_dir` (default: the current directory) is where its relative paths live.
     """
     from teambot.config import load_workflow
-    from teambot.session import stale_stages
+    from teambot.provenance import reader_for_run, stale_reasons
 
     paths = RunPaths(workspace, feature)
     state = read_state(paths)
@@ -62,13 +62,17 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
     run = state.run
     notes: list[str] = []
     order = list(state.stages)
-    stale: list[str] = []
+    reasons: dict[str, list[str]] = {}
     try:
         workflow = load_workflow(stages_file or Path(run.stages_path), project_dir=project_dir or Path.cwd(), check_templates=False)
         order = list(workflow.graph.order) + [n for n in state.stages if n not in workflow.graph.deps]
-        stale = stale_stages(workflow, state.stages)
     except ConfigError as err:
         notes.append(f"stages file: {err.message}")
+    else:  # what changed since each finished stage ran: its definition, what it read, its artifacts
+        reader, unread = reader_for_run(run, paths, project_dir)
+        notes += unread
+        reasons = stale_reasons(workflow, state.stages, paths, reader)
+    stale = list(reasons)
     status = run.status.value
     orphaned = status == "running" and not owner_alive(paths)
     if orphaned:  # report what resume will record: nothing is running any more
@@ -83,7 +87,7 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
             total = total.plus(used)  # a child's calls are its own: the run total adds them to the stages'
         children = [_child(c, orphaned) for c in own]
         stages.append(StageReport(name=name, status="pending", children=children) if record is None
-                      else _stage(name, record, orphaned, name in stale, children))
+                      else _stage(name, record, orphaned, reasons.get(name, []), children))
     if not stages:
         raise StateError(f"{paths.root}/state.json: run '{feature}' has no stages",
                          hint="the state file was damaged or edited by hand; start a new run with "
@@ -91,17 +95,17 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
     return RunStatus(
         feature=feature, status=status, error=run.error, run_dir=str(paths.root), objective=run.objective_path,
         stages_file=run.stages_path, runtime=run.runtime, created_at=run.created_at, updated_at=run.updated_at,
-        elapsed_seconds=round(run.elapsed_seconds, 3), owner=run.owner, stale=stale, usage=total, notes=notes,
-        stages=stages,
+        elapsed_seconds=round(run.elapsed_seconds, 3), owner=run.owner, stale=stale, stale_reasons=reasons, usage=total,
+        notes=notes, stages=stages,
     )
 
 
-def _stage(name: str, record: StageRecord, orphaned: bool, stale: bool, children: list[ChildReport]) -> StageReport:
+def _stage(name: str, record: StageRecord, orphaned: bool, stale: list[str], children: list[ChildReport]) -> StageReport:
     cut_off = orphaned and record.status.value == "running"  # its process died mid-stage
     return StageReport(
         name=name, status="interrupted" if cut_off else record.status.value, attempts=record.attempts,
         started_at=record.started_at, finished_at=record.finished_at, agent=record.agent,
-        error=_CUT_OFF if cut_off else record.error, stale=stale, usage=record.usage, artifacts=record.artifacts,
+        error=_CUT_OFF if cut_off else record.error, stale=bool(stale), stale_reasons=stale, usage=record.usage, artifacts=record.artifacts,
         blocked_by=record.blocked_by, iterations=record.iterations, budget_start=record.budget_start, children=children,
     )
 

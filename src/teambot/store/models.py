@@ -129,6 +129,14 @@ class StageRecord(_Model):
     budget_start: int = 0  # iterations before this index were spent by earlier budgets (`teambot unblock`)
     budget: int | None = None  # iterations of the current budget, when `unblock --iterations` set it
     blocked_by: str | None = None  # "iterations" or "acceptance_gate" while status is blocked
+    # Provenance (teambot/provenance.py), recorded with `succeeded`: input key -> sha256 of what the
+    # attempt read (None: recorded by an older teambot, judged by the fingerprint only), and
+    # (size, mtime_ns) of each artifact beside its hash, so a check rehashes only what was touched.
+    inputs: dict[str, str] | None = None
+    artifact_stamps: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    # pending after `resume --rerun-stale` only because an upstream stage reruns: kept as it is,
+    # without running, if its inputs turn out unchanged (early cutoff)
+    run_if_changed: bool = False
     seq: int = 0
 
 
@@ -195,7 +203,9 @@ class RunRecord(_Model):
     owner: Owner | None = None
     error: str | None = None
     processes: int = 1  # how many processes have driven this run (1 + resumes)
-    project_dir: str | None = None  # absolute; resume works there from any directory (None: runs before it was kept)
+    # absolute: resume works there from any directory, and status compares templates and personas
+    # there (None: runs started before it was kept)
+    project_dir: str | None = None
     branch: str | None = None  # the run's integration branch (a git project), `teambot/<feature>`
     base_commit: str | None = None  # the commit that branch was created from (the user's HEAD at the start)
 
