@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.helpers import events, started, state, status_json, teambot
+from tests.helpers import events, started, state, status_json, teambot, git_commit_all
 from tests.runtimes.conftest import FAKE_AGENT
 
 # A → B → C and A → D, each stage a call of the fake agent, whose reply (it writes no file) is
@@ -123,6 +123,7 @@ def test_a_rerun_with_identical_artifacts_keeps_its_dependents(tmp_path: Path) -
     """Early cutoff: SPEC's template (from `teambot init`) changes, SPEC reruns and the demo writes the same
     feature_spec.md, so every stage downstream is kept without running and nothing is stale after."""
     assert teambot("init", cwd=tmp_path).returncode == 0
+    git_commit_all(tmp_path)  # the default workflow's task stage needs a git repository
     assert teambot("run", "objective.md", "-q", cwd=tmp_path).returncode == 0
     run_dir = tmp_path / ".agent-tracking" / "todo-cli"
     spec = run_dir / "artifacts" / "feature_spec.md"
@@ -229,6 +230,7 @@ def test_early_cutoff_survives_a_kill_and_teambot_rerun_overrides_it(tmp_path: P
     from tests.helpers import start_teambot, wait_for
 
     assert teambot("init", cwd=tmp_path).returncode == 0
+    git_commit_all(tmp_path)  # the default workflow's task stage needs a git repository
     assert teambot("run", "objective.md", "-q", cwd=tmp_path).returncode == 0
     run_dir = tmp_path / ".agent-tracking" / "todo-cli"
     with (tmp_path / ".teambot" / "prompts" / "spec.md").open("a") as fh:
