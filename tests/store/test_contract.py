@@ -67,7 +67,7 @@ def test_file_store_survives_reopen(tmp_path: Path) -> None:
     first = FileStateStore(paths)
     first.commit_run(_run(), stages={"A": StageRecord(name="A")})
     first.commit_stage(StageRecord(name="A", status=StageStatus.RUNNING, attempts=1))
-    first.close()  # no final commit_run: as after kill -9
+    first.abandon()  # no final commit_run, no closing snapshot: as after kill -9
     second = FileStateStore(paths)
     try:
         assert second.load().stages["A"].status == StageStatus.RUNNING
@@ -238,8 +238,8 @@ def test_file_store_children_survive_reopen_and_later_commits_win(tmp_path: Path
     second = FileStateStore(paths)
     second.load()
     second.commit_child(ChildRecord(id="S/T1", status=StageStatus.RUNNING, attempts=4))
-    second.close()  # no snapshot: as after kill -9
-    assert (paths.child_records / "S" / "T1.json").is_file()
+    second.abandon()  # no snapshot: as after kill -9
+    assert [p.name for p in paths.journal.iterdir()], "the commit is in the journal"
     third = FileStateStore(paths)
     try:
         child = third.load().children["S/T1"]
@@ -248,16 +248,18 @@ def test_file_store_children_survive_reopen_and_later_commits_win(tmp_path: Path
         third.close()
 
 
-def test_file_store_snapshot_empties_children_dir(tmp_path: Path) -> None:
-    """A snapshot folds children/<STAGE>/*.json into state.json and deletes them; state.json holds them."""
+def test_file_store_snapshot_empties_the_journal(tmp_path: Path) -> None:
+    """The run's final snapshot folds the journal into state.json and deletes its segments; state.json holds every record."""
+    from teambot.store.models import RunStatus
+
     paths = RunPaths(tmp_path, "f")
     store = FileStateStore(paths)
     store.commit_run(_run(), stages={"S": StageRecord(name="S")})
     store.commit_child(ChildRecord(id="S/T1", status=StageStatus.SUCCEEDED))
-    assert (paths.child_records / "S" / "T1.json").is_file()
-    store.commit_run(_run())
+    assert list(paths.journal.glob("*.wal"))
+    store.commit_run(_run(status=RunStatus.COMPLETED))
+    assert not list(paths.journal.glob("*.wal"))
     store.close()
-    assert not list(paths.child_records.rglob("*.json"))
     data = json.loads(paths.state.read_text())
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["children"]["S/T1"]["status"] == "succeeded"
