@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from teambot.lifecycle import StageStatus
 from teambot.paths import RunPaths
 from teambot.store.file import FileStateStore
 from teambot.store.memory import MemoryStateStore
-from teambot.store.models import SCHEMA_VERSION, ChildRecord, RunRecord, StageRecord, TokenUsage
+from teambot.store.models import SCHEMA_VERSION, ChildRecord, RunRecord, RunStatus, StageRecord, TokenUsage
 
 V2_STATE = Path(__file__).resolve().parent.parent / "e2e" / "fixtures" / "v2-run" / "run" / "state.json"
 
@@ -136,6 +137,7 @@ def test_reader_beside_a_live_writer_never_fails_or_goes_back(tmp_path: Path) ->
 
     paths = RunPaths(tmp_path, "f")
     store = FileStateStore(paths, durable=False)
+    store.snapshot_min_bytes = 4096  # a snapshot (and its segment deletion) every few records, racing the reader
     names = [f"S{i}" for i in range(20)]
     store.commit_run(_run(), stages={n: StageRecord(name=n) for n in names})
     done = threading.Event()
@@ -144,7 +146,8 @@ def test_reader_beside_a_live_writer_never_fails_or_goes_back(tmp_path: Path) ->
         for round_ in range(30):
             for n in names:
                 store.commit_stage(StageRecord(name=n, attempts=round_ + 1))
-            store.commit_run(_run(elapsed_seconds=float(round_)))
+            store.commit_run(_run(elapsed_seconds=float(round_), status=RunStatus.FAILED if round_ % 3 else RunStatus.RUNNING))
+            time.sleep(0.002)
         done.set()
 
     writer = threading.Thread(target=write)
@@ -339,6 +342,7 @@ def test_reader_beside_a_live_writer_sees_children_never_go_back(tmp_path: Path)
 
     paths = RunPaths(tmp_path, "f")
     store = FileStateStore(paths, durable=False)
+    store.snapshot_min_bytes = 4096
     ids = [f"S/T{i}" for i in range(10)]
     store.commit_run(_run(), stages={"S": StageRecord(name="S")})
     done = threading.Event()
@@ -347,7 +351,8 @@ def test_reader_beside_a_live_writer_sees_children_never_go_back(tmp_path: Path)
         for round_ in range(30):
             for child_id in ids:
                 store.commit_child(ChildRecord(id=child_id, attempts=round_ + 1))
-            store.commit_run(_run(elapsed_seconds=float(round_)))
+            store.commit_run(_run(elapsed_seconds=float(round_), status=RunStatus.FAILED if round_ % 3 else RunStatus.RUNNING))
+            time.sleep(0.002)
         done.set()
 
     writer = threading.Thread(target=write)

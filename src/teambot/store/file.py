@@ -126,6 +126,7 @@ class FileStateStore:
         saved = self._next(record)
         self._append(b"s", saved.name, saved, flush=needs_flush(saved, self._stages.get(saved.name)))
         self._stages[saved.name] = saved
+        self._maybe_snapshot()
         return saved
 
     def commit_child(self, record: ChildRecord) -> ChildRecord:
@@ -133,6 +134,7 @@ class FileStateStore:
         saved = self._next(record)
         self._append(b"c", saved.id, saved, flush=needs_flush(saved, self._children.get(saved.id)))
         self._children[saved.id] = saved
+        self._maybe_snapshot()
         return saved
 
     def commit_run(self, run: RunRecord, stages: dict[str, StageRecord] | None = None) -> None:
@@ -148,6 +150,7 @@ class FileStateStore:
             self._snapshot()
             return
         self._append(b"r", "-", run, flush=False)  # heartbeats: elapsed time may lag a power cut by a beat
+        self._maybe_snapshot()
 
     def close(self) -> None:
         try:
@@ -177,6 +180,10 @@ class FileStateStore:
         self._journal.append(seq, kind, key, model.model_dump_json().encode("utf-8"), flush=flush)
         self._seq = seq
         self._unsnapshotted = True
+
+    def _maybe_snapshot(self) -> None:
+        """A snapshot once the journal outgrows the last one (after the memory holds the new record:
+        a snapshot taken before would drop it with the segments)."""
         if self._journal.size > max(self.snapshot_min_bytes, 2 * self._snapshot_bytes):
             self._snapshot()
 

@@ -9,6 +9,7 @@ the same is damage: StateError naming the file and offset.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,12 +49,20 @@ def load_run(paths: RunPaths) -> Loaded | None:
     raise StateError(f"{paths.state} kept changing while being read", hint="try again")
 
 
-def _identity(path: Path) -> tuple[int, int, int] | None:
+def _identity(path: Path) -> tuple[int, int, int, bytes] | None:
+    """Which snapshot `path` is. Inode numbers are reused and mtimes are coarse (a few ms), so the
+    head of the file, which holds its `seq`, is part of it: two snapshots with one seq hold the same records."""
     try:
         st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return st.st_ino, st.st_mtime_ns, st.st_size, b""  # read_input reports it
+        with open(path, "rb") as fh:
+            head = fh.read(96)
     except FileNotFoundError:
         return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
+    except OSError:
+        return -1, 0, 0, b""  # unreadable: parse_snapshot reports it
+    return st.st_ino, st.st_mtime_ns, st.st_size, head
 
 
 def _load_once(paths: RunPaths) -> Loaded | None:
