@@ -58,7 +58,8 @@ def state(run_dir: Path) -> dict:
     from teambot.store.file import read_state
 
     loaded = read_state(RunPaths(run_dir.parent, run_dir.name))
-    assert loaded is not None, f"no state in {run_dir}"
+    if loaded is None:
+        raise FileNotFoundError(f"no state in {run_dir}")
     return loaded.model_dump(mode="json")
 
 
