@@ -30,9 +30,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from teambot.cli import graph, init, rerun, resume, run, skip, status, unblock, validate
+    from teambot.cli import doctor, graph, init, rerun, resume, run, skip, status, unblock, validate
 
-    for module in (init, run, resume, status, rerun, skip, unblock, validate, graph):
+    for module in (init, run, resume, status, rerun, skip, unblock, validate, graph, doctor):
         cli.add_command(module.command)
 
 

@@ -162,6 +162,12 @@ class FileStateStore:
             self._journal.close()
             self._lock.release()
 
+    def replace_state(self, state: RunState) -> None:
+        """Write `state` as the snapshot and drop the journal (`doctor --repair`, after its backup)."""
+        self._run, self._stages, self._children = state.run, dict(state.stages), dict(state.children)
+        self._seq = max(self._seq, state.seq, *(r.seq for r in [*state.stages.values(), *state.children.values()]))
+        self._snapshot()
+
     def abandon(self) -> None:
         """Release the lock without the closing snapshot, as a process killed at this instant (tests)."""
         self._journal.close()

@@ -174,18 +174,19 @@ def _scan_segment(path: Path, data: bytes, result: Scan, expected: int | None, l
             bad = bad or Problem(path, offset, "checksum mismatch or malformed record")
             offset = nl + 1
             continue
+        after_damage = bad is not None
         if bad is not None:  # a good record after a bad one: the bad one is damage, not a torn tail
             result.problems.append(Problem(bad.path, bad.offset, f"{bad.what}, followed by good records"))
             bad = None
         seq, kind, key, payload = parsed
         if result.first_seq is None:
             result.first_seq = seq
-        if expected is not None and seq != expected:
+        if expected is not None and seq != expected and not (after_damage and seq > expected):  # damage explains a gap
             result.problems.append(Problem(path, offset, f"record seq {seq} where {expected} was expected "
                                                          f"({'records missing' if seq > expected else 'out of order'})"))
         expected = seq + 1
         if seq > result.after:
-            if result.records == 0 and seq != result.after + 1:
+            if result.records == 0 and seq != result.after + 1 and not (after_damage and seq > result.after):
                 result.problems.append(Problem(path, offset, f"the journal resumes at seq {seq}, the snapshot ends at "
                                                              f"{result.after}: records {result.after + 1}..{seq - 1} are missing"))
             result.records += 1

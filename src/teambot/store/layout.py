@@ -68,3 +68,14 @@ def traces(paths: RunPaths) -> list[Path]:
     any of them is never treated as empty)."""
     found = [p for p in (paths.state, paths.events) if os.path.lexists(p)]
     return found + record_files(paths)
+
+
+def no_state_error(paths: RunPaths) -> StateError | None:
+    """For a run directory without state.json or records: the error to give if it still shows that a
+    run was here (its events.jsonl), so nothing treats it as a feature never run."""
+    if not os.path.lexists(paths.events):
+        return None
+    return StateError(
+        f"{paths.root} holds the files of an earlier run (events.jsonl) but no state.json or journal: its records are lost",
+        hint=f"`teambot doctor {paths.feature}` lists what remains; move the directory aside to start the feature again",
+    )
