@@ -37,8 +37,9 @@ SUFFIX = ".wal"
 KINDS = (b"s", b"c", b"r")
 MAX_SEGMENT_BYTES = 1 << 30  # a reader refuses a segment this large: damage, not a journal
 
-# Test hook (power-loss tests only): after every flush, append "<segment> <flushed length>" to
-# this file, so a test can drop whatever a power cut at that instant would have lost.
+# Test hook (power-loss tests only): after every flush, append "<segment> <flushed length> <time
+# the flush began>" to this file (and "snapshot 0 <time>" when a snapshot replaces the segments),
+# so a test can drop whatever a power cut at that instant would have lost.
 FLUSH_LOG_ENV = "TEAMBOT_TEST_FLUSH_LOG"
 
 
@@ -264,6 +265,7 @@ class Writer:
     def flush(self) -> None:
         if self._fd is None or not self.dirty:
             return
+        began = time.time()
         if self.durable:
             try:
                 os.fdatasync(self._fd)
@@ -275,7 +277,7 @@ class Writer:
         self.dirty = False
         if self._flush_log:
             with open(self._flush_log, "a", encoding="utf-8") as fh:
-                fh.write(f"{self._path} {self.size} {time.time():.6f}\n")
+                fh.write(f"{self._path} {self.size} {began:.6f}\n")  # when the flush began: all written before is durable
 
     def _open(self, first_seq: int) -> None:
         make_dirs(self.directory, root=self.root, durable=self.durable)
