@@ -65,11 +65,11 @@ def test_a_deleted_snapshot_is_reported_and_rebuilt_never_started_over(project: 
 
 
 def test_a_finished_run_without_its_state_is_never_treated_as_new(project: Path, run_dir: Path) -> None:
-    """A completed run whose state.json was deleted: status and run exit 2 (its events remain); nothing is deleted or rerun."""
+    """A completed run whose state.json was deleted: status, resume, rerun and run exit 2 (its events remain); nothing is deleted or rerun."""
     assert teambot("run", "objective.md", "-q", cwd=project, env={"TEAMBOT_DEMO_DELAY": "0"}).returncode == 0
     (run_dir / "state.json").unlink()
     events = (run_dir / "events.jsonl").read_bytes()
-    for args in (("status",), ("run", "objective.md", "-q")):
+    for args in (("status",), ("resume", "-q"), ("rerun", "SPEC"), ("run", "objective.md", "-q")):
         proc = teambot(*args, cwd=project)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert "holds the files of an earlier run" in _clean(proc)

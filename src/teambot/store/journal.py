@@ -71,7 +71,7 @@ class Scan:
     after: int
     last_seq: int = 0
     records: int = 0  # records read after `after`
-    newest: dict[tuple[bytes, str], tuple[int, bytes, Path, int]] = field(default_factory=dict)  # -> seq, payload, file, offset
+    newest: dict[tuple[bytes, bytes], tuple[int, bytes, Path, int]] = field(default_factory=dict)  # (kind, key) -> seq, payload, file, offset
     torn: Problem | None = None  # a torn last record (ignored)
     problems: list[Problem] = field(default_factory=list)  # damage: never skipped by a loader
     segments: list[Path] = field(default_factory=list)
@@ -161,61 +161,55 @@ def _scan_segment(path: Path, data: bytes, result: Scan, expected: int | None, l
     if int(version) > JOURNAL_VERSION:
         raise StateError(f"{path} was written by a newer teambot (journal format {int(version)}; this teambot reads "
                          f"up to {JOURNAL_VERSION})", hint="upgrade teambot (pip install -U teambot) to continue this run")
-    offset = end + 1
     bad: Problem | None = None
-    length = len(data)
-    while offset < length:
-        nl = data.find(b"\n", offset)
-        if nl < 0:  # cut short: the writer stopped mid-record
-            bad = bad or Problem(path, offset, f"record cut short ({length - offset} bytes, no end of line)")
-            break
-        line = data[offset:nl]
-        parsed = _parse(line)
-        if parsed is None:
-            bad = bad or Problem(path, offset, "checksum mismatch or malformed record")
-            offset = nl + 1
+    # The hot loop of every `status`: locals only, one checksum and one split per line; keys
+    # stay bytes (decoded for the newest records only).
+    lines = data[end + 1:].split(b"\n")
+    tail = lines.pop()  # the bytes after the last newline: empty unless the last record was cut short
+    offset = end + 1
+    crc32 = zlib.crc32
+    newest = result.newest
+    after = result.after
+    for line in lines:
+        at = offset
+        offset += len(line) + 1
+        try:
+            body = line[9:]
+            if line[8:9] != b" " or int(line[:8], 16) != crc32(body):
+                raise ValueError
+            seq_text, kind, key, payload = body.split(b" ", 3)
+            seq = int(seq_text)
+            if kind not in KINDS:
+                raise ValueError
+        except ValueError:
+            if bad is None:
+                bad = Problem(path, at, "checksum mismatch or malformed record")
             continue
         after_damage = bad is not None
         if bad is not None:  # a good record after a bad one: the bad one is damage, not a torn tail
             result.problems.append(Problem(bad.path, bad.offset, f"{bad.what}, followed by good records"))
             bad = None
-        seq, kind, key, payload = parsed
         if result.first_seq is None:
             result.first_seq = seq
         if expected is not None and seq != expected and not (after_damage and seq > expected):  # damage explains a gap
-            result.problems.append(Problem(path, offset, f"record seq {seq} where {expected} was expected "
-                                                         f"({'records missing' if seq > expected else 'out of order'})"))
+            result.problems.append(Problem(path, at, f"record seq {seq} where {expected} was expected "
+                                                     f"({'records missing' if seq > expected else 'out of order'})"))
         expected = seq + 1
-        if seq > result.after:
-            if result.records == 0 and seq != result.after + 1 and not (after_damage and seq > result.after):
-                result.problems.append(Problem(path, offset, f"the journal resumes at seq {seq}, the snapshot ends at "
-                                                             f"{result.after}: records {result.after + 1}..{seq - 1} are missing"))
+        if seq > after:
+            if result.records == 0 and seq != after + 1 and not (after_damage and seq > after):
+                result.problems.append(Problem(path, at, f"the journal resumes at seq {seq}, the snapshot ends at "
+                                                         f"{after}: records {after + 1}..{seq - 1} are missing"))
             result.records += 1
-            result.newest[(kind, key)] = (seq, payload, path, offset)
+            newest[(kind, key)] = (seq, payload, path, at)
             result.last_seq = seq
-        offset = nl + 1
+    if tail and bad is None:
+        bad = Problem(path, offset, f"record cut short ({len(tail)} bytes, no end of line)")
     if bad is not None:
         if last_segment:
             result.torn = bad
         else:
             result.problems.append(Problem(bad.path, bad.offset, f"{bad.what} at the end of a segment that is not the last"))
     return expected
-
-
-def _parse(line: bytes) -> tuple[int, bytes, str, bytes] | None:
-    """(seq, kind, key, payload) of a record line whose checksum holds, else None."""
-    if len(line) < 10 or line[8:9] != b" ":
-        return None
-    body = line[9:]
-    try:
-        if int(line[:8], 16) != zlib.crc32(body):
-            return None
-        seq, kind, key, payload = body.split(b" ", 3)
-        if kind not in KINDS or not seq.isdigit():
-            return None
-        return int(seq), kind, key.decode("utf-8"), payload
-    except ValueError:
-        return None
 
 
 class Writer:

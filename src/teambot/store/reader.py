@@ -95,8 +95,9 @@ def apply(scan: journal.Scan, state: RunState | None, feature: str) -> RunState 
     run: RunRecord | None = state.run if state else None
     stages = state.stages if state else {}
     children = state.children if state else {}
-    for (kind, key), (seq, payload, path, offset) in sorted(scan.newest.items(), key=lambda item: item[1][0]):
+    for (kind, raw_key), (seq, payload, path, offset) in sorted(scan.newest.items(), key=lambda item: item[1][0]):
         where = f"{path} at byte {offset}"
+        key = raw_key.decode("utf-8", errors="replace")
         if kind == b"r":
             run = _validate(RunRecord, payload, where, feature)
         elif kind == b"s":
