@@ -73,6 +73,10 @@ def examine(paths: RunPaths) -> Report:
             (r.seq for r in [*snapshot.stages.values(), *snapshot.children.values()]), default=0)
     _journal(paths, report, snapshot, after)
     _events(paths, report)
+    from teambot.store.owner import owner_alive, read_owner
+
+    if owner_alive(paths) and (owner := read_owner(paths)) is not None:
+        report.notes.append(f"teambot pid {owner.pid} is driving this run: a torn last record may be a write in progress")
     if report.state is not None:
         _artifacts(paths, report, report.state)
     return report
