@@ -112,15 +112,15 @@ class FileStateStore:
     def _compact(self, loaded: Loaded) -> None:
         """Start from a snapshot holding everything: migrate a schema-3 run (after a backup), fold a
         journal left by an earlier process and drop its torn tail (it never committed)."""
-        if loaded.version < SCHEMA_VERSION:
+        scan = loaded.scan
+        migrate = loaded.version < SCHEMA_VERSION
+        if migrate:
             files = [self.paths.state, *legacy_files(self.paths)]
             back_up(self.paths, f"schema-{loaded.version}", files, durable=self.durable)
+        if migrate or scan.records or scan.torn is not None or scan.segments:
             self._snapshot()
+        if loaded.legacy:  # held by the snapshot now (or already: a migration that stopped after its snapshot)
             remove_legacy(self.paths)
-        elif loaded.legacy:  # a migration stopped after its snapshot: these files are older than it
-            remove_legacy(self.paths)
-        if loaded.scan.records or loaded.scan.torn is not None or len(loaded.scan.segments) > 0:
-            self._snapshot()
 
     def commit_stage(self, record: StageRecord) -> StageRecord:
         saved = self._next(record)
