@@ -65,7 +65,14 @@ def started(run_dir: Path) -> list[str]:
 
 
 def state(run_dir: Path) -> dict:
-    return json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
+    """The run's committed state (snapshot plus journal), as `status` reads it, as JSON data."""
+    from teambot.paths import RunPaths
+    from teambot.store.file import read_state
+
+    loaded = read_state(RunPaths(run_dir.parent, run_dir.name))
+    if loaded is None:
+        raise FileNotFoundError(f"no state in {run_dir}")
+    return loaded.model_dump(mode="json")
 
 
 def status_json(cwd: Path, feature: str | None = None) -> dict:

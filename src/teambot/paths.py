@@ -36,13 +36,23 @@ class RunPaths:
         return self.root / "state.json"
 
     @property
+    def journal(self) -> Path:
+        """The write-ahead journal: journal/<first seq>.wal segments (design/journal.md)."""
+        return self.root / "journal"
+
+    @property
+    def backups(self) -> Path:
+        """Copies kept before a migration or a `doctor --repair` changes the run's records."""
+        return self.root / "backup"
+
+    @property
     def stage_records(self) -> Path:
-        """Per-stage commits between snapshots (see .agent-tracking/design/state-store.md)."""
+        """Per-stage commits of the schema-3 layout, migrated into the journal (design/state-store.md)."""
         return self.root / "stages"
 
     @property
     def child_records(self) -> Path:
-        """Per-child commits between snapshots: children/<STAGE>/<child>.json (design/child-records.md)."""
+        """Per-child commits of the schema-3 layout: children/<STAGE>/<child>.json (design/child-records.md)."""
         return self.root / "children"
 
     def child_record(self, child_id: str) -> Path:

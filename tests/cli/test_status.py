@@ -120,7 +120,7 @@ def test_status_json_keys_of_a_finished_demo_run(project: Path) -> None:
     report = json.loads(proc.stdout)
     assert set(report) == REPORT_KEYS
     assert report["status"] == "completed" and report["error"] is None and report["notes"] == [] and report["stale"] == []
-    assert set(report["owner"]) == {"pid", "host", "since"}
+    assert set(report["owner"]) == {"pid", "host", "since", "started"}
     assert set(report["usage"]) == {"prompt_tokens", "completion_tokens"}
     assert isinstance(report["elapsed_seconds"], float) and report["run_dir"].endswith("/.agent-tracking/todo-cli")
     assert report["objective"].endswith("objective.md") and report["stages_file"].endswith("stages.yaml")

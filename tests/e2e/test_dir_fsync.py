@@ -30,7 +30,7 @@ FSYNC = re.compile(r"^\d+ +fsync\(\d+<([^>]+)>\) = 0$")
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 def test_each_new_directory_is_fsynced_into_its_parent(tmp_path: Path) -> None:
-    """The workspace, the run directory, stages/, iterations/<STAGE>/, artifacts/ subfolders...: each parent is fsynced after the mkdir."""
+    """The workspace, the run directory, journal/, iterations/<STAGE>/, artifacts/ subfolders...: each parent is fsynced after the mkdir."""
     (tmp_path / "stages.yaml").write_text(STAGES)
     (tmp_path / "objective.md").write_text("---\nfeature: dirs\n---\n# Dirs\n\nbody\n")
     trace = tmp_path.parent / f"{tmp_path.name}.strace"
@@ -51,7 +51,7 @@ def test_each_new_directory_is_fsynced_into_its_parent(tmp_path: Path) -> None:
             synced.append((number, Path(done.group(1))))
     run_dir = tmp_path / ".agent-tracking" / "dirs"
     ours = [(n, p) for n, p in created if p == tmp_path / ".agent-tracking" or run_dir in (p, *p.parents)]
-    expected = {run_dir, run_dir / "stages", run_dir / "iterations" / "REVIEW", run_dir / "artifacts" / "docs", run_dir / "logs"}
+    expected = {run_dir, run_dir / "journal", run_dir / "iterations" / "REVIEW", run_dir / "artifacts" / "docs", run_dir / "logs"}
     assert expected <= {p for _, p in ours}, ours
     for number, path in ours:
         assert any(n > number and p == path.parent for n, p in synced), f"{path} was not fsynced into {path.parent}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from teambot.lifecycle import StageStatus
 from teambot.paths import RunPaths
 from teambot.store.file import FileStateStore
 from teambot.store.memory import MemoryStateStore
-from teambot.store.models import SCHEMA_VERSION, ChildRecord, RunRecord, StageRecord, TokenUsage
+from teambot.store.models import SCHEMA_VERSION, ChildRecord, RunRecord, RunStatus, StageRecord, TokenUsage
 
 V2_STATE = Path(__file__).resolve().parent.parent / "e2e" / "fixtures" / "v2-run" / "run" / "state.json"
 
@@ -67,7 +68,7 @@ def test_file_store_survives_reopen(tmp_path: Path) -> None:
     first = FileStateStore(paths)
     first.commit_run(_run(), stages={"A": StageRecord(name="A")})
     first.commit_stage(StageRecord(name="A", status=StageStatus.RUNNING, attempts=1))
-    first.close()  # no final commit_run: as after kill -9
+    first.abandon()  # no final commit_run, no closing snapshot: as after kill -9
     second = FileStateStore(paths)
     try:
         assert second.load().stages["A"].status == StageStatus.RUNNING
@@ -136,6 +137,7 @@ def test_reader_beside_a_live_writer_never_fails_or_goes_back(tmp_path: Path) ->
 
     paths = RunPaths(tmp_path, "f")
     store = FileStateStore(paths, durable=False)
+    store.snapshot_min_bytes = 4096  # a snapshot (and its segment deletion) every few records, racing the reader
     names = [f"S{i}" for i in range(20)]
     store.commit_run(_run(), stages={n: StageRecord(name=n) for n in names})
     done = threading.Event()
@@ -144,7 +146,8 @@ def test_reader_beside_a_live_writer_never_fails_or_goes_back(tmp_path: Path) ->
         for round_ in range(30):
             for n in names:
                 store.commit_stage(StageRecord(name=n, attempts=round_ + 1))
-            store.commit_run(_run(elapsed_seconds=float(round_)))
+            store.commit_run(_run(elapsed_seconds=float(round_), status=RunStatus.FAILED if round_ % 3 else RunStatus.RUNNING))
+            time.sleep(0.002)
         done.set()
 
     writer = threading.Thread(target=write)
@@ -238,8 +241,8 @@ def test_file_store_children_survive_reopen_and_later_commits_win(tmp_path: Path
     second = FileStateStore(paths)
     second.load()
     second.commit_child(ChildRecord(id="S/T1", status=StageStatus.RUNNING, attempts=4))
-    second.close()  # no snapshot: as after kill -9
-    assert (paths.child_records / "S" / "T1.json").is_file()
+    second.abandon()  # no snapshot: as after kill -9
+    assert [p.name for p in paths.journal.iterdir()], "the commit is in the journal"
     third = FileStateStore(paths)
     try:
         child = third.load().children["S/T1"]
@@ -248,16 +251,18 @@ def test_file_store_children_survive_reopen_and_later_commits_win(tmp_path: Path
         third.close()
 
 
-def test_file_store_snapshot_empties_children_dir(tmp_path: Path) -> None:
-    """A snapshot folds children/<STAGE>/*.json into state.json and deletes them; state.json holds them."""
+def test_file_store_snapshot_empties_the_journal(tmp_path: Path) -> None:
+    """The run's final snapshot folds the journal into state.json and deletes its segments; state.json holds every record."""
+    from teambot.store.models import RunStatus
+
     paths = RunPaths(tmp_path, "f")
     store = FileStateStore(paths)
     store.commit_run(_run(), stages={"S": StageRecord(name="S")})
     store.commit_child(ChildRecord(id="S/T1", status=StageStatus.SUCCEEDED))
-    assert (paths.child_records / "S" / "T1.json").is_file()
-    store.commit_run(_run())
+    assert list(paths.journal.glob("*.wal"))
+    store.commit_run(_run(status=RunStatus.COMPLETED))
+    assert not list(paths.journal.glob("*.wal"))
     store.close()
-    assert not list(paths.child_records.rglob("*.json"))
     data = json.loads(paths.state.read_text())
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["children"]["S/T1"]["status"] == "succeeded"
@@ -337,6 +342,7 @@ def test_reader_beside_a_live_writer_sees_children_never_go_back(tmp_path: Path)
 
     paths = RunPaths(tmp_path, "f")
     store = FileStateStore(paths, durable=False)
+    store.snapshot_min_bytes = 4096
     ids = [f"S/T{i}" for i in range(10)]
     store.commit_run(_run(), stages={"S": StageRecord(name="S")})
     done = threading.Event()
@@ -345,7 +351,8 @@ def test_reader_beside_a_live_writer_sees_children_never_go_back(tmp_path: Path)
         for round_ in range(30):
             for child_id in ids:
                 store.commit_child(ChildRecord(id=child_id, attempts=round_ + 1))
-            store.commit_run(_run(elapsed_seconds=float(round_)))
+            store.commit_run(_run(elapsed_seconds=float(round_), status=RunStatus.FAILED if round_ % 3 else RunStatus.RUNNING))
+            time.sleep(0.002)
         done.set()
 
     writer = threading.Thread(target=write)

@@ -90,7 +90,9 @@ def locked_run(workspace: Path | None, feature: str | None, *, unfinished_only: 
         try:
             state = store.load()
             if state is None:
-                raise UsageError(f"no run named '{name}' in {ws}")
+                from teambot.store.layout import no_state_error
+
+                raise no_state_error(paths) or UsageError(f"no run named '{name}' in {ws}")
             yield paths, store, state
         finally:
             store.close()

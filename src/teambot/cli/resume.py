@@ -34,6 +34,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
     from teambot.session import DriveOptions, add_missing_stages, end_leftover_agents, recover_dead_owner, reset_stages
     from teambot.skipping import check_skippable, skip_stages
     from teambot.store.file import FileStateStore
+    from teambot.store.layout import no_state_error
     from teambot.store.models import RunStatus
 
     project_dir = Path.cwd()
@@ -43,6 +44,8 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
     store = FileStateStore(paths)  # exits 3 if another process owns the run
     try:
         state = store.load()
+        if state is None and (left := no_state_error(paths)) is not None:
+            raise left
         if state is None:
             raise UsageError(f"no run named '{name}' in {ws}")
         common.crash_dir = paths.root

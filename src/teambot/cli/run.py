@@ -33,6 +33,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     from teambot.session import DriveOptions
     from teambot.skipping import check_skippable, skip_stages
     from teambot.store.file import FileStateStore
+    from teambot.store.layout import no_state_error
     from teambot.store.models import RunRecord, RunState, StageRecord
 
     project_dir = Path.cwd()
@@ -52,6 +53,8 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
                 f"a run for feature '{name}' already exists in {paths.root} (status {existing.run.status.value})",
                 hint=f"continue it with `teambot resume {name}`, or start another with --feature NAME",
             )
+        if (left := no_state_error(paths)) is not None:  # a run was here: never start it over on top
+            raise left
         common.crash_dir = paths.root
         if dry_run:
             return _dry_run(workflow, obj, paths, setup)

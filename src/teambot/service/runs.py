@@ -13,16 +13,22 @@ from teambot.errors import ConfigError, RunNotFoundError, StateError
 from teambot.paths import RunPaths
 from teambot.service.models import ChildReport, RunStatus, RunSummary, StageReport
 from teambot.store.file import owner_alive, read_owner, read_state
+from teambot.store.layout import no_state_error
 from teambot.store.models import ChildRecord, StageRecord, TokenUsage
 
 _CUT_OFF = "teambot stopped while it ran"
 
 
+# Any of these in a directory of the workspace means a run was there (a missing state.json is
+# reported, never taken for "no run").
+_RUN_MARKERS = ("state.json", "journal", "stages", "children", "events.jsonl")
+
+
 def feature_names(workspace: Path) -> list[str]:
-    """Features in the workspace that have a state file, sorted."""
+    """Features in the workspace that hold a run (a state file, a journal or another record of one), sorted."""
     if not workspace.is_dir():
         return []
-    return sorted(p.parent.name for p in workspace.glob("*/state.json"))
+    return sorted({p.parent.name for marker in _RUN_MARKERS for p in workspace.glob(f"*/{marker}")})
 
 
 def list_runs(workspace: Path) -> list[RunSummary]:
@@ -55,6 +61,8 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
 
     paths = RunPaths(workspace, feature)
     state = read_state(paths)
+    if state is None and (left := no_state_error(paths)) is not None:
+        raise left
     if state is None:
         names = feature_names(workspace)
         hint = f"runs in {workspace}: {', '.join(names)}" if names else f"start one with `teambot run OBJECTIVE` (workspace {workspace})"

@@ -17,7 +17,10 @@ from teambot.names import split_child_id
 # An older teambot refuses a version-2 file rather than drop the loop history on its next write.
 # 3: the state gained `children` (records of a stage's children, e.g. IMPLEMENTATION/T1); a
 # version-2 file loads as is (no children). Version 2 readers refuse it rather than drop them.
-SCHEMA_VERSION = 3
+# 4: state.json is the snapshot of a write-ahead journal (journal/*.wal) and records `seq`, the
+# last journal record it holds. A version-3 reader would ignore the journal, so it refuses the
+# file; a run in the version-2/3 layout is migrated by the first writer that opens it (backup kept).
+SCHEMA_VERSION = 4
 
 
 def now_iso() -> str:
@@ -186,6 +189,7 @@ class Owner(_Model):
     pid: int
     host: str
     since: Timestamp
+    started: float | None = None  # the process's start time (psutil create_time): a reused pid is not this owner
 
 
 class RunRecord(_Model):
@@ -212,6 +216,7 @@ class RunRecord(_Model):
 
 class RunState(_Model):
     schema_version: int = SCHEMA_VERSION
+    seq: int = 0  # the last journal record this snapshot holds (schema 4); records after it are in journal/
     run: RunRecord
     stages: dict[str, StageRecord] = Field(default_factory=dict)
     children: dict[str, ChildRecord] = Field(default_factory=dict)  # keyed by ChildRecord.id
