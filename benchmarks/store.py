@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import resource
@@ -398,7 +397,7 @@ def report(bench: Bench, opts, repeats: int) -> int:
         lines += [
             "## LangGraph SqliteSaver, same machine, same disk",
             "",
-            f"`langgraph` with `langgraph-checkpoint-sqlite` in their own venv; a chain of N no-op nodes, `durability=\"sync\"`,",
+            "`langgraph` with `langgraph-checkpoint-sqlite` in their own venv; a chain of N no-op nodes, `durability=\"sync\"`,",
             "one SQLite file per run (WAL). Per step = (median wall(N) - median wall(1)) / (N - 1), timed inside the process.",
             "",
             "| Steps | Wall median (s) | Per step (ms) | CPU per step (ms) |",
