@@ -34,7 +34,10 @@ def locked(paths: RunPaths, *, disk_full_then: str | None = None) -> Iterator[tu
         try:
             state = store.load()
             if state is None:
-                raise RunNotFoundError(f"no run named '{paths.feature}' in {paths.workspace}")
+                from teambot.store.layout import no_state_error
+
+                # events left without state: a damaged run, never "no run" (teambot doctor tells what remains)
+                raise no_state_error(paths) or RunNotFoundError(f"no run named '{paths.feature}' in {paths.workspace}")
             yield store, state
         finally:
             store.close()

@@ -22,8 +22,11 @@ StageFile = Literal["log", "output", "prompt"]
 
 
 def has_run(paths: RunPaths) -> bool:
-    """A run has been committed there: the test `feature_names` lists runs by (the one place to change with the store)."""
-    return paths.state.is_file()
+    """A run was there: its snapshot, a journal or record, or its events (a damaged run counts: opening it
+    then names what is wrong, instead of "no run")."""
+    from teambot.store.layout import traces
+
+    return paths.state.is_file() or bool(traces(paths))
 
 
 def run_paths(workspace: Path, feature: str) -> RunPaths:
