@@ -376,6 +376,18 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
+def _kept_sections(path: Path) -> str:
+    """Sections other benchmarks write into the same file between markers (benchmarks/tasks.py): kept."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    start, end = "<!-- tasks:start -->", "<!-- tasks:end -->"
+    if start in old and end in old:
+        return "\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 repeats, fewer fsync samples, no profile unless growth exceeds 1.2")
@@ -408,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report)
     else:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report, encoding="utf-8")
+        args.output.write_text(report + _kept_sections(args.output), encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

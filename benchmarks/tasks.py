@@ -121,7 +121,8 @@ def write(rows, costs, quick: bool) -> None:
     lines = [START, "## Task stages (benchmarks/tasks.py)", "",
              f"Measured {dt.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, Python "
              f"{platform.python_version()}, git in a temporary directory; `python benchmarks/tasks.py"
-             f"{' --quick' if quick else ''}`.", "",
+             f"{' --quick' if quick else ''}`; load average at the end {os.getloadavg()[0]:.1f} (other work on the "
+             "machine lengthens every figure).", "",
              "Makespan of a random 30-task DAG (0.5–3 s per task, demo delays) at `--max-concurrency 4` on 4 agents, "
              "first task_started to last task_merged, against max(critical path, total work / 4):", "",
              "| seed | critical path (s) | total work (s) | lower bound (s) | makespan (s) | ratio |",
