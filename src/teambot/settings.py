@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from teambot.errors import ConfigError
 from teambot.names import control_character
-from teambot.notify.config import NotifyTarget
+from teambot.notify.config import NotifyTarget, notify_problems
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from teambot.config.problems import Positions, Problem
@@ -208,8 +208,6 @@ def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
         from teambot.config.validate import ACCEPTANCE_PLACEHOLDERS
 
         found += _placeholder_problems(("acceptance", "command"), acceptance["command"], ACCEPTANCE_PLACEHOLDERS)
-    from teambot.notify.config import notify_problems
-
     found += notify_problems(data.get("notify"))
     openai = data.get("openai")
     if isinstance(openai, dict):

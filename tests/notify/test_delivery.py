@@ -79,6 +79,7 @@ def test_500s_are_retried_with_backoff_and_a_dead_target_is_recorded(small, hook
     assert down["type"] == "notification_failed" and down["details"]["attempts"] == 3
     assert down["details"]["error"] == "HTTP 500" and down["details"]["http_status"] == 500
     assert by_target["notify[2]"]["details"]["error"] == "HTTP 404" and by_target["notify[2]"]["details"]["attempts"] == 1
+    assert f"notification run_completed to notify[1] {hooks.url} failed: HTTP 500" in proc.stdout
 
 
 def test_hanging_target_never_holds_the_run_beyond_the_flush_cap(small, hooks):

@@ -71,8 +71,8 @@ def _target_problems(where: tuple, body: dict[str, Any]) -> list[tuple[tuple, st
             found.append((where + ("events",), "lists no event; leave `events` out to get all of them"))
         for j, name in enumerate(events):
             if isinstance(name, str) and name and name not in NOTIFY_EVENTS:
-                found.append((where + ("events", j), f"unknown event{did_you_mean(name, NOTIFY_EVENTS)}; "
-                                                     f"choose from: {', '.join(NOTIFY_EVENTS)}"))
+                found.append((where + ("events", j), (f"unknown event{did_you_mean(name, NOTIFY_EVENTS)}; "
+                                                      f"choose from: {', '.join(NOTIFY_EVENTS)}")))
     return found
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from teambot.errors import TeambotError
 from teambot.events import Event, EventLog
 from teambot.notify.config import NotifyTarget, origin, url_problem
 
@@ -158,7 +159,6 @@ class _Worker:
         if self.proc.returncode != 0:
             tail = err.decode("utf-8", "replace").strip()[-_OUTPUT_CAP:]
             raise _Retryable(f"{Path(argv[0]).name} exited with status {self.proc.returncode}" + (f": {tail}" if tail else ""))
-        return None
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -238,7 +238,7 @@ class Notifier:
                     self.events.emit("notification_sent", item.stage, **details)
                 else:
                     self.events.emit("notification_failed", item.stage, **details, error=self.redact(error))
-            except Exception:  # the event log is gone (a swapped file): a notification never fails the run
+            except (TeambotError, OSError):  # the event log is gone (a swapped file): a notification never fails the run
                 pass
 
     def close(self, wait: float = FLUSH_SECONDS) -> None:
@@ -259,5 +259,5 @@ class Notifier:
                     try:
                         self.events.emit("notification_failed", item.stage, target=worker.label, event=item.event,
                                          error=f"not delivered within {wait:g} s of the run's end")
-                    except Exception:  # the event log is gone: a notification never fails the run
+                    except (TeambotError, OSError):  # the event log is gone: a notification never fails the run
                         pass
