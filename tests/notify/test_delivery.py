@@ -75,10 +75,12 @@ def test_500s_are_retried_with_backoff_and_a_dead_target_is_recorded(small, hook
     assert len(hooks.received["/gone"]) == 1  # a 404 is not retried
     by_target = {e["details"]["target"].split()[0]: e for e in notes(small / ".agent-tracking" / "note")}
     assert by_target["notify[0]"]["type"] == "notification_sent" and by_target["notify[0]"]["details"]["attempts"] == 3
+    assert by_target["notify[0]"]["details"]["retried_after"] == ["HTTP 500", "HTTP 500"]
     down = by_target["notify[1]"]
     assert down["type"] == "notification_failed" and down["details"]["attempts"] == 3
     assert down["details"]["error"] == "HTTP 500" and down["details"]["http_status"] == 500
     assert by_target["notify[2]"]["details"]["error"] == "HTTP 404" and by_target["notify[2]"]["details"]["attempts"] == 1
+    assert by_target["notify[2]"]["details"]["http_status"] == 404
     assert f"notification run_completed to notify[1] {hooks.url} failed: HTTP 500" in proc.stdout
 
 
@@ -95,6 +97,23 @@ def test_hanging_target_never_holds_the_run_beyond_the_flush_cap(small, hooks):
     assert recorded["notify[1]"]["type"] == "notification_sent"  # the other target is not held up
     assert recorded["notify[0]"]["type"] == "notification_failed"
     assert "not delivered within 5 s" in recorded["notify[0]"]["details"]["error"]
+
+
+def test_target_hanging_mid_run_holds_later_notifications_not_the_run(small, hooks):
+    """A stage_failed notification that hangs: the run still ends within the cap (--on-failure continue),
+    and both it and the run_failed queued behind it are recorded as not delivered."""
+    write_settings(small, f"notify:\n  - url: {hooks.url}/hang\n    timeout: 60\n    events: [stage_failed, run_failed]\n")
+    start = time.monotonic()
+    proc = teambot("run", "objective.md", "--on-failure", "continue", cwd=small, timeout=60,
+                   env={"TEAMBOT_DEMO_FAIL": "SPEC_REVIEW"})
+    took = time.monotonic() - start
+    assert proc.returncode == 1 and took < 25, (took, proc.stdout + proc.stderr)
+    assert [b["event"] for b in hooks.received["/hang"]] == ["stage_failed"]  # the second waits behind the first
+    run_dir = small / ".agent-tracking" / "note"
+    assert [e["stage"] for e in events(run_dir) if e["type"] == "stage_succeeded"] == ["SPEC"]
+    failed = [(e["details"]["event"], e["details"]["error"]) for e in notes(run_dir)]
+    assert failed == [("stage_failed", "not delivered within 5 s of the run's end"),
+                      ("run_failed", "not delivered within 5 s of the run's end")]
 
 
 def test_argv_target_gets_placeholders_and_the_json_payload_on_stdin(small):

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,23 @@ TRIGGERS: dict[str, Trigger] = {
 }
 
 
-class _Undeliverable(Exception):
-    """A failure that another attempt would not fix (a 4xx, a missing program)."""
+@dataclass(frozen=True)
+class Outcome:
+    """One delivery: attempts made, the last error (None: delivered), the HTTP status, earlier attempts' errors."""
+
+    attempts: int
+    error: str | None
+    status: int | None = None
+    retried: list[str] = field(default_factory=list)
+
+
+class _Failed(Exception):
+    """One attempt failed; `retry` False when another attempt would not help (a 4xx, a missing program)."""
+
+    def __init__(self, message: str, status: int | None = None, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry = retry
 
 
 class _Worker:
@@ -107,24 +122,21 @@ class _Worker:
         timeout = httpx.Timeout(self.target.timeout, connect=min(self.target.timeout, 5.0))
         with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=True) as client:
             while (item := self.queue.get()) is not None and self.notifier is not None and not self.notifier.closed:
-                self.notifier.record(self, item, *self._deliver(client, item.payload))
+                self.notifier.record(self, item, self._deliver(client, item.payload))
 
-    def _deliver(self, client, payload: dict[str, Any]) -> tuple[int, str | None, int | None]:
-        """(attempts made, the last error or None when delivered, the HTTP status)."""
+    def _deliver(self, client, payload: dict[str, Any]) -> Outcome:
         if self.unusable:
-            return 0, self.unusable, None
-        attempts, status = 0, None
+            return Outcome(0, self.unusable)
+        errors: list[str] = []
         while True:
-            attempts += 1
             try:
                 status = self._post(client, payload) if self.target.argv is None else self._exec(payload)
-                return attempts, None, status
-            except _Undeliverable as exc:
-                return attempts, str(exc), status
-            except _Retryable as exc:
-                if attempts > self.target.retries:
-                    return attempts, str(exc), exc.status
-                time.sleep(BACKOFF_SECONDS * 2 ** (attempts - 1))
+                return Outcome(len(errors) + 1, None, status, errors)
+            except _Failed as exc:
+                if not exc.retry or len(errors) >= self.target.retries:
+                    return Outcome(len(errors) + 1, str(exc), exc.status, errors)
+                errors.append(str(exc))
+                time.sleep(BACKOFF_SECONDS * 2 ** (len(errors) - 1))
 
     def _post(self, client, payload: dict[str, Any]) -> int:
         import httpx
@@ -133,32 +145,33 @@ class _Worker:
         try:
             resp = client.post(self.url, json=body, headers={"User-Agent": "teambot"})
         except httpx.TimeoutException:
-            raise _Retryable(f"no answer within {self.target.timeout:g} s") from None
+            raise _Failed(f"no answer within {self.target.timeout:g} s") from None
         except httpx.TransportError as exc:  # the exception's text may quote the URL: only its kind is shown
-            raise _Retryable(f"could not connect ({type(exc).__name__})") from None
+            raise _Failed(f"could not connect ({type(exc).__name__})") from None
         if 200 <= resp.status_code < 300:
             return resp.status_code
         if resp.status_code >= 500 or resp.status_code in (408, 429):
-            raise _Retryable(f"HTTP {resp.status_code}", resp.status_code)
-        raise _Undeliverable(f"HTTP {resp.status_code}")
+            raise _Failed(f"HTTP {resp.status_code}", resp.status_code)
+        raise _Failed(f"HTTP {resp.status_code}", resp.status_code, retry=False)
 
     def _exec(self, payload: dict[str, Any]) -> None:
+        """Run the argv target; exit 0 is success."""
         fields = {k: "" if v is None else str(v) for k, v in payload.items()}
         argv = [_fill(arg, fields) for arg in self.target.argv or []]
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                          start_new_session=True)  # its own group: a hung program is ended whole
         except OSError as exc:
-            raise _Undeliverable(f"cannot start {Path(argv[0]).name}: {exc.strerror or type(exc).__name__}") from None
+            raise _Failed(f"cannot start {Path(argv[0]).name}: {exc.strerror or type(exc).__name__}", retry=False) from None
         try:
             _, err = self.proc.communicate(json.dumps(payload).encode(), timeout=self.target.timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             self.proc.wait()
-            raise _Retryable(f"{Path(argv[0]).name} did not finish within {self.target.timeout:g} s") from None
+            raise _Failed(f"{Path(argv[0]).name} did not finish within {self.target.timeout:g} s") from None
         if self.proc.returncode != 0:
             tail = err.decode("utf-8", "replace").strip()[-_OUTPUT_CAP:]
-            raise _Retryable(f"{Path(argv[0]).name} exited with status {self.proc.returncode}" + (f": {tail}" if tail else ""))
+            raise _Failed(f"{Path(argv[0]).name} exited with status {self.proc.returncode}" + (f": {tail}" if tail else ""))
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -166,12 +179,6 @@ class _Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except OSError:
                 pass
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _fill(arg: str, fields: dict[str, str]) -> str:
@@ -223,21 +230,23 @@ class Notifier:
         # redacted whole, after the message is built and cut: the event's details already were
         return {k: self.redact(v) if isinstance(v, str) else v for k, v in raw.items()}
 
-    def record(self, worker: _Worker, item: Item, attempts: int, error: str | None, status: int | None) -> None:
+    def record(self, worker: _Worker, item: Item, outcome: Outcome) -> None:
         """Write one delivery's outcome to events.jsonl (from the worker's thread), unless close gave up on it."""
         with self._lock:
             if self.closed:
                 return
             with self._pending_lock:
                 worker.pending.remove(item)
-            details: dict[str, Any] = {"target": worker.label, "event": item.event, "attempts": attempts}
-            if status is not None:
-                details["http_status"] = status
+            details: dict[str, Any] = {"target": worker.label, "event": item.event, "attempts": outcome.attempts}
+            if outcome.status is not None:
+                details["http_status"] = outcome.status
+            if outcome.retried:  # every failed attempt is on record, not only the last
+                details["retried_after"] = outcome.retried
             try:
-                if error is None:
+                if outcome.error is None:
                     self.events.emit("notification_sent", item.stage, **details)
                 else:
-                    self.events.emit("notification_failed", item.stage, **details, error=self.redact(error))
+                    self.events.emit("notification_failed", item.stage, **details, error=outcome.error)
             except (TeambotError, OSError):  # the event log is gone (a swapped file): a notification never fails the run
                 pass
 
