@@ -65,6 +65,16 @@ def test_blocked_run_is_notified(small, hooks):
     assert "needs a person" in body["message"] and "SPEC_REVIEW:" in body["message"]
 
 
+def test_resume_notifies_too(small, hooks):
+    """A run that failed notifies run_failed; its resume, which completes, notifies run_completed."""
+    write_settings(small, f"notify:\n  - url: {hooks.url}/ok\n    events: [run_completed, run_failed]\n")
+    assert teambot("run", "objective.md", cwd=small, env={"TEAMBOT_DEMO_FAIL": "SPEC"}).returncode == 1
+    proc = teambot("resume", "note", cwd=small)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [b["event"] for b in hooks.received["/ok"]] == ["run_failed", "run_completed"]
+    assert [e["type"] for e in notes(small / ".agent-tracking" / "note")] == ["notification_sent"] * 2
+
+
 def test_500s_are_retried_with_backoff_and_a_dead_target_is_recorded(small, hooks):
     """500 twice then 200 is delivered in 3 attempts; an always-500 target fails after 3; the run still succeeds."""
     write_settings(small, f"notify:\n  - url: {hooks.url}/flaky\n  - url: {hooks.url}/down\n"
