@@ -51,23 +51,39 @@ class Trigger:
 
 
 def _reasons(found: object) -> str:
+    """`STAGE: why; STAGE: why` from an event's {stage: reason} detail."""
     if isinstance(found, dict) and found:
         return "; ".join(f"{k}: {v}" for k, v in found.items())
     return ""
 
 
+def _completed(e: Event, feature: str) -> str:
+    took = e.details.get("elapsed_seconds")
+    return f"teambot run '{feature}' completed" + (f" in {took:.1f} s" if isinstance(took, (int, float)) else "")
+
+
+def _failed(e: Event, feature: str) -> str:
+    why = str(e.details.get("error") or "") or _reasons(e.details.get("failed"))
+    pending = ", ".join(map(str, e.details.get("pending") or []))
+    return f"teambot run '{feature}' failed: " + (why or f"stages could not start: {pending}")
+
+
+def _blocked(e: Event, feature: str) -> str:
+    return f"teambot run '{feature}' is blocked and needs a person: {_reasons(e.details.get('blocked'))}"
+
+
+def _stage_failed(e: Event, feature: str) -> str:
+    return f"teambot run '{feature}': stage {e.stage} failed (attempt {e.details.get('attempt')}): {e.details.get('error')}"
+
+
 # events.jsonl type -> the notification it sends. A feature adds its event with one line here
-# (its name is already accepted in config.NOTIFY_EVENTS).
+# (its name is already accepted in config.NOTIFY_EVENTS), e.g. for approvals:
+#   "run_waiting": Trigger("run_waiting", "waiting", lambda e, f: f"teambot run '{f}' waits for a decision"),
 TRIGGERS: dict[str, Trigger] = {
-    "run_completed": Trigger("run_completed", "completed", lambda e, f: f"teambot run '{f}' completed"
-                             + (f" in {e.details['elapsed_seconds']:.1f} s" if isinstance(e.details.get("elapsed_seconds"), (int, float)) else "")),
-    "run_failed": Trigger("run_failed", "failed", lambda e, f: f"teambot run '{f}' failed: "
-                          + (str(e.details.get("error") or "") or _reasons(e.details.get("failed"))
-                             or "stages could not start: " + ", ".join(map(str, e.details.get("pending") or [])))),
-    "run_blocked": Trigger("run_blocked", "blocked", lambda e, f: f"teambot run '{f}' is blocked and needs a person: "
-                           + _reasons(e.details.get("blocked"))),
-    "stage_failed": Trigger("stage_failed", "failed", lambda e, f: f"teambot run '{f}': stage {e.stage} failed "
-                            f"(attempt {e.details.get('attempt')}): {e.details.get('error')}"),
+    "run_completed": Trigger("run_completed", "completed", _completed),
+    "run_failed": Trigger("run_failed", "failed", _failed),
+    "run_blocked": Trigger("run_blocked", "blocked", _blocked),
+    "stage_failed": Trigger("stage_failed", "failed", _stage_failed),
 }
 
 
