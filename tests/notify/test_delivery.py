@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import events, teambot
+from tests.helpers import events, teambot, wait_for
 from tests.runtimes.conftest import FAKE_AGENT
 
 PAYLOAD_KEYS = {"event", "feature", "stage", "message", "status", "run_dir", "ts"}
@@ -196,3 +196,27 @@ def test_unset_url_variable_is_recorded_and_the_run_goes_on(small):
     [failed] = notes(small / ".agent-tracking" / "note")
     assert failed["details"]["error"] == "environment variable NO_SUCH_HOOK_URL is not set"
     assert failed["details"]["attempts"] == 0
+
+
+def test_hung_program_is_killed_when_the_run_ends(small):
+    """An argv target that never exits is killed (with its process group) at the end of the flush cap."""
+    import psutil
+
+    pid_file = small / "pid.txt"
+    code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)"
+    argv = [sys.executable, "-c", code, str(pid_file)]
+    write_settings(small, f"notify:\n  - argv: {json.dumps(argv)}\n    timeout: 100\n    events: [run_completed]\n")
+    start = time.monotonic()
+    proc = teambot("run", "objective.md", cwd=small, timeout=60)
+    assert proc.returncode == 0 and time.monotonic() - start < 25
+    pid = int(pid_file.read_text())
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    assert wait_for(gone, timeout=5), "the notification program outlived the run"
+    [failed] = notes(small / ".agent-tracking" / "note")
+    assert failed["details"]["error"] == "not delivered within 5 s of the run's end"

@@ -267,13 +267,18 @@ class Notifier:
                 pass
 
     def close(self, wait: float = FLUSH_SECONDS) -> None:
-        """Deliver what is queued within `wait` seconds, then record the rest as not delivered.
-        Call before the event log is closed."""
+        """Deliver what is queued within `wait` seconds, then record the rest as not delivered
+        (also when Ctrl-C cuts the wait short). Call before the event log is closed."""
         deadline = time.monotonic() + wait
-        for worker in self.workers:
-            worker.queue.put(None)
-        for worker in self.workers:
-            worker.thread.join(max(0.0, deadline - time.monotonic()))
+        try:
+            for worker in self.workers:
+                worker.queue.put(None)
+            for worker in self.workers:
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
+        finally:
+            self._give_up(f"not delivered within {wait:g} s of the run's end")
+
+    def _give_up(self, why: str) -> None:
         with self._lock:
             self.closed = True
             for worker in self.workers:
@@ -283,6 +288,6 @@ class Notifier:
                 for item in left:
                     try:
                         self.events.emit("notification_failed", item.stage, target=worker.label, event=item.event,
-                                         error=f"not delivered within {wait:g} s of the run's end")
+                                         error=why)
                     except (TeambotError, OSError):  # the event log is gone: a notification never fails the run
                         pass
