@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -29,6 +30,7 @@ from teambot.notify.config import NotifyTarget, origin, url_problem
 FLUSH_SECONDS = 5.0  # the longest a run's end waits for its notifications
 BACKOFF_SECONDS = 0.5  # before the first retry; doubles each time
 MESSAGE_CAP = 2000  # characters of a message (errors can be long)
+_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _OUTPUT_CAP = 300  # characters of a failing program's stderr quoted in the failure
 
 
@@ -198,9 +200,8 @@ class _Worker:
 
 
 def _fill(arg: str, fields: dict[str, str]) -> str:
-    for name, value in fields.items():
-        arg = arg.replace("{" + name + "}", value)
-    return arg
+    """`arg` with its {placeholders} filled in one pass (a message quoting `{stage}` stays as it is)."""
+    return _PLACEHOLDER_RE.sub(lambda m: fields.get(m.group(1), m.group(0)), arg)
 
 
 class Notifier:
