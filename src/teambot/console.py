@@ -87,6 +87,8 @@ def describe(event: Event) -> str | None:
             return f"{event.stage}: acceptance tests {outcome} in iteration {d.get('iteration')}: {d.get('summary')}"
         case "task_started" | "task_merged" | "task_failed" | "task_conflict" | "task_interrupted" | "task_retrying":
             return f"{event.stage}/{d.get('task')} {_task_line(event.type, d)}"
+        case "notification_failed":  # a delivery that worked is only recorded
+            return f"notification {d.get('event')} to {d.get('target')} failed: {d.get('error')}"
     return None
 
 

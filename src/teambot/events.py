@@ -9,6 +9,7 @@ the writer starts a fresh line after one.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ EVENT_TYPES = frozenset(
         "task_started", "task_committed", "task_merged", "task_conflict", "task_failed", "task_interrupted",
         "task_retrying",
         "stage_kept", "upstream_artifact_missing",
+        "notification_sent", "notification_failed",
     }
 )
 
@@ -54,6 +56,7 @@ class EventLog:
         self.redact = redact  # secrets never reach the file
         self.listeners: list[Listener] = []
         self._fh: AppendFile | None = None
+        self._lock = threading.RLock()  # notifications are recorded from their delivery threads
         if path is not None:
             # Opened without following a symlink: the record stays inside the run directory.
             self._fh = open_append(path, root=path.parent)
@@ -63,19 +66,21 @@ class EventLog:
     def emit(self, type: str, stage: str | None = None, **details: Any) -> Event:
         if type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type!r}")  # a bug: events are a contract
-        event = Event(ts=time.time(), type=type, stage=stage, details=_redacted(details, self.redact))
-        if self._fh is not None:
-            self._fh.check()  # a swapped file: stop the run rather than lose the record
-            self._fh.write(event.to_json() + "\n")
-            self._fh.flush()
-        for listener in self.listeners:
-            listener(event)
+        with self._lock:
+            event = Event(ts=time.time(), type=type, stage=stage, details=_redacted(details, self.redact))
+            if self._fh is not None:
+                self._fh.check()  # a swapped file: stop the run rather than lose the record
+                self._fh.write(event.to_json() + "\n")
+                self._fh.flush()
+            for listener in self.listeners:
+                listener(event)
         return event
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
 
 
 def _redacted(value: Any, redact: Callable[[str], str]) -> Any:

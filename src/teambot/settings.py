@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from teambot.errors import ConfigError
 from teambot.names import control_character
+from teambot.notify.config import NotifyTarget, notify_problems
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from teambot.config.problems import Positions, Problem
@@ -104,11 +105,12 @@ class Settings(_Strict):
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     acceptance: AcceptanceSettings = Field(default_factory=AcceptanceSettings)
+    notify: list[NotifyTarget] = Field(default_factory=list)  # notify/config.py
 
 
-_MODELS = (Settings, AgentSettings, CommandSettings, OpenAISettings, ReviewSettings, AcceptanceSettings)
+_MODELS = (Settings, AgentSettings, CommandSettings, OpenAISettings, ReviewSettings, AcceptanceSettings, NotifyTarget)
 _ALL_FIELDS = sorted({f for m in _MODELS for f in m.model_fields})
-_SECTIONS = ("agents", "command", "openai", "secret_env_vars", "review", "acceptance")
+_SECTIONS = ("agents", "command", "openai", "secret_env_vars", "review", "acceptance", "notify")
 
 
 def load_settings(project_dir: Path, path: Path | None = None) -> Settings:
@@ -206,6 +208,7 @@ def check_meaning(data: dict[str, Any]) -> list[tuple[tuple, str]]:
         from teambot.config.validate import ACCEPTANCE_PLACEHOLDERS
 
         found += _placeholder_problems(("acceptance", "command"), acceptance["command"], ACCEPTANCE_PLACEHOLDERS)
+    found += notify_problems(data.get("notify"))
     openai = data.get("openai")
     if isinstance(openai, dict):
         url = openai.get("base_url")

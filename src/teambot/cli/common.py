@@ -116,7 +116,8 @@ class AgentSetup:
         self.warnings: list[str] = []  # printable lines about teambot.yaml that do not stop a run
         self.override = override
         self.runtime_name = override or settings.runtime
-        self.redact = Redactor(extra_env_names=[settings.openai.api_key_env, *settings.secret_env_vars])
+        self.redact = Redactor(extra_env_names=[settings.openai.api_key_env, *settings.secret_env_vars,
+                                                *(t.url_env for t in settings.notify if t.url_env)])
         personas_dir = Path(settings.personas_dir)
         self.personas = partial(load_persona, personas_dir if personas_dir.is_absolute() else project_dir / personas_dir)
 
@@ -228,6 +229,7 @@ def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, opti
 
     from teambot.console import make_console
     from teambot.events import EventLog
+    from teambot.notify import attach_notifier
     from teambot.session import drive
 
     for warning in (*workflow.warnings, *setup.warnings):
@@ -240,7 +242,9 @@ def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, opti
     except BaseException:
         events.close()
         raise
+    notifier = None
     try:
+        notifier = attach_notifier(setup.settings.notify, events, paths, setup.redact)  # None without targets
         if before is not None:  # resume's reconciliation, reported before the live view starts
             before(events, lambda message: print(message, flush=True))
         console = make_console(
@@ -258,6 +262,8 @@ def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, opti
         _close(runtime)
         raise
     finally:
+        if notifier is not None:
+            notifier.close()  # waits a few seconds at most; records what was not delivered
         events.close()
 
 
