@@ -375,3 +375,30 @@ def test_the_token_comes_from_the_environment_or_is_random(tmp_path: Path) -> No
     assert first != second and len(first) >= 24
     short = teambot("serve", "--port", "0", "--token", "abc", cwd=tmp_path)
     assert short.returncode == 2 and "shorter than 8" in short.stderr
+
+
+def test_a_tasks_log_output_and_prompt_are_served(served) -> None:
+    """A task stage's tasks: GET .../stages/IMPLEMENTATION/tasks/T1/output (and prompt, log); unknown or hostile task ids 404."""
+    from tests.helpers import git_commit_all
+    from tests.tasks.conftest import stages_text
+
+    server = served()
+    (server.project / "stages.yaml").write_text(stages_text(), encoding="utf-8")
+    (server.project / "objective.md").write_text("---\nfeature: tasks\n---\n# Tasks over HTTP\n", encoding="utf-8")
+    (server.project / "tests").mkdir()
+    (server.project / "tests" / "__init__.py").write_text("")
+    git_commit_all(server.project)
+    done = teambot("run", "objective.md", "-q", cwd=server.project, env={"TEAMBOT_DEMO_DELAY": "0"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    with server.client() as client:
+        output = client.get("/api/runs/tasks/stages/IMPLEMENTATION/tasks/T1/output")
+        assert output.status_code == 200 and "T1" in output.text
+        prompt = client.get("/api/runs/tasks/stages/IMPLEMENTATION/tasks/T2/prompt")
+        assert prompt.status_code == 200 and "# Task T2: Parser" in prompt.text
+        for bad in ("T9/output", "..%2FT1/output", "T1/state", "%2E%2E/log"):
+            res = client.get(f"/api/runs/tasks/stages/IMPLEMENTATION/tasks/{bad}")
+            assert res.status_code in (404, 422), (bad, res.status_code)
+            assert "root:" not in res.text
+        report = client.get("/api/runs/tasks").json()
+        impl = next(s for s in report["stages"] if s["name"] == "IMPLEMENTATION")
+        assert [c["name"] for c in impl["children"]] == ["T1", "T2", "T3", "T4"]

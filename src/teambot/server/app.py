@@ -130,6 +130,13 @@ def create_app(project_dir: Path, workspace: Path, token: str):
         path = service.stage_file(workspace, _feature(feature), stage, "prompt")
         return PlainTextResponse(service.read_text(path), media_type=_TEXT)
 
+    @api.get("/runs/{feature}/stages/{stage}/tasks/{task}/{which}", responses={200: {"content": {_TEXT: {}}}})
+    def task_text(feature: str, stage: str, task: str, which: Literal["log", "output", "prompt"],
+                  tail: int | None = Query(default=None, ge=0, le=100_000)) -> PlainTextResponse:
+        """A task's log (`?tail=N`), output or prompt (a task stage's task, e.g. IMPLEMENTATION / T1)."""
+        path = service.task_file(workspace, _feature(feature), stage, task, which)
+        return PlainTextResponse(service.read_text(path, tail=tail if which == "log" else None), media_type=_TEXT)
+
     @api.get("/runs/{feature}/stages/{stage}/iterations", response_model=service.StageIterations)
     def iterations(feature: str, stage: str) -> service.StageIterations:
         return service.stage_iterations(workspace, _feature(feature), stage)

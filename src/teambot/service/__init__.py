@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from teambot.service.edits import rerun_stage, unblock_stage
 from teambot.service.events import events
-from teambot.service.files import artifact_file, list_artifacts, read_from, read_text, stage_file, stage_iterations
+from teambot.service.files import artifact_file, list_artifacts, read_from, read_text, stage_file, stage_iterations, task_file
 from teambot.service.graph import graph
 from teambot.service.launch import cancel_run, resume_run, start_run
 from teambot.service.models import ChildReport, RunStatus, RunSummary, StageReport
@@ -20,5 +20,5 @@ __all__ = [
     "Cancelled", "ChildReport", "EventPage", "Graph", "Launched", "RerunResult", "RunEvent", "RunOptions", "RunStatus",
     "RunSummary", "StageIterations", "StageReport", "UnblockResult", "artifact_file", "cancel_run", "events",
     "feature_names", "graph", "list_artifacts", "list_runs", "read_from", "read_text", "rerun_stage", "resume_run",
-    "run_status", "stage_file", "stage_iterations", "start_run", "unblock_stage",
+    "run_status", "stage_file", "stage_iterations", "start_run", "task_file", "unblock_stage",
 ]

@@ -80,6 +80,25 @@ def stage_file(workspace: Path, feature: str, stage: str, which: StageFile) -> P
         raise FileNotServedError(f"stage {stage} of run '{feature}' has no {which} yet") from None
 
 
+def task_file(workspace: Path, feature: str, stage: str, task: str, which: StageFile) -> Path:
+    """The log, output or prompt file of one task of a task stage (`STAGE/task`)."""
+    from teambot.names import child_id
+
+    paths = run_paths(workspace, feature)
+    _stage(paths, stage)
+    try:
+        cid = child_id(stage, task)
+    except ValueError:
+        raise StageNotFoundError(f"no task named '{task}' in stage {stage} of run '{feature}'") from None
+    if cid not in _state(paths).children:
+        raise StageNotFoundError(f"no task named '{task}' in stage {stage} of run '{feature}'")
+    path = {"log": paths.log, "output": paths.output, "prompt": paths.prompt}[which](cid)
+    try:
+        return confine(paths.root, path.relative_to(paths.root).as_posix())
+    except FileNotServedError:
+        raise FileNotServedError(f"task {cid} of run '{feature}' has no {which} yet") from None
+
+
 def artifact_file(workspace: Path, feature: str, relative: str) -> Path:
     """An artifact of the run, `relative` to its artifacts/ directory."""
     paths = run_paths(workspace, feature)
