@@ -38,6 +38,7 @@ class DriveOptions:
     durable: bool = True
     loops: LoopSettings = field(default_factory=LoopSettings)
     isolation: str = "worktree"  # teambot.yaml `isolation`: "worktree" in a git project, or "none"
+    worktrees_dir: str | None = None  # teambot.yaml `worktrees_dir` (relative to the project), else <run>/worktrees
 
 
 def stale_stages(workflow: Workflow, stages: dict[str, StageRecord]) -> list[str]:
@@ -198,14 +199,17 @@ def _open_integration(store, run: RunRecord, events: EventLog, paths: RunPaths, 
     if repo is None:
         return None  # a task stage was refused before the run started (cli: check_task_stages)
     try:
-        integration = open_integration(repo, project_dir, paths.root / "worktrees", paths.feature, run.base_commit)
+        # a run keeps the folder it started with (teambot.yaml may change between resumes)
+        worktrees = Path(run.worktrees) if run.worktrees else (
+            (project_dir / options.worktrees_dir / paths.feature).resolve() if options.worktrees_dir else paths.root / "worktrees")
+        integration = open_integration(repo, project_dir, worktrees, paths.feature, run.base_commit)
     except TeambotError as exc:
         _finish_fatal(store, run, events, exc)
     if not resumed and _user_changes(repo, paths.root.parent):
         say(f"warning: uncommitted changes in {repo.toplevel()} are not part of the run: it works on branch "
             f"{integration.branch}, started from your last commit")
-    if (run.branch, run.base_commit) != (integration.branch, integration.base):
-        run.branch, run.base_commit = integration.branch, integration.base
+    if (run.branch, run.base_commit, run.worktrees) != (integration.branch, integration.base, str(integration.worktrees)):
+        run.branch, run.base_commit, run.worktrees = integration.branch, integration.base, str(integration.worktrees)
         store.commit_run(run)
     return integration
 

@@ -100,6 +100,9 @@ class Settings(_Strict):
     # in a git project every stage works in the run's integration worktree ("worktree"), or in
     # the project directory itself ("none": only for workflows without task stages)
     isolation: Literal["worktree", "none"] = "worktree"
+    # where a run's git worktrees live, relative to the project (a folder per run under it);
+    # default: `worktrees/` inside the run's directory
+    worktrees_dir: Text | None = None
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
     command: CommandSettings = Field(default_factory=CommandSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)

@@ -255,3 +255,18 @@ def test_a_failed_tasks_worktree_is_kept_and_named(gitproject: Path) -> None:
     again = teambot("resume", cwd=gitproject)
     assert again.returncode == 0, again.stdout + again.stderr
     assert all(merges(gitproject, t) == 1 for t in ("T1", "T2", "T3", "T4"))
+
+
+def test_worktrees_dir_puts_the_worktrees_where_teambot_yaml_says(gitproject: Path) -> None:
+    """teambot.yaml worktrees_dir: the run's worktrees live there (one folder per run), clean finds them there."""
+    write(gitproject / "teambot.yaml", "worktrees_dir: ../trees\n")
+    done = teambot("run", "objective.md", cwd=gitproject, env={"TEAMBOT_DEMO_FAIL": "T4"})
+    assert done.returncode == 1
+    trees = gitproject.parent / "trees" / FEATURE
+    assert (trees / "_integration").is_dir() and (trees / "T4").is_dir()
+    assert not (run_dir(gitproject) / "worktrees").exists()
+    write(gitproject / "teambot.yaml", "worktrees_dir: ../elsewhere\n")  # changed: the run keeps its own folder
+    assert teambot("resume", cwd=gitproject).returncode == 0
+    assert not (gitproject.parent / "elsewhere").exists()
+    assert teambot("clean", cwd=gitproject).returncode == 0
+    assert not (trees / "_integration").exists()

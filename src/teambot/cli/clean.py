@@ -20,7 +20,9 @@ def command(feature: str | None, branch: bool, force: bool, workspace: Path | No
     from teambot.tasks.worktrees import clean_run
 
     with locked_run(workspace, feature, unfinished_only=False) as (paths, _store, state):
-        done = clean_run(Path.cwd(), paths.root / "worktrees", paths.feature, branch=branch, force=force)
+        project = Path(state.run.project_dir) if state.run.project_dir else Path.cwd()
+        worktrees = Path(state.run.worktrees) if state.run.worktrees else paths.root / "worktrees"
+        done = clean_run(project, worktrees, paths.feature, branch=branch, force=force)
         for path in done.removed:
             click.echo(f"removed worktree {path}")
         for name in done.branches:

@@ -107,7 +107,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
         run.project_dir = str(project_dir.resolve())  # where this process reads templates and personas
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
                                max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings(),
-                               isolation=setup.settings.isolation)
+                               isolation=setup.settings.isolation, worktrees_dir=setup.settings.worktrees_dir)
         return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=True, before=reconcile)
     finally:
         store.close()

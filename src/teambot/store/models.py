@@ -212,6 +212,7 @@ class RunRecord(_Model):
     project_dir: str | None = None
     branch: str | None = None  # the run's integration branch (a git project), `teambot/<feature>`
     base_commit: str | None = None  # the commit that branch was created from (the user's HEAD at the start)
+    worktrees: str | None = None  # absolute: the folder holding the run's git worktrees
 
 
 class RunState(_Model):
