@@ -27,7 +27,7 @@ from teambot.store.models import ChildRecord, add_usage, now_iso
 from teambot.kinds import task_prompts as prompts
 from teambot.tasks.model import Task
 from teambot.tasks.schedule import TaskPicker
-from teambot.tasks.worktrees import Integration, ensure_tree, remove_tree, task_branch
+from teambot.tasks.worktrees import WORKTREE_LOCK, Integration, ensure_tree, remove_tree, task_branch
 
 # Tests only: TEAMBOT_TEST_CRASH_AT=<point>:<task> kills teambot (SIGKILL, no clean-up) at that
 # point of that task, to prove a resume decides every step from the records and git.
@@ -244,7 +244,7 @@ class TaskStageRun:
         except AgentError as exc:
             rec = self.record(task.id)
             inner = Repo(self.integration.worktree)
-            await asyncio.to_thread(inner.move_branch, self.integration.branch, rec.merging_onto, expected=merged)
+            await asyncio.to_thread(_locked, inner.move_branch, self.integration.branch, rec.merging_onto, expected=merged)
             # the agent must change something before the next merge: this head is never merged again
             self.commit(task.id, merging_onto=None, head_commit=None, rejected_commit=rec.head_commit)
             raise AgentError(f"verify failed after merging, merge undone: {exc}", retryable=True) from None
@@ -344,6 +344,12 @@ class TaskStageRun:
     def _merged_titles(self) -> list[str]:
         return [f"{t}: {self.tasks[t].title}" for t in self.order if self.record(t).status == StageStatus.SUCCEEDED]
 
+
+
+def _locked(call, *args, **kwargs):
+    """`call` under the worktree lock (move_branch lists the worktrees)."""
+    with WORKTREE_LOCK:
+        return call(*args, **kwargs)
 
 
 def _crash_point(point: str, task: str) -> None:

@@ -10,6 +10,7 @@ teambot never touches the user's checked-out branch, index or working tree.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,10 @@ INTEGRATION_DIR = "_integration"
 # Lock files a git command killed half-way leaves behind. Removed only while teambot holds the
 # run's lock (no git command of this run is running) and only in this run's own worktrees.
 _STALE_LOCKS = ("index.lock", "HEAD.lock", "ORIG_HEAD.lock", "MERGE_HEAD.lock")
+# git's worktree bookkeeping (.git/worktrees/<name>) is not safe against itself: a `worktree
+# list` reading while a `worktree add` writes fails ("failed to read .../commondir"). Every
+# call that adds, lists, prunes or removes worktrees holds this lock (tasks run in threads).
+WORKTREE_LOCK = threading.RLock()
 
 
 def integration_branch(feature: str) -> str:
@@ -100,6 +105,11 @@ def ensure_tree(repo: Repo, path: Path, branch: str, start: str | None = None) -
     The branch is created at `start` when it does not exist. A directory at `path` that git does
     not know as a worktree (a crash inside `git worktree add`) is moved aside, never deleted.
     """
+    with WORKTREE_LOCK:
+        return _ensure_tree(repo, path, branch, start)
+
+
+def _ensure_tree(repo: Repo, path: Path, branch: str, start: str | None) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     _ignore_all(path.parent)
     known = {tree.path.resolve(): tree for tree in repo.worktrees()}
@@ -143,7 +153,8 @@ def _ignore_all(folder: Path) -> None:
 def remove_tree(repo: Repo, path: Path) -> bool:
     """Remove a task's worktree; False when git refuses (it holds changes) and it is kept."""
     try:
-        repo.remove_worktree(path)
+        with WORKTREE_LOCK:
+            repo.remove_worktree(path)
     except Exception:
         return False
     return True
@@ -167,6 +178,11 @@ def clean_run(project_dir: Path, worktrees: Path, feature: str, *, branch: bool,
     repo = git_project(project_dir)
     if repo is None:
         raise UsageError(f"{project_dir} is not a git repository with commits: the run has no worktrees to clean")
+    with WORKTREE_LOCK:
+        return _clean(repo, worktrees, feature, branch=branch, force=force)
+
+
+def _clean(repo: Repo, worktrees: Path, feature: str, *, branch: bool, force: bool) -> Cleaned:
     done = Cleaned([], [], [], [])
     integ = integration_branch(feature)
     for tree in repo.worktrees():
