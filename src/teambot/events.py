@@ -28,6 +28,9 @@ EVENT_TYPES = frozenset(
         "task_started", "task_committed", "task_merged", "task_conflict", "task_failed", "task_interrupted",
         "task_retrying",
         "stage_kept", "upstream_artifact_missing",
+        # a person in the loop (approvals.py)
+        "stage_awaiting_approval", "stage_awaiting_review", "stage_approved", "stage_rejected", "review_given",
+        "decision_ignored", "run_waiting",
     }
 )
 

@@ -191,7 +191,7 @@ class AgentSetup:
                 most[stage.work_agent] = max(most.get(stage.work_agent, 0), len(stage.artifacts))
         runtime = build_runtime(self.settings, self.override, emit=events.emit, redactor=self.redact)
         agents = [s.work_agent for s in stages if s.kind is not StageKindName.COMMAND] + \
-                 [s.review_agent for s in stages if s.kind is StageKindName.REVIEW] + \
+                 [s.review_agent for s in stages if s.kind is StageKindName.REVIEW and s.review_agent != "human"] + \
                  [a for s in stages if s.kind is StageKindName.TASK for a in s.tasks.pool(s)]
         runtime.check(agents, artifacts=most, project_dir=self.project_dir)
         problems = command_problems(workflow, self.loop_settings(), runtime.demo_acceptance_command, self.project_dir)

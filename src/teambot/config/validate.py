@@ -105,6 +105,9 @@ def _kind(name: str, stage) -> list[Problem]:
                                                                 "runs an acceptance command"))
     if stage.max_iterations is not None and not (stage.is_review_stage or stage.is_acceptance_test_stage):
         problems.append(Problem(here + ("max_iterations",), "only review and acceptance test stages iterate"))
+    from teambot.approvals import approval_problems
+
+    problems += [Problem(here + (key,), message) for key, message in approval_problems(stage)]
     return problems
 
 

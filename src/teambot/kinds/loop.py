@@ -114,8 +114,12 @@ async def call_work_agent(work: StageWork, it: Iteration, budget: int, *, kind: 
     (and, when it has feedback, the agent's own files and last report, which it is revising)."""
     from teambot.prompts.loops import render_work_prompt
 
+    from teambot.approvals import loop_rejection
+
     stage = work.stage
     prev = previous(work.record, it)
+    if feedback is None and (rejected := loop_rejection(work.record, prev)) is not None:
+        feedback, title = rejected  # a person rejected the approved result: this iteration answers it
     own = [p for p in (work.paths.artifact(a) for a in stage.artifacts) if p.is_file()] if feedback else []
     prompt = render_work_prompt(work.name, stage, work.objective, work.upstream, work.project_dir,
                                 persona=work.persona(stage.work_agent), iteration=it.number,
