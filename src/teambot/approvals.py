@@ -151,14 +151,15 @@ def decide_command(name: str, status: str, feature: str) -> str:
     return f"teambot approve {name} {feature} [--comment TEXT]  (or: teambot reject {name} {feature} --comment TEXT)"
 
 
-def produced(root: Path, record: StageRecord, artifacts: list[Path]) -> list[str]:
-    """What a person should look at before deciding: the stage's output, its artifacts and, for a
-    review, the work and the review request of the newest iteration."""
-    files = [root / "outputs" / f"{record.name}.md", *artifacts]
+def produced(root: Path, record: StageRecord) -> list[str]:
+    """What a person should look at before deciding: the stage's output and artifacts or, for a
+    review, the newest iteration's work, the review request and the artifacts under review."""
+    files = [root / "outputs" / f"{record.name}.md", *(root / "artifacts" / a for a in record.artifacts)]
     if record.status == StageStatus.AWAITING_REVIEW and record.iterations:
         it = record.iterations[-1]
         files = [*(root / s.file for s in (it.work,) if s is not None),
-                 root / "iterations" / record.name / f"{it.number:02d}-review.request.md", *artifacts]
+                 root / "iterations" / record.name / f"{it.number:02d}-review.request.md",
+                 *(root / "artifacts" / a for a in it.artifacts)]
     return [str(p) for p in files if p.exists()]
 
 

@@ -115,9 +115,8 @@ def _waiting(paths: RunPaths, feature: str, record: StageRecord) -> dict:
     """What a person needs to decide on a waiting stage: since when, what to read, the command."""
     from teambot.approvals import decide_command, produced
 
-    artifacts = [paths.artifacts / a for a in record.artifacts]
     return {"waiting_since": record.waiting_since, "decide": decide_command(record.name, record.status, feature),
-            "produced": produced(paths.root, record, artifacts)}
+            "produced": produced(paths.root, record)}
 
 
 def _stage(name: str, record: StageRecord, orphaned: bool, stale: list[str], children: list[ChildReport]) -> StageReport:
