@@ -13,45 +13,39 @@ Design: .agent-tracking/design/approvals.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
+from teambot.config.people import HUMAN, is_human, needs_approval
 from teambot.errors import EXIT_WAITING, AwaitingPerson
 from teambot.lifecycle import StageLifecycle, StageStatus
-from teambot.store.models import Decision, Iteration, StageRecord, now_iso
+from teambot.paths import RunPaths
+from teambot.store.models import Decision, Iteration, StageRecord, StepRecord, now_iso
 
 if TYPE_CHECKING:
-    from teambot.config.models import StageConfig
-    from teambot.kinds.context import StageWork
     from teambot.prompts.assemble import RenderedPrompt
 
-HUMAN = "human"  # the review_agent id of a person: no runtime, no agent check
+__all__ = ["HUMAN", "POLL_SECONDS", "is_human", "needs_approval", "take_decision"]
+
 POLL_SECONDS = 0.5  # how often a live run looks into its inbox while a stage waits
 
 
-def is_human(agent: str | None) -> bool:
-    return agent == HUMAN
+class StageAccess(Protocol):
+    """What deciding on a stage needs of one stage's work (the executor's StageWork has it all)."""
 
+    name: str
+    paths: RunPaths
 
-def needs_approval(stage: StageConfig) -> bool:
-    return stage.approval == "required"
-
-
-def approval_problems(stage: StageConfig) -> list[tuple[str, str]]:
-    """(field, message) for `approval` / `human` where they cannot work."""
-    found = []
-    if stage.approval and stage.tasks is not None:
-        found.append(("approval", "a task stage merges its tasks one by one and cannot be rejected as a whole; "
-                                  "put approval: required on a stage that depends on it"))
-    if is_human(stage.work_agent):
-        found.append(("work_agent", "'human' is the id of a person reviewing (review_agent: human); "
-                                    "a work_agent must be an agent"))
-    if is_human(stage.review_agent) and not stage.is_review_stage:
-        found.append(("review_agent", "review_agent: human needs is_review_stage: true"))
-    return found
+    @property
+    def record(self) -> StageRecord: ...
+    def commit(self, **changes: Any) -> StageRecord: ...
+    def emit(self, type: str, **details: Any) -> Any: ...
+    def step_path(self, iteration: int, step: str, suffix: str = ".md") -> Path: ...
+    def save_text(self, path: Path, text: str) -> str: ...
+    def save(self, iteration: int, step: str, text: str, suffix: str = ".md") -> StepRecord: ...
 
 
 # -- the run side: waiting and applying a decision -------------------------------------------
-def human_review(work: StageWork, it: Iteration, prompt: RenderedPrompt) -> AwaitingPerson:
+def human_review(work: StageAccess, it: Iteration, prompt: RenderedPrompt) -> AwaitingPerson:
     """The review step of a human reviewer: save what an agent reviewer would be told (the person
     reads it), then wait. The verdict arrives through the inbox (take_decision)."""
     path = work.step_path(it.number, "review.request")
@@ -60,7 +54,7 @@ def human_review(work: StageWork, it: Iteration, prompt: RenderedPrompt) -> Awai
                           iteration=it.number)
 
 
-def take_decision(work: StageWork, lifecycle: StageLifecycle) -> StageStatus | None:
+def take_decision(work: StageAccess, lifecycle: StageLifecycle) -> StageStatus | None:
     """Apply the inbox's decision on the waiting stage `work.name`, if there is one that answers
     this wait (a stale one is dropped); returns the stage's new status, or None if it still waits."""
     from teambot import inbox
@@ -98,7 +92,7 @@ def take_decision(work: StageWork, lifecycle: StageLifecycle) -> StageStatus | N
     return lifecycle.status
 
 
-def _record_verdict(work: StageWork, entry, history: dict) -> None:
+def _record_verdict(work: StageAccess, entry, history: dict) -> None:
     """The person's verdict as the newest iteration's review: saved, then committed with it."""
     record = work.record
     it = record.iterations[-1]
