@@ -121,3 +121,28 @@ def test_human_outside_a_review_and_approval_on_a_task_stage_are_config_errors(t
     out = proc.stdout + proc.stderr
     assert "stages.A.work_agent" in out and "stages.B.review_agent" in out and "stages.C.approval" in out
     assert "stages.D.approval" in out and "Traceback" not in out
+
+
+def test_rejecting_an_approved_review_stage_starts_a_new_iteration_with_the_comment(tmp_path):
+    """A review stage with approval: required waits after its reviewer approved; a rejection gives it a new
+    iteration whose work prompt carries the comment; it waits again, and an approval completes the run."""
+    (tmp_path / "stages.yaml").write_text(
+        "stages:\n  SPEC: {work_agent: ba, artifacts: [feature_spec.md]}\n"
+        "  SPEC_REVIEW: {work_agent: ba, review_agent: reviewer, is_review_stage: true, artifacts: [spec_review.md],"
+        " max_iterations: 1, approval: required}\n"
+        "  DONE: {}\nstage_order: [SPEC, SPEC_REVIEW, DONE]\n", encoding="utf-8")
+    (tmp_path / "objective.md").write_text("---\nfeature: rev\n---\n# Review me\n\nBuild a thing.\n", encoding="utf-8")
+    run_dir = tmp_path / ".agent-tracking" / "rev"
+    assert teambot("run", "objective.md", "-q", "--runtime", "demo", cwd=tmp_path).returncode == 4
+    assert committed_stage(run_dir, "SPEC_REVIEW").status == "awaiting_approval"
+    assert teambot("reject", "SPEC_REVIEW", "rev", "--comment", "Quote the objective verbatim", cwd=tmp_path).returncode == 0
+    again = teambot("resume", "rev", "-q", cwd=tmp_path)
+    assert again.returncode == 4, again.stdout + again.stderr  # a fresh budget of 1: not blocked
+    record = committed_stage(run_dir, "SPEC_REVIEW")
+    assert [(i.number, i.verdict) for i in record.iterations] == [(1, "approved"), (2, "approved")]
+    prompt = (review_dir(tmp_path) / "02-work.prompt.md").read_text()
+    assert "Quote the objective verbatim" in prompt and "Rejected by" in prompt
+    assert "Quote the objective verbatim" not in (review_dir(tmp_path) / "01-work.prompt.md").read_text()
+    assert teambot("approve", "SPEC_REVIEW", "rev", cwd=tmp_path).returncode == 0
+    assert teambot("resume", "rev", "-q", cwd=tmp_path).returncode == 0
+    assert Counter(started(run_dir)) == {"SPEC": 1, "SPEC_REVIEW": 2, "DONE": 1}
