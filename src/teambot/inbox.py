@@ -80,7 +80,7 @@ def decide(workspace: Path, feature: str, stage: str, action: str, comment: str 
         raise UsageError(f"stage {stage} is {record.status.value}, not {want.value}; there is nothing to decide",
                          hint=_not_waiting_hint(record, feature))
     existing = read_entry(paths, stage)
-    if existing is not None and _answers(existing, record):
+    if existing is not None and answers(existing, record):
         raise _decided_twice(existing, feature)
     entry = InboxEntry(stage=stage, action=action, by=user_name(), at=now_iso(), comment=comment,
                        attempt=record.attempts, iteration=record.iterations[-1].number if record.iterations else None)
@@ -105,10 +105,6 @@ def read_entry(paths: RunPaths, stage: str) -> InboxEntry | None:
 
 def answers(entry: InboxEntry, record: StageRecord) -> bool:
     """Whether `entry` decides the wait `record` is in now (not an earlier one of the stage)."""
-    return _answers(entry, record)
-
-
-def _answers(entry: InboxEntry, record: StageRecord) -> bool:
     newest = record.iterations[-1].number if record.iterations else None
     return (record.status == WAITS_FOR[entry.action] and entry.attempt == record.attempts
             and entry.iteration == newest)
