@@ -112,9 +112,8 @@ async def call_work_agent(work: StageWork, it: Iteration, budget: int, *, kind: 
                           title: str | None):
     """The work step's agent call: the stage prompt plus what the previous iteration ended with
     (and, when it has feedback, the agent's own files and last report, which it is revising)."""
-    from teambot.prompts.loops import render_work_prompt
-
     from teambot.approvals import loop_rejection
+    from teambot.prompts.loops import render_work_prompt
 
     stage = work.stage
     prev = previous(work.record, it)
