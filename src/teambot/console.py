@@ -42,6 +42,18 @@ class PlainConsole:
         return None
 
 
+def _decision_line(type_: str, stage: str | None, d: dict) -> str:
+    """A person's part (approvals.py): a stage waits, or someone decided."""
+    comment = f": {d['comment']}" if d.get("comment") else ""
+    return {
+        "stage_awaiting_approval": f"{stage} done; WAITING for approval (teambot approve / reject {stage})",
+        "stage_awaiting_review": f"{stage}: iteration {d.get('iteration')} WAITING for a human review (teambot review {stage})",
+        "stage_approved": f"{stage} approved by {d.get('by')}{comment}",
+        "stage_rejected": f"{stage} rejected by {d.get('by')}{comment}; it runs again",
+        "review_given": f"{stage}: {d.get('verdict')} by {d.get('by')} (iteration {d.get('iteration')}){comment}",
+    }[type_]
+
+
 def describe(event: Event) -> str | None:
     d = event.details
     match event.type:
@@ -75,6 +87,8 @@ def describe(event: Event) -> str | None:
             return f"{event.stage}: {_agent_retry(event.type, d)}"
         case "stage_blocked":
             return f"{event.stage} BLOCKED: {d.get('reason')}"
+        case "stage_awaiting_approval" | "stage_awaiting_review" | "stage_approved" | "stage_rejected" | "review_given":
+            return _decision_line(event.type, event.stage, d)
         case "iteration_started":
             return f"{event.stage}: iteration {d.get('iteration')} ({d.get('of_budget')} of {d.get('budget')})"
         case "step_completed":
@@ -186,6 +200,8 @@ class LiveConsole:
             self.status[name] = "pending"
         elif event.type == "stage_kept" and name:
             self.status[name] = "succeeded"
+        elif event.type in ("stage_awaiting_approval", "stage_awaiting_review") and name:
+            self.status[name] = event.type.removeprefix("stage_")
         if name and event.type in _LOOP_EVENTS:
             self.loops[name] = _loop_state(event)
         if name and event.type.startswith("task_"):
@@ -198,7 +214,8 @@ class LiveConsole:
         line = describe(event)
         if line and event.type in ("stage_failed", "stage_retrying", "run_started", "run_resumed", "stage_blocked",
                                    "step_completed", "acceptance_tests_completed", "task_started", "task_merged",
-                                   "task_failed", "task_conflict", "upstream_artifact_missing"):
+                                   "task_failed", "task_conflict", "upstream_artifact_missing",
+                                   "stage_awaiting_approval", "stage_awaiting_review", "stage_approved", "stage_rejected"):
             self.notes = (self.notes + [line])[-4:]
 
     def __rich__(self):

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_LOCKED = 3
+EXIT_WAITING = 4  # the run waits for a person's decision (teambot approve / reject / review)
 EXIT_INTERRUPTED = 130
 
 
@@ -134,6 +135,16 @@ class StageBlocked(Exception):
         self.message = message
         self.kind = kind  # "iterations" or "acceptance_gate"
         self.report = report
+
+
+class AwaitingPerson(Exception):
+    """A stage's step waits for a person (a human reviewer). Like StageBlocked a result, not a
+    crash: the executor records the stage `awaiting_review` and polls the run's inbox."""
+
+    def __init__(self, message: str, *, iteration: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.iteration = iteration
 
 
 class GitError(TeambotError):

@@ -30,6 +30,9 @@ EVENT_TYPES = frozenset(
         "task_retrying",
         "stage_kept", "upstream_artifact_missing",
         "notification_sent", "notification_failed",
+        # a person in the loop (approvals.py)
+        "stage_awaiting_approval", "stage_awaiting_review", "stage_approved", "stage_rejected", "review_given",
+        "decision_ignored", "run_waiting",
     }
 )
 

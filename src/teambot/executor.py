@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from teambot import provenance
+from teambot import approvals, provenance
 from teambot.config.loader import Workflow
 from teambot.config.models import StageKindName
-from teambot.errors import AgentError, StageBlocked, TeambotError
+from teambot.errors import AgentError, AwaitingPerson, StageBlocked, TeambotError
 from teambot.events import EventLog
 from teambot.fsutil import atomic_write, disk_full_error, fsync_files, open_append, sha256_file
 from teambot.kinds.base import StageKind
 from teambot.kinds.context import LoopSettings, StageWork
 from teambot.kinds.registry import kind_of
-from teambot.lifecycle import FINISHED, StageLifecycle, StageStatus
+from teambot.lifecycle import AWAITING, FINISHED, StageLifecycle, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
 from teambot.provenance import InputReader
@@ -68,11 +68,12 @@ class Outcome:
     blocked: dict[str, str] = field(default_factory=dict)  # stage -> why
     blocked_by: dict[str, str] = field(default_factory=dict)  # stage -> "iterations" / "acceptance_gate"
     fatal: TeambotError | None = None  # the disk filled up or a run-dir path was unsafe: the run stopped
+    waiting: dict[str, str] = field(default_factory=dict)  # stage -> awaiting_approval / awaiting_review
 
     @property
     def completed(self) -> bool:
         return (self.stop is StopReason.NONE and self.fatal is None and not self.failed and not self.blocked
-                and not self.pending)
+                and not self.pending and not self.waiting)
 
 
 class ParallelStageExecutor:
@@ -127,6 +128,8 @@ class ParallelStageExecutor:
         self._started_at = time.monotonic()
         self._elapsed_base = run.elapsed_seconds
         self._last_heartbeat = time.monotonic()
+        # stages waiting for a person: the inbox is polled while any waits (approvals.py)
+        self._waiting = {n for n in self.graph.order if records[n].status in AWAITING}
 
     # -- control -----------------------------------------------------------------------
     def request_stop(self, reason: StopReason) -> None:
@@ -164,13 +167,15 @@ class ParallelStageExecutor:
         deadline = None if self.options.time_budget is None else time.monotonic() + self.options.time_budget
         try:
             while True:
+                if self._waiting and self._stop is StopReason.NONE:
+                    self._take_decisions(scheduler)
                 if self._stop is StopReason.NONE:
                     capacity = self.options.max_concurrency - len(self._running)
                     for name in scheduler.take(capacity):
                         self._start(name)
                 if not self._running:
                     break
-                wait = HEARTBEAT_SECONDS
+                wait = approvals.POLL_SECONDS if self._waiting else HEARTBEAT_SECONDS
                 if deadline is not None and self._stop in (StopReason.NONE, StopReason.FAILURE):
                     wait = max(0.0, min(wait, deadline - time.monotonic()))
                 done, _ = await asyncio.wait(self._running, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
@@ -186,6 +191,8 @@ class ParallelStageExecutor:
                     if status == StageStatus.SUCCEEDED:
                         scheduler.finished(name)
                         self._maybe_group_completed(name)
+                    elif status in AWAITING:
+                        self._waiting.add(name)
                     elif status in (StageStatus.FAILED, StageStatus.BLOCKED):
                         (failed if status == StageStatus.FAILED else blocked)[name] = self.records[name].error or status.value
                         if self.options.on_failure == "stop":
@@ -196,9 +203,29 @@ class ParallelStageExecutor:
             for lifecycle in self.lifecycles.values():
                 lifecycle.release()
         pending = [n for n in self.graph.order if self.records[n].status not in FINISHED]
-        pending = [n for n in pending if n not in failed and n not in blocked]
+        waiting = {n: self.records[n].status.value for n in self.graph.order if self.records[n].status in AWAITING}
+        pending = [n for n in pending if n not in failed and n not in blocked and n not in waiting]
         return Outcome(stop=self._stop, failed=failed, pending=pending, blocked=blocked,
-                       blocked_by={n: self.records[n].blocked_by or "iterations" for n in blocked}, fatal=self._fatal)
+                       blocked_by={n: self.records[n].blocked_by or "iterations" for n in blocked}, fatal=self._fatal,
+                       waiting=waiting)
+
+    def _take_decisions(self, scheduler: Scheduler) -> None:
+        """Apply the decisions people left in the inbox: an approved stage's dependents may start,
+        a rejected or reviewed stage runs again (approvals.py)."""
+        for name in sorted(self._waiting):
+            try:
+                status = approvals.take_decision(self._stage_work(name, self.records[name].attempts), self.lifecycles[name])
+            except TeambotError as exc:
+                self._halt(exc)
+                return
+            if status is None:
+                continue
+            self._waiting.discard(name)
+            if status == StageStatus.SUCCEEDED:
+                scheduler.finished(name)
+                self._maybe_group_completed(name)
+            else:
+                scheduler.requeue(name)
 
     def _start(self, name: str) -> None:
         group = self.graph.group_of(name)
@@ -257,6 +284,11 @@ class ParallelStageExecutor:
                 raise
             except StageBlocked as exc:
                 return self._block(name, exc)
+            except AwaitingPerson as exc:  # a human reviewer: the stage waits, its agents are free
+                lifecycle.await_review()
+                self._commit(name, status=lifecycle.status, waiting_since=now_iso(), pgid=None)
+                self.events.emit("stage_awaiting_review", name, iteration=exc.iteration, reason=exc.message)
+                return lifecycle.status
             except TeambotError as exc:  # a full disk or an unsafe path: no retry helps, the run stops
                 self._record_fatal(name, exc)
                 raise
@@ -272,12 +304,15 @@ class ParallelStageExecutor:
                 error, retryable = self.redact(f"unexpected {type(exc).__name__}: {exc}"), False
                 self._log_traceback(name)
             else:
-                lifecycle.succeed()
-                self._commit(name, status=lifecycle.status, finished_at=now_iso(), pgid=None, **outputs)
+                waits = approvals.needs_approval(stage)  # its work is done and kept; a person decides
+                (lifecycle.await_approval if waits else lifecycle.succeed)()
+                self._commit(name, status=lifecycle.status, finished_at=now_iso(), pgid=None, **outputs,
+                             **({"waiting_since": now_iso()} if waits else {}))
                 for report in kind.stale_reports(stage):  # an old "why blocked" no longer holds
                     self.paths.report(name, report).unlink(missing_ok=True)
-                self.events.emit("stage_succeeded", name, attempt=attempt, artifacts=sorted(self.records[name].artifacts))
-                return StageStatus.SUCCEEDED
+                self.events.emit("stage_awaiting_approval" if waits else "stage_succeeded", name, attempt=attempt,
+                                 artifacts=sorted(self.records[name].artifacts))
+                return lifecycle.status
             if len(error) > ERROR_CAP:
                 error = error[:ERROR_CAP] + f" [... {len(error) - ERROR_CAP} more characters]"
             lifecycle.fail()

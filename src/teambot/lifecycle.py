@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from transitions import Machine, MachineError
 
-__all__ = ["FINISHED", "MachineError", "StageLifecycle", "StageStatus"]
+__all__ = ["AWAITING", "FINISHED", "MachineError", "StageLifecycle", "StageStatus"]
 
 # transitions logs every callback at INFO, and with model_override a WARNING per skipped
 # convenience method (is_<state>, may_<trigger>) for every stage: noise, and measurable cost.
@@ -30,10 +30,15 @@ class StageStatus(StrEnum):
     INTERRUPTED = "interrupted"
     # Cannot go on without a person: out of review/acceptance iterations, or a gate refused it.
     BLOCKED = "blocked"
+    # Waiting for a person's decision (approvals.py): its work is done and kept, nothing runs.
+    AWAITING_APPROVAL = "awaiting_approval"  # `approval: required`: `teambot approve` / `reject`
+    AWAITING_REVIEW = "awaiting_review"  # `review_agent: human`: `teambot review --approve / --request-changes`
 
 
 # A finished stage: its dependents may start, resume leaves it alone.
 FINISHED = frozenset({StageStatus.SUCCEEDED, StageStatus.SKIPPED})
+# Waiting for a person: not finished (its dependents wait), not to be rerun by resume.
+AWAITING = frozenset({StageStatus.AWAITING_APPROVAL, StageStatus.AWAITING_REVIEW})
 
 S = StageStatus
 _TRANSITIONS = [
@@ -46,8 +51,16 @@ _TRANSITIONS = [
     {"trigger": "block", "source": [S.PENDING, S.RUNNING], "dest": S.BLOCKED},
     # another attempt within the same run, while retries remain
     {"trigger": "retry", "source": S.FAILED, "dest": S.PENDING},
-    # resume (unfinished stages) and rerun / --rerun-stale (finished ones)
-    {"trigger": "reset", "source": [S.RUNNING, S.FAILED, S.INTERRUPTED, S.BLOCKED, S.SUCCEEDED, S.SKIPPED], "dest": S.PENDING},
+    # a person decides (approvals.py): the work waits, then is approved (done) or rejected (runs again)
+    {"trigger": "await_approval", "source": S.RUNNING, "dest": S.AWAITING_APPROVAL},
+    {"trigger": "approve", "source": S.AWAITING_APPROVAL, "dest": S.SUCCEEDED},
+    {"trigger": "reject", "source": S.AWAITING_APPROVAL, "dest": S.PENDING},
+    # a human reviewer's verdict is recorded in the iteration; the loop continues from it
+    {"trigger": "await_review", "source": S.RUNNING, "dest": S.AWAITING_REVIEW},
+    {"trigger": "reviewed", "source": S.AWAITING_REVIEW, "dest": S.PENDING},
+    # resume (unfinished stages) and rerun / --rerun-stale (finished or waiting ones)
+    {"trigger": "reset", "source": [S.RUNNING, S.FAILED, S.INTERRUPTED, S.BLOCKED, S.SUCCEEDED, S.SKIPPED,
+                                    S.AWAITING_APPROVAL, S.AWAITING_REVIEW], "dest": S.PENDING},
 ]
 
 
@@ -73,6 +86,11 @@ class StageLifecycle:
     def block(self) -> bool: ...
     def retry(self) -> bool: ...
     def reset(self) -> bool: ...
+    def await_approval(self) -> bool: ...
+    def approve(self) -> bool: ...
+    def reject(self) -> bool: ...
+    def await_review(self) -> bool: ...
+    def reviewed(self) -> bool: ...
 
     def release(self) -> None:
         """Detach from the shared machine (long-lived processes build many lifecycles)."""

@@ -93,6 +93,14 @@ class Scheduler:
             self._holding.discard(name)
             self._used.subtract(self._needs.get(name, ()))
 
+    def requeue(self, name: str) -> None:
+        """`name`, taken before and not finished, is ready again (a person rejected or reviewed it)."""
+        self.release(name)
+        if name not in self._pending and name not in self._done:
+            self._pending.add(name)
+            self._waiting[name] = 0  # it ran: everything it depends on is done
+            heapq.heappush(self._ready, (self._priority[name], name))
+
     def finished(self, name: str) -> None:
         """`name` succeeded (or was skipped): its dependents may become ready."""
         self.release(name)

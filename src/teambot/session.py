@@ -300,6 +300,10 @@ def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: 
                 say(f"    when you have looked at it: teambot unblock {name} {run.feature} (a fresh iteration budget), "
                     f"then teambot resume {run.feature}")
         return EXIT_FAILED
+    if outcome.waiting and not outcome.failed and outcome.stop is StopReason.NONE:
+        from teambot.approvals import finish_waiting
+
+        return finish_waiting(store, run, events, outcome, say)
     if outcome.completed:
         run.status = RunStatus.COMPLETED
         store.commit_run(run)

@@ -108,6 +108,8 @@ STAGE_KEYS = {"name", "status", "attempts", "started_at", "finished_at", "agent"
               "artifacts", "blocked_by", "iterations", "budget_start", "children"}
 CHILD_KEYS = {"id", "name", "status", "attempts", "started_at", "finished_at", "agent", "error", "usage", "branch",
               "base_commit", "head_commit", "merge_commit"}
+REPORT_KEYS |= {"waiting"}  # stages awaiting a person (approvals)
+STAGE_KEYS |= {"waiting_since", "produced", "decide", "decisions"}
 ITERATION_KEYS = {"number", "started_at", "work", "artifacts", "review", "verdict_request", "verdict", "verdict_note",
                   "feedback", "test"}
 

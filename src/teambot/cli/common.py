@@ -180,6 +180,7 @@ class AgentSetup:
         from teambot.runtimes.router import build_runtime
 
         from teambot.config.models import StageKindName
+        from teambot.config.people import is_human
         from teambot.errors import ConfigError
         from teambot.kinds.checks import command_problems
 
@@ -192,7 +193,7 @@ class AgentSetup:
                 most[stage.work_agent] = max(most.get(stage.work_agent, 0), len(stage.artifacts))
         runtime = build_runtime(self.settings, self.override, emit=events.emit, redactor=self.redact)
         agents = [s.work_agent for s in stages if s.kind is not StageKindName.COMMAND] + \
-                 [s.review_agent for s in stages if s.kind is StageKindName.REVIEW] + \
+                 [s.review_agent for s in stages if s.kind is StageKindName.REVIEW and not is_human(s.review_agent)] + \
                  [a for s in stages if s.kind is StageKindName.TASK for a in s.tasks.pool(s)]
         runtime.check(agents, artifacts=most, project_dir=self.project_dir)
         problems = command_problems(workflow, self.loop_settings(), runtime.demo_acceptance_command, self.project_dir)

@@ -30,10 +30,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from teambot.cli import clean, doctor, graph, init, rerun, resume, run, serve, skip, status, unblock, validate
+    from teambot.cli import approve, clean, doctor, graph, init, rerun, resume, run, serve, skip, status, unblock, validate
 
     for module in (init, run, resume, status, rerun, skip, unblock, validate, graph, doctor, clean, serve):
         cli.add_command(module.command)
+    for command in approve.commands:
+        cli.add_command(command)
 
 
 def _print_error(err: TeambotError) -> None:

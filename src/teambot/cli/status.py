@@ -60,6 +60,8 @@ def _print_report(report: dict) -> None:
             click.echo(f"      {_iterations_line(stage['iterations'], stage['budget_start'])}")
         if stage["error"] and stage["status"] != "succeeded":
             click.echo(f"      {stage['error']}")
+        if stage.get("decide"):
+            _print_waiting(stage)
         for child in stage.get("children", []):
             _print_child(child)
     usage = report["usage"]
@@ -72,6 +74,19 @@ def _print_report(report: dict) -> None:
                    "`teambot resume --rerun-stale` runs them again, and their dependents if what those read changed:")
         for name, why in report["stale_reasons"].items():
             click.echo(f"  {name}: {'; '.join(why)}")
+
+
+def _print_waiting(stage: dict) -> None:
+    """Under a waiting stage: since when (and how long), what to look at, the command that decides."""
+    from datetime import datetime, timezone
+
+    if stage["waiting_since"]:
+        since = datetime.fromisoformat(stage["waiting_since"])
+        hours = (datetime.now(timezone.utc) - since).total_seconds() / 3600
+        click.echo(f"      waiting since {stage['waiting_since'][:19].replace('T', ' ')} UTC ({hours:.1f} h)")
+    for path in stage["produced"]:
+        click.echo(f"      look at: {path}")
+    click.echo(f"      decide: {stage['decide']}")
 
 
 def _print_child(child: dict) -> None:

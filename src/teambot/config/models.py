@@ -13,7 +13,7 @@ from teambot.names import STAGE_NAME_RE  # noqa: F401 - re-exported: config/stru
 
 # Fields that place a stage in the graph or set how it is retried; changing them does not
 # change the stage's work, so they stay out of the fingerprint (finished work is kept).
-_NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries", "max_iterations"})
+_NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries", "max_iterations", "approval"})
 # Fields added after the first release count in the fingerprint only when set, so a run
 # started by an older teambot does not see all its finished stages turn stale on upgrade.
 _LATER_FIELDS = frozenset({"run", "acceptance_command", "tasks"})
@@ -82,6 +82,8 @@ class StageConfig(_Strict):
     acceptance_command: Argv | None = None
     # a task stage: the tasks file and how its tasks run (kinds/task.py)
     tasks: TasksBlock | None = None
+    # `required`: once its work succeeded the stage waits (awaiting_approval) for `teambot approve`
+    approval: Literal["required"] | None = None
 
     @model_validator(mode="before")
     @classmethod

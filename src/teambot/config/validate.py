@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from teambot.config.agent_fields import allowed_persona_problems, parallel_agents_warnings
 from teambot.config.models import GroupConfig, StagesFile
+from teambot.config.people import approval_problems
 from teambot.config.problems import Problem, did_you_mean
 from teambot.config.structure import Parts
 from teambot.config.templates import resolve_template
@@ -105,6 +106,7 @@ def _kind(name: str, stage) -> list[Problem]:
                                                                 "runs an acceptance command"))
     if stage.max_iterations is not None and not (stage.is_review_stage or stage.is_acceptance_test_stage):
         problems.append(Problem(here + ("max_iterations",), "only review and acceptance test stages iterate"))
+    problems += [Problem(here + (key,), message) for key, message in approval_problems(stage)]
     return problems
 
 

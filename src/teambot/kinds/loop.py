@@ -112,10 +112,13 @@ async def call_work_agent(work: StageWork, it: Iteration, budget: int, *, kind: 
                           title: str | None):
     """The work step's agent call: the stage prompt plus what the previous iteration ended with
     (and, when it has feedback, the agent's own files and last report, which it is revising)."""
+    from teambot.approvals import loop_rejection
     from teambot.prompts.loops import render_work_prompt
 
     stage = work.stage
     prev = previous(work.record, it)
+    if feedback is None and (rejected := loop_rejection(work.record, prev)) is not None:
+        feedback, title = rejected  # a person rejected the approved result: this iteration answers it
     own = [p for p in (work.paths.artifact(a) for a in stage.artifacts) if p.is_file()] if feedback else []
     prompt = render_work_prompt(work.name, stage, work.objective, work.upstream, work.project_dir,
                                 persona=work.persona(stage.work_agent), iteration=it.number,

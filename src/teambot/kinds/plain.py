@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from teambot.approvals import with_rejection
 from teambot.config.models import StageKindName
 from teambot.errors import AgentTimeout
 from teambot.fsutil import atomic_write
@@ -21,6 +22,7 @@ class PlainKind(KindDefaults):
         stage, name, paths = work.stage, work.name, work.paths
         prompt = render_prompt(name, stage, work.objective, work.upstream, work.project_dir,
                                persona=work.persona(stage.work_agent), paths=paths, workdir=work.workdir)
+        prompt = with_rejection(prompt, work.record)  # a person rejected the last attempt: their comment
         atomic_write(paths.prompt(name), work.redact(prompt.text), durable=False, root=paths.root)
         for artifact in stage.artifacts:
             paths.prepare_artifact(artifact, durable=work.durable)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
+from teambot import approvals
 from teambot.errors import AgentError, StageBlocked
 from teambot.fsutil import sha256_file
 from teambot.config.models import StageConfig, StageKindName
@@ -90,6 +91,8 @@ async def _review_prompt(work: StageWork, it: Iteration, budget: int) -> Rendere
 async def _review_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
     stage = work.stage
     prompt = await _review_prompt(work, it, budget)
+    if approvals.is_human(stage.review_agent):  # a person reviews: wait for `teambot review`
+        raise approvals.human_review(work, it, prompt)
     result = await work.call(stage.review_agent, prompt, kind="review", step="review", iteration=it.number)
     verdict = await _verdict_of(result)
     changes: dict = {"review": work.save(it.number, "review", result.output)}
@@ -184,7 +187,7 @@ class ReviewKind(KindDefaults):
     blocked_report = staticmethod(blocked_report)
 
     def holds(self, stage: StageConfig) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(a for a in (stage.work_agent, stage.review_agent) if a))
+        return tuple(dict.fromkeys(a for a in (stage.work_agent, stage.review_agent) if a and not approvals.is_human(a)))
 
     def precheck(self, work: StageWork) -> StageBlocked | None:
         gate = super().precheck(work)

@@ -10,14 +10,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teambot.store.models import Iteration, Owner, TokenUsage
+from teambot.store.models import Decision, Iteration, Owner, TokenUsage
 
 __all__ = ["ChildReport", "Iteration", "Owner", "RunStatus", "RunSummary", "StageReport", "TokenUsage"]
 
 # lifecycle.StageStatus values; a stage whose process died mid-run is reported `interrupted`
-StageState = Literal["pending", "running", "succeeded", "failed", "skipped", "interrupted", "blocked"]
+StageState = Literal["pending", "running", "succeeded", "failed", "skipped", "interrupted", "blocked",
+                     "awaiting_approval", "awaiting_review"]
 # store.models.RunStatus values; a `running` run whose owner is gone is reported `interrupted`
-RunState = Literal["running", "completed", "failed", "blocked", "interrupted"]
+RunState = Literal["running", "completed", "failed", "blocked", "interrupted", "waiting"]
 
 
 class _Report(BaseModel):
@@ -60,6 +61,11 @@ class StageReport(_Report):
     iterations: list[Iteration] = Field(default_factory=list)  # review / acceptance rounds
     budget_start: int = 0  # iterations before this index belong to earlier budgets (`unblock`)
     children: list[ChildReport] = Field(default_factory=list)
+    # a person's part (approvals.py): since when it waits, what to look at, how to decide, past decisions
+    waiting_since: str | None = None
+    produced: list[str] = Field(default_factory=list)  # absolute paths, while it waits
+    decide: str | None = None  # the command that decides, while it waits
+    decisions: list[Decision] = Field(default_factory=list)
 
 
 class RunStatus(_Report):
@@ -81,6 +87,7 @@ class RunStatus(_Report):
     usage: TokenUsage  # every stage's and child's calls
     notes: list[str]  # what the reader should know: an unreadable stages file, a dead owner
     stages: list[StageReport]
+    waiting: list[str] = Field(default_factory=list)  # stages awaiting a person's decision
 
 
 class RunSummary(_Report):

@@ -14,6 +14,7 @@ from teambot.paths import RunPaths
 from teambot.service.models import ChildReport, RunStatus, RunSummary, StageReport
 from teambot.store.file import owner_alive, read_owner, read_state
 from teambot.store.layout import no_state_error
+from teambot.lifecycle import AWAITING
 from teambot.store.models import ChildRecord, StageRecord, TokenUsage
 
 _CUT_OFF = "teambot stopped while it ran"
@@ -96,6 +97,8 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
         children = [_child(c, orphaned) for c in own]
         stages.append(StageReport(name=name, status="pending", children=children) if record is None
                       else _stage(name, record, orphaned, reasons.get(name, []), children))
+        if record is not None and record.status in AWAITING:
+            stages[-1] = stages[-1].model_copy(update=_waiting(paths, feature, record))
     if not stages:
         raise StateError(f"{paths.root}/state.json: run '{feature}' has no stages",
                          hint="the state file was damaged or edited by hand; start a new run with "
@@ -104,8 +107,16 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
         feature=feature, status=status, error=run.error, run_dir=str(paths.root), objective=run.objective_path,
         stages_file=run.stages_path, runtime=run.runtime, created_at=run.created_at, updated_at=run.updated_at,
         elapsed_seconds=round(run.elapsed_seconds, 3), owner=run.owner, stale=stale, stale_reasons=reasons, usage=total,
-        notes=notes, stages=stages,
+        notes=notes, stages=stages, waiting=[s.name for s in stages if s.status in AWAITING],
     )
+
+
+def _waiting(paths: RunPaths, feature: str, record: StageRecord) -> dict:
+    """What a person needs to decide on a waiting stage: since when, what to read, the command."""
+    from teambot.approvals import decide_command, produced
+
+    return {"waiting_since": record.waiting_since, "decide": decide_command(record.name, record.status, feature),
+            "produced": produced(paths.root, record)}
 
 
 def _stage(name: str, record: StageRecord, orphaned: bool, stale: list[str], children: list[ChildReport]) -> StageReport:
@@ -115,6 +126,7 @@ def _stage(name: str, record: StageRecord, orphaned: bool, stale: list[str], chi
         started_at=record.started_at, finished_at=record.finished_at, agent=record.agent,
         error=_CUT_OFF if cut_off else record.error, stale=bool(stale), stale_reasons=stale, usage=record.usage, artifacts=record.artifacts,
         blocked_by=record.blocked_by, iterations=record.iterations, budget_start=record.budget_start, children=children,
+        decisions=record.decisions,
     )
 
 

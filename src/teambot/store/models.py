@@ -49,6 +49,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     BLOCKED = "blocked"
     INTERRUPTED = "interrupted"
+    WAITING = "waiting"  # stopped with stages awaiting a person's decision (exit 4); resume continues
 
 
 class _Model(BaseModel):
@@ -113,6 +114,18 @@ class Iteration(_Model):
     test: AcceptanceResult | None = None  # acceptance stages
 
 
+class Decision(_Model):
+    """A person's decision on a waiting stage (approvals.py), kept in the stage's history."""
+
+    action: str  # "approve" / "reject" (approval gate), "approved" / "changes_requested" (human review)
+    by: str  # the OS user name of whoever ran the command
+    at: Timestamp  # when the command was run
+    comment: str | None = None
+    attempt: int  # the attempt it decided on
+    iteration: int | None = None  # review / acceptance stages: the newest iteration when decided
+    applied_at: Timestamp | None = None  # when the run picked it up
+
+
 class StageRecord(_Model):
     """What is known of one stage. `seq` orders commits (the newest copy of a record wins)."""
 
@@ -140,6 +153,8 @@ class StageRecord(_Model):
     # pending after `resume --rerun-stale` only because an upstream stage reruns: kept as it is,
     # without running, if its inputs turn out unchanged (early cutoff)
     run_if_changed: bool = False
+    waiting_since: Timestamp | None = None  # while awaiting_approval / awaiting_review: since when
+    decisions: list[Decision] = Field(default_factory=list)  # people's decisions, append-only (approvals.py)
     seq: int = 0
 
 
