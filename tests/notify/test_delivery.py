@@ -220,3 +220,16 @@ def test_hung_program_is_killed_when_the_run_ends(small):
     assert wait_for(gone, timeout=5), "the notification program outlived the run"
     [failed] = notes(small / ".agent-tracking" / "note")
     assert failed["details"]["error"] == "not delivered within 5 s of the run's end"
+
+
+def test_a_run_waiting_for_an_approval_is_notified(small, hooks):
+    """A stage with `approval: required`: the run ends waiting (exit 4) and run_waiting names the stage."""
+    (small / "stages.yaml").write_text((small / "stages.yaml").read_text().replace(
+        "SPEC: {work_agent: ba, artifacts: [feature_spec.md]}",
+        "SPEC: {work_agent: ba, artifacts: [feature_spec.md], approval: required}"), encoding="utf-8")
+    write_settings(small, f"notify:\n  - url: {hooks.url}/ok\n    events: [run_waiting]\n")
+    proc = teambot("run", "objective.md", cwd=small)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    [body] = hooks.received["/ok"]
+    assert (body["event"], body["status"]) == ("run_waiting", "waiting")
+    assert "SPEC" in body["message"] and "decision" in body["message"]
