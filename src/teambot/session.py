@@ -23,6 +23,7 @@ from teambot.objective import Objective
 from teambot.paths import RunPaths
 from teambot.processes import end_groups, kill_all, kill_group, run_agents
 from teambot.signals import HANGUP, drop_dead_terminal, interrupt_on_stop_signals, stop_signals
+from teambot.stopping import StopToken
 from teambot.store.file import FileStateStore, make_owner
 from teambot.store.models import RunRecord, RunState, RunStatus, StageRecord, now_iso
 
@@ -151,8 +152,14 @@ def drive(
     personas=None,
     redact=str,
     inputs=None,
+    stop: StopToken | None = None,
+    signals: bool = True,
 ) -> int:
-    """Run every unfinished stage with `runtime`; return the exit code. The caller holds the lock."""
+    """Run every unfinished stage with `runtime`; return the exit code. The caller holds the lock.
+
+    `stop` stops the run from outside (any thread); with `signals` (the CLI) the process's stop
+    signals request it too, and a second one ends the process at once.
+    """
     run = state.run
     run.owner = make_owner()
     run.status = RunStatus.RUNNING
@@ -182,7 +189,7 @@ def drive(
         options=ExecutorOptions(max_concurrency=options.max_concurrency, on_failure=options.on_failure,
                                 time_budget=budget, durable=options.durable, loops=options.loops),
     )
-    outcome = asyncio.run(_execute(executor, runtime))
+    outcome = asyncio.run(_execute(executor, runtime, stop or StopToken(), signals))
     run.elapsed_seconds = executor.elapsed()
     run.updated_at = now_iso()
     return _finish(store, run, events, outcome, options, say)
@@ -221,9 +228,10 @@ def _user_changes(repo, workspace: Path) -> bool:
     return any(not (top / path).resolve().is_relative_to(inside) for _, path in repo.status().entries)
 
 
-async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
+async def _execute(executor: ParallelStageExecutor, runtime, stop: StopToken, signals: bool) -> Outcome:
     loop = asyncio.get_running_loop()
     signals_seen = 0
+    stop.bind(loop, lambda: executor.request_stop(StopReason.INTERRUPTED))
 
     def on_signal(signum: int) -> None:
         nonlocal signals_seen
@@ -232,7 +240,7 @@ async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
             return  # a closing terminal may hang up twice (the kernel, then the shell): not a second Ctrl-C
         signals_seen += 1
         if signals_seen == 1:
-            executor.request_stop(StopReason.INTERRUPTED)
+            stop.request()
         else:
             # A second Ctrl-C stops at once. Every commit so far is atomic, and stages still
             # `running` on disk are recovered by the next resume like after a crash.
@@ -240,15 +248,17 @@ async def _execute(executor: ParallelStageExecutor, runtime) -> Outcome:
             os._exit(EXIT_INTERRUPTED)
 
     # SIGHUP (the terminal closed), SIGQUIT and every other stop signal act like Ctrl-C.
-    handled = stop_signals()
+    handled = stop_signals() if signals else ()
     for signum in handled:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         return await executor.run()
     finally:
+        stop.unbind()
         for signum in handled:
             loop.remove_signal_handler(signum)
-        interrupt_on_stop_signals()  # remove_signal_handler left them at their defaults (die at once)
+        if handled:
+            interrupt_on_stop_signals()  # remove_signal_handler left them at their defaults (die at once)
         await runtime.aclose()
 
 
