@@ -13,10 +13,10 @@ from teambot.names import STAGE_NAME_RE  # noqa: F401 - re-exported: config/stru
 
 # Fields that place a stage in the graph or set how it is retried; changing them does not
 # change the stage's work, so they stay out of the fingerprint (finished work is kept).
-_NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries", "max_iterations"})
+_NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries", "max_iterations", "budget"})
 # Fields added after the first release count in the fingerprint only when set, so a run
 # started by an older teambot does not see all its finished stages turn stale on upgrade.
-_LATER_FIELDS = frozenset({"run", "acceptance_command", "tasks"})
+_LATER_FIELDS = frozenset({"run", "acceptance_command", "tasks", "model"})
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 Argv = Annotated[list[NonEmptyStr], Field(min_length=1)]
@@ -35,6 +35,17 @@ class StageKindName(StrEnum):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Budget(_Strict):
+    """A spending limit: a stage's `budget:` in stages.yaml, the run's in teambot.yaml (costs.py).
+
+    Either may be left out; with neither, there is no limit. Cost counts only calls whose
+    cost is known (reported by the runtime, or priced with teambot.yaml `prices`).
+    """
+
+    max_cost: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # US dollars
+    max_tokens: Annotated[int, Field(gt=0)] | None = None  # prompt + completion tokens
 
 
 class TasksBlock(_Strict):
@@ -82,6 +93,10 @@ class StageConfig(_Strict):
     acceptance_command: Argv | None = None
     # a task stage: the tasks file and how its tasks run (kinds/task.py)
     tasks: TasksBlock | None = None
+    # spending limit of this stage, its tasks included (costs.py); not part of its work
+    budget: Budget | None = None
+    # the model its agents use in this stage, instead of teambot.yaml's for them
+    model: NonEmptyStr | None = None
 
     @model_validator(mode="before")
     @classmethod

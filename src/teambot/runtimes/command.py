@@ -48,6 +48,7 @@ class CommandSpec:
     origin: str = "command.argv"  # where the argv came from, for error messages
     label: str = "agent command"  # what the messages call it ("command" for a command stage)
     values: tuple[tuple[str, str], ...] = ()  # more placeholders ({junit} for acceptance commands)
+    report: str | None = None  # stdout's machine-readable format with the answer and usage (runtimes/usage.py)
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,29 @@ class CommandRuntime:
     async def _run(self, request: StageRequest, prompt_path: Path | None) -> StageResult:
         before = artifact_stamps(request)
         done = await self.execute(request, prompt_path)
+        reported = self._reported(done)
         if done.code != 0:
-            raise AgentError(done.message)
-        text = self.redact(done.stdout)
+            error = AgentError(done.message)
+            error.usage = reported.usage if reported else None  # a failed call still cost its tokens
+            raise error
+        text = self.redact(reported.text) if reported else self.redact(done.stdout)
         cut = (f"the agent's output exceeded the {self.spec.output_cap:,}-byte cap; raise command.output_cap_bytes "
                "in teambot.yaml (or have the agent write its result to a file)") if done.truncated else None
         artifacts = claim_artifacts(request, before, text, cut=cut)
-        return StageResult(output=text, artifacts=artifacts, truncated=done.truncated)
+        return StageResult(output=text, artifacts=artifacts, truncated=done.truncated,
+                           usage=reported.usage if reported else None)
+
+    def _reported(self, done: Completed):
+        """The answer and usage in the agent's output, when its format is known and it parses (else None:
+        the raw output stands, and no usage is recorded)."""
+        if self.spec.report is None or done.truncated:
+            return None
+        from teambot.runtimes.usage import parse
+
+        reported = parse(self.spec.report, done.stdout)
+        if reported is not None and reported.usage is not None and reported.usage.model is None and self.spec.model:
+            reported = type(reported)(reported.text, reported.usage.model_copy(update={"model": self.spec.model}))
+        return reported
 
     async def execute(self, request: StageRequest, prompt_path: Path | None = None) -> Completed:
         """Run the argv once to its end (a non-zero exit is returned, not raised)."""

@@ -94,6 +94,6 @@ class RunSummary(_Report):
     updated_at: str | None = None
     elapsed_seconds: float | None = None
     usage: TokenUsage | None = None
-    cost_usd: float | None = None  # no runtime reports a price yet: always None for now
+    cost_usd: float | None = None  # what the run's calls cost, when known (reported, or priced with `prices`)
     owner_pid: int | None = None  # the live process driving the run, if any
     error: str | None = None  # why the run could not be read (the others are still listed)
