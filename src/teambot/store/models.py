@@ -84,7 +84,7 @@ class TokenUsage(_Model):
                           completion_tokens=self.completion_tokens + other.completion_tokens,
                           cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
                           cost_usd=sum(costs) if costs else None,
-                          model=self.model if self.model == other.model else None)
+                          model=_one_model(self.model, other.model))
 
     @model_serializer(mode="wrap")
     def _unset_left_out(self, handler):
@@ -93,6 +93,12 @@ class TokenUsage(_Model):
             if data.get(key, empty) == empty:
                 data.pop(key, None)
         return data
+
+
+def _one_model(*models: str | None) -> str | None:
+    """The model of a sum: the one model its calls name, None when they name none or several."""
+    named = {m for m in models if m}
+    return named.pop() if len(named) == 1 else None
 
 
 def add_usage(total: TokenUsage | None, more: TokenUsage | None) -> TokenUsage | None:
