@@ -56,7 +56,7 @@ class StageReport(_Report):
     stale_reasons: list[str] = Field(default_factory=list)  # what: "objective changed", "artifact x.md missing", ...
     usage: TokenUsage | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)  # artifact name -> sha256
-    blocked_by: str | None = None  # while blocked: "iterations" or "acceptance_gate"
+    blocked_by: str | None = None  # while blocked: "iterations", "acceptance_gate" or "budget" (costs.py)
     iterations: list[Iteration] = Field(default_factory=list)  # review / acceptance rounds
     budget_start: int = 0  # iterations before this index belong to earlier budgets (`unblock`)
     children: list[ChildReport] = Field(default_factory=list)

@@ -161,7 +161,7 @@ class StageRecord(_Model):
     iterations: list[Iteration] = Field(default_factory=list)  # review / acceptance history, append-only
     budget_start: int = 0  # iterations before this index were spent by earlier budgets (`teambot unblock`)
     budget: int | None = None  # iterations of the current budget, when `unblock --iterations` set it
-    blocked_by: str | None = None  # "iterations" or "acceptance_gate" while status is blocked
+    blocked_by: str | None = None  # "iterations", "acceptance_gate" or "budget" while status is blocked
     # Provenance (teambot/provenance.py), recorded with `succeeded`: input key -> sha256 of what the
     # attempt read (None: recorded by an older teambot, judged by the fingerprint only), and
     # (size, mtime_ns) of each artifact beside its hash, so a check rehashes only what was touched.
