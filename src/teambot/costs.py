@@ -23,7 +23,6 @@ from teambot.store.models import TokenUsage
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from teambot.config.models import Budget
-    from teambot.kinds.context import StageWork
     from teambot.settings import Price
     from teambot.store.models import ChildRecord, RunRecord, StageRecord
 
@@ -38,7 +37,7 @@ def priced(usage: TokenUsage | None, model: str | None, prices: Mapping[str, Pri
     name = usage.model or model
     price = prices.get(name) if name else None
     if price is None:
-        return usage if usage.model or not model else usage.model_copy(update={"model": model})
+        return usage  # tokens only
     return usage.model_copy(update={"cost_usd": cost_of(usage, price), "model": name})
 
 
@@ -105,8 +104,11 @@ def money(dollars: float) -> str:
     return f"${dollars:.4f}" if dollars < 1 else f"${dollars:,.2f}"
 
 
-def guard(work: StageWork) -> None:
-    """Before an agent call: StageBlocked (kind "budget") when the stage's or the run's budget is reached."""
+def guard(work) -> None:
+    """Before an agent call: StageBlocked (kind "budget") when the stage's or the run's budget is reached.
+
+    `work` is the stage's kinds.context.StageWork (not imported: kinds are the executor's to use).
+    """
     policy = work.costs
     if policy is None:
         return
@@ -127,7 +129,7 @@ def guard(work: StageWork) -> None:
                  f"one: `teambot resume {work.paths.feature} {flag} N`")
 
 
-def _blocked(work: StageWork, scope: str, limit: str, used: TokenUsage, message: str) -> None:
+def _blocked(work, scope: str, limit: str, used: TokenUsage, message: str) -> None:
     work.emit("budget_exceeded", scope=scope, limit=limit, tokens=used.total, cost_usd=used.cost_usd)
     raise StageBlocked(message, kind="budget")
 
