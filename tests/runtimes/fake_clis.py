@@ -8,7 +8,8 @@ approving verdict line, for review steps), and appends one JSON line per call to
 
 Environment: FAKE_CLI_USAGE="INPUT,OUTPUT,CACHED" tokens (default 1000,200,400), FAKE_CLI_COST
 (claude's total_cost_usd, default 0.05), FAKE_CLI_MODE=json (default) | garbage (plain text,
-not the expected JSON) | fail (the usage is printed, then exit 1).
+not the expected JSON) | fail (the usage is printed, then exit 1); FAKE_CLI_WRITE=1 writes
+<task or "work">.txt in its working directory.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ def main() -> int:
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"cli": name, "argv": sys.argv[1:], "stage": os.environ.get("TEAMBOT_STAGE"),
                                  "step": os.environ.get("TEAMBOT_STEP")}) + "\n")
+    if os.environ.get("FAKE_CLI_WRITE"):  # do some work where it runs (a task's worktree): a file named after it
+        with open(f"{os.environ.get('TEAMBOT_TASK') or 'work'}.txt", "w", encoding="utf-8") as fh:
+            fh.write("done\n")
     tokens = tuple(int(n) for n in os.environ.get("FAKE_CLI_USAGE", "1000,200,400").split(","))
     mode = os.environ.get("FAKE_CLI_MODE", "json")
     text = answer()
