@@ -72,3 +72,28 @@ def test_spent_adds_stages_and_their_children():
     assert spent(records, children, "B") == TokenUsage(prompt_tokens=5, completion_tokens=7, cost_usd=0.2)
     assert describe(spent(records, children, "B")) == "$0.2000, 12 tokens"
     assert describe(TokenUsage(prompt_tokens=1234)) == "1,234 tokens"
+
+
+def test_bad_prices_and_budget_are_reported_with_their_place(tmp_path):
+    """A negative price, a missing output price and a zero budget are each reported as file:line:col (exit 2)."""
+    from teambot.errors import ConfigError
+    from teambot.settings import read_settings
+
+    (tmp_path / "teambot.yaml").write_text("prices:\n  m: {input: -1}\nbudget:\n  max_cost: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        read_settings(tmp_path)
+    problems = "\n".join(err.value.problems)
+    assert "prices.m.input" in problems and "prices.m.output" in problems and "budget.max_cost" in problems
+    assert err.value.exit_code == 2
+
+
+def test_stage_budget_and_model_are_checked_by_validate(tmp_path):
+    """`teambot validate` accepts a stage budget and model, and refuses an unknown budget key naming its place."""
+    from tests.helpers import teambot
+
+    good = "stages:\n  A:\n    work_agent: ba\n    budget: {max_cost: 1.5, max_tokens: 1000}\n    model: m\nstage_order: [A]\n"
+    (tmp_path / "stages.yaml").write_text(good, encoding="utf-8")
+    assert teambot("validate", "stages.yaml", cwd=tmp_path).returncode == 0
+    (tmp_path / "stages.yaml").write_text(good.replace("max_tokens", "max_tokenz"), encoding="utf-8")
+    proc = teambot("validate", "stages.yaml", cwd=tmp_path)
+    assert proc.returncode == 2 and "stages.A.budget.max_tokenz" in proc.stdout + proc.stderr
