@@ -4,6 +4,7 @@ pointed at fake CLIs that print each real CLI's machine-readable output (tests/r
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,8 +26,6 @@ def install_clis(project: Path) -> dict[str, str]:
         wrapper.write_text(f"#!{sys.executable}\nimport os, runpy\nos.environ['FAKE_CLI_AS'] = {name!r}\n"
                            f"runpy.run_path({str(FAKE_CLIS)!r}, run_name='__main__')\n", encoding="utf-8")
         wrapper.chmod(0o755)
-    import os
-
     return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', os.defpath)}", "FAKE_CLI_LOG": str(project / "calls.jsonl")}
 
 

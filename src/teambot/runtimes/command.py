@@ -5,7 +5,8 @@ file named by a `{prompt_file}` placeholder (in a private temporary directory ou
 workspace, removed after the attempt). The agent runs in its own session and process
 group, reported through `request.on_spawn` and kept in `processes.live_groups`; on timeout,
 cancellation or a failure the whole group gets SIGTERM, then SIGKILL after the grace period.
-stdout is the stage output and, with stderr, streams to the stage's log as it arrives. argv
+stdout is the stage output (for a CLI printing JSON, the answer in it, with its usage:
+runtimes/usage.py) and, with stderr, streams to the stage's log as it arrives. argv
 is logged with the values of secret-looking flags (`--api-key VALUE`) and credentials
 (`Bearer X`) masked.
 """
@@ -87,7 +88,11 @@ class CommandRuntime:
     async def _run(self, request: StageRequest, prompt_path: Path | None) -> StageResult:
         before = artifact_stamps(request)
         done = await self.execute(request, prompt_path)
-        reported = self._reported(done)
+        reported = None
+        if self.spec.report is not None and not done.truncated:  # a cut output is no whole JSON document
+            from teambot.runtimes.usage import read
+
+            reported = read(self.spec.report, done.stdout, self.spec.model)
         if done.code != 0:
             error = AgentError(done.message)
             error.usage = reported.usage if reported else None  # a failed call still cost its tokens
@@ -98,18 +103,6 @@ class CommandRuntime:
         artifacts = claim_artifacts(request, before, text, cut=cut)
         return StageResult(output=text, artifacts=artifacts, truncated=done.truncated,
                            usage=reported.usage if reported else None)
-
-    def _reported(self, done: Completed):
-        """The answer and usage in the agent's output, when its format is known and it parses (else None:
-        the raw output stands, and no usage is recorded)."""
-        if self.spec.report is None or done.truncated:
-            return None
-        from teambot.runtimes.usage import parse
-
-        reported = parse(self.spec.report, done.stdout)
-        if reported is not None and reported.usage is not None and reported.usage.model is None and self.spec.model:
-            reported = type(reported)(reported.text, reported.usage.model_copy(update={"model": self.spec.model}))
-        return reported
 
     async def execute(self, request: StageRequest, prompt_path: Path | None = None) -> Completed:
         """Run the argv once to its end (a non-zero exit is returned, not raised)."""

@@ -46,6 +46,14 @@ def parse(fmt: str, output: str) -> Reported | None:
     return _PARSERS[fmt](output)
 
 
+def read(fmt: str, output: str, model: str | None) -> Reported | None:
+    """`parse`, the usage naming `model` (the configured one) when the CLI named none."""
+    reported = parse(fmt, output)
+    if reported is not None and reported.usage is not None and reported.usage.model is None and model:
+        return Reported(reported.text, reported.usage.model_copy(update={"model": model}))
+    return reported
+
+
 def _claude(output: str) -> Reported | None:
     data = _document(output)
     if isinstance(data, list):  # `--verbose` prints every message: the result is the last one
