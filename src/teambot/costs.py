@@ -105,33 +105,42 @@ def money(dollars: float) -> str:
 
 
 def guard(work) -> None:
-    """Before an agent call: StageBlocked (kind "budget") when the stage's or the run's budget is reached.
+    """Before an agent call: raise StageBlocked (kind "budget") when the stage's or the run's budget is reached.
 
     `work` is the stage's kinds.context.StageWork (not imported: kinds are the executor's to use).
     """
+    blocked = over_budget(work)
+    if blocked is not None:
+        raise blocked
+
+
+def over_budget(work) -> StageBlocked | None:
+    """The StageBlocked (kind "budget") for a stage whose own or the run's budget is reached, or None."""
     policy = work.costs
     if policy is None:
-        return
+        return None
     stage_limits = Limits.of(work.stage.budget)
     if stage_limits.max_cost is not None or stage_limits.max_tokens is not None:
         used = spent(work.records, work.children, work.name)
         limit = stage_limits.reached(used)
         if limit is not None:
-            _blocked(work, "stage", limit, used,
-                     f"stage {work.name} reached its budget ({limit}, stages.{work.name}.budget): it has spent "
-                     f"{describe(used)}; raise the budget in the stages file, then `teambot resume {work.paths.feature}`")
+            return _blocked(work, "stage", limit, used,
+                            f"stage {work.name} reached its budget ({limit}, stages.{work.name}.budget): it has spent "
+                            f"{describe(used)}; raise the budget in the stages file, then "
+                            f"`teambot resume {work.paths.feature}`")
     used = spent(work.records, work.children)
     limit = policy.limits().reached(used)
     if limit is not None:
         flag = "--max-cost" if limit.startswith("max_cost") else "--max-tokens"
-        _blocked(work, "run", limit, used,
-                 f"the run reached its budget ({limit}): it has spent {describe(used)}; continue with a higher "
-                 f"one: `teambot resume {work.paths.feature} {flag} N`")
+        return _blocked(work, "run", limit, used,
+                        f"the run reached its budget ({limit}): it has spent {describe(used)}; continue with a higher "
+                        f"one: `teambot resume {work.paths.feature} {flag} N`")
+    return None
 
 
-def _blocked(work, scope: str, limit: str, used: TokenUsage, message: str) -> None:
+def _blocked(work, scope: str, limit: str, used: TokenUsage, message: str) -> StageBlocked:
     work.emit("budget_exceeded", scope=scope, limit=limit, tokens=used.total, cost_usd=used.cost_usd)
-    raise StageBlocked(message, kind="budget")
+    return StageBlocked(message, kind="budget")
 
 
 class CostPolicy:

@@ -54,6 +54,7 @@ def test_run_budget_blocks_the_next_call_and_resume_with_more_finishes(tmp_path)
     assert saved["run"]["status"] == "blocked" and "max_cost" in saved["run"]["error"]
     assert saved["stages"]["SPEC"]["status"] == "succeeded"
     assert (saved["stages"]["PLAN"]["status"], saved["stages"]["PLAN"]["blocked_by"]) == ("blocked", "budget")
+    assert saved["stages"]["PLAN"]["attempts"] == 0  # refused before it started: no attempt recorded
     spent = [e for e in events(run_dir) if e["type"] == "budget_exceeded"]
     assert spent and spent[0]["details"]["scope"] == "run" and spent[0]["details"]["cost_usd"] == pytest.approx(0.05)
     assert status_json(project)["stages"][1]["blocked_by"] == "budget"
