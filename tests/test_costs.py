@@ -97,3 +97,16 @@ def test_stage_budget_and_model_are_checked_by_validate(tmp_path):
     (tmp_path / "stages.yaml").write_text(good.replace("max_tokens", "max_tokenz"), encoding="utf-8")
     proc = teambot("validate", "stages.yaml", cwd=tmp_path)
     assert proc.returncode == 2 and "stages.A.budget.max_tokenz" in proc.stdout + proc.stderr
+
+
+def test_model_and_budget_on_a_stage_without_agent_are_warned_about(tmp_path):
+    """A command stage with `model:` or `budget:` validates, with a warning that they do nothing there."""
+    from tests.helpers import teambot
+
+    (tmp_path / "stages.yaml").write_text("stages:\n  LINT:\n    run: [[echo, hi]]\n    model: m\n    budget: {max_tokens: 5}\n"
+                                          "stage_order: [LINT]\n", encoding="utf-8")
+    proc = teambot("validate", "stages.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "stages.LINT.model: model has no effect: LINT calls no agent" in out
+    assert "stages.LINT.budget: budget has no effect: LINT calls no agent" in out
