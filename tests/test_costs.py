@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from teambot.config.models import Budget
+from teambot.limits import Budget
 from teambot.costs import Limits, cost_of, describe, priced, run_limits, spent
 from teambot.settings import Price
 from teambot.store.models import ChildRecord, RunBudget, RunRecord, StageRecord, TokenUsage

@@ -22,7 +22,7 @@ from teambot.errors import StageBlocked
 from teambot.store.models import TokenUsage
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from teambot.config.models import Budget
+    from teambot.limits import Budget
     from teambot.settings import Price
     from teambot.store.models import ChildRecord, RunRecord, StageRecord
 

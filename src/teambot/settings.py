@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from teambot.config.models import Budget
+from teambot.limits import Budget
 from teambot.errors import ConfigError
 from teambot.names import control_character
 

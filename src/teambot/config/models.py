@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from teambot.limits import Budget
 from teambot.names import STAGE_NAME_RE  # noqa: F401 - re-exported: config/structure.py checks stage names with it
 
 # Fields that place a stage in the graph or set how it is retried; changing them does not
@@ -35,17 +36,6 @@ class StageKindName(StrEnum):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class Budget(_Strict):
-    """A spending limit: a stage's `budget:` in stages.yaml, the run's in teambot.yaml (costs.py).
-
-    Either may be left out; with neither, there is no limit. Cost counts only calls whose
-    cost is known (reported by the runtime, or priced with teambot.yaml `prices`).
-    """
-
-    max_cost: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # US dollars
-    max_tokens: Annotated[int, Field(gt=0)] | None = None  # prompt + completion tokens
 
 
 class TasksBlock(_Strict):
