@@ -133,7 +133,7 @@ class StageBlocked(Exception):
     def __init__(self, message: str, *, kind: str, report: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.kind = kind  # "iterations" or "acceptance_gate"
+        self.kind = kind  # "iterations", "acceptance_gate" or "budget" (a spending limit, costs.py)
         self.report = report
 
 

@@ -24,6 +24,7 @@ EVENT_TYPES = frozenset(
         "stage_started", "stage_succeeded", "stage_failed", "stage_interrupted", "stage_retrying",
         "stage_skipped", "stage_reset", "parallel_group_started", "parallel_group_completed",
         "agent_attempt_failed", "agent_waiting",
+        "budget_exceeded",  # a spending budget stopped a stage (costs.py)
         "stage_blocked", "run_blocked", "iteration_started", "step_completed",
         "acceptance_tests_started", "acceptance_tests_completed",
         "task_started", "task_committed", "task_merged", "task_conflict", "task_failed", "task_interrupted",

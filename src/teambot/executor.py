@@ -58,6 +58,7 @@ class ExecutorOptions:
     retry_backoff: float = 1.0  # first retry waits this long, doubling each time
     durable: bool = True
     loops: LoopSettings = field(default_factory=LoopSettings)  # review / acceptance / command stage defaults
+    costs: object | None = None  # costs.CostPolicy: the run's budget (None: none)
 
 
 @dataclass
@@ -443,7 +444,7 @@ class ParallelStageExecutor:
             durable=self.options.durable, records=self.records, stages=self.stages,
             workdir=self.integration.workdir if self.integration is not None else self.project_dir,
             children=self.children, commit_child=self.store.commit_child, integration=self.integration,
-            merge_lock=self._merge_lock, concurrency=self.options.max_concurrency,
+            merge_lock=self._merge_lock, concurrency=self.options.max_concurrency, costs=self.options.costs,
         )
 
     def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:

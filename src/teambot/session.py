@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from teambot.config.loader import Workflow
+from teambot.costs import CostPolicy
 from teambot.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, TeambotError
 from teambot.events import EventLog
 from teambot.executor import ExecutorOptions, Outcome, ParallelStageExecutor, StopReason
@@ -40,6 +41,7 @@ class DriveOptions:
     loops: LoopSettings = field(default_factory=LoopSettings)
     isolation: str = "worktree"  # teambot.yaml `isolation`: "worktree" in a git project, or "none"
     worktrees_dir: str | None = None  # teambot.yaml `worktrees_dir` (relative to the project), else <run>/worktrees
+    budget: object | None = None  # teambot.yaml `budget` (config.models.Budget); the run record may raise it
 
 
 def stale_stages(workflow: Workflow, stages: dict[str, StageRecord]) -> list[str]:
@@ -187,7 +189,8 @@ def drive(
         paths=paths, objective=objective, project_dir=project_dir, personas=personas, redact=redact, inputs=inputs,
         children=state.children, integration=integration,
         options=ExecutorOptions(max_concurrency=options.max_concurrency, on_failure=options.on_failure,
-                                time_budget=budget, durable=options.durable, loops=options.loops),
+                                time_budget=budget, durable=options.durable, loops=options.loops,
+                                costs=CostPolicy(options.budget, run)),
     )
     outcome = asyncio.run(_execute(executor, runtime, stop or StopToken(), signals))
     run.elapsed_seconds = executor.elapsed()
@@ -306,6 +309,8 @@ def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: 
             say(f"  {name}: {why}")
             if outcome.blocked_by.get(name) == "acceptance_gate":
                 say(f"    make the acceptance tests pass, then: teambot resume {run.feature}")
+            elif outcome.blocked_by.get(name) == "budget":
+                pass  # the reason says which budget and how to raise it
             else:
                 say(f"    when you have looked at it: teambot unblock {name} {run.feature} (a fresh iteration budget), "
                     f"then teambot resume {run.feature}")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from teambot.limits import Budget
 from teambot.errors import ConfigError
 from teambot.names import control_character
 from teambot.notify.config import NotifyTarget, notify_problems
@@ -35,6 +36,8 @@ _KEY_PREFIXES = ("sk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "
 Text = Annotated[str, StringConstraints(min_length=1)]
 Argv = Annotated[list[Text], Field(min_length=1)]
 PromptVia = Literal["stdin", "file"]
+# the agent's stdout: plain text, or a CLI's machine-readable output with its usage (runtimes/usage.py)
+OutputFormat = Literal["text", "claude-json", "codex-jsonl", "gemini-json"]
 
 
 class _Strict(BaseModel):
@@ -50,6 +53,7 @@ class AgentSettings(_Strict):
     model: Text | None = None  # openai: the model; command: fills {model} / the preset's model flag
     timeout: Annotated[float, Field(gt=0)] | None = None  # seconds, for stages that set no timeout
     prompt_via: PromptVia | None = None  # command runtime: stdin, or the {prompt_file} in argv
+    output_format: OutputFormat | None = None  # command runtime: default the preset's, else text
 
 
 class CommandSettings(_Strict):
@@ -58,6 +62,7 @@ class CommandSettings(_Strict):
     argv: Argv | None = None
     preset: Text | None = None
     prompt_via: PromptVia | None = None
+    output_format: OutputFormat | None = None
     output_cap_bytes: Annotated[int, Field(ge=1024)] = DEFAULT_OUTPUT_CAP
     grace_seconds: Annotated[float, Field(ge=0, le=600)] = 5.0  # SIGTERM → SIGKILL wait
 
@@ -89,6 +94,14 @@ class AcceptanceSettings(_Strict):
     timeout: Annotated[float, Field(gt=0)] = 1800.0  # seconds per run of the command
 
 
+class Price(_Strict):
+    """A model's price in US dollars per million tokens (teambot.yaml `prices.<model>`)."""
+
+    input: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    output: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    cached_input: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # default: the input price
+
+
 class Settings(_Strict):
     """The whole teambot.yaml document."""
 
@@ -109,11 +122,14 @@ class Settings(_Strict):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     acceptance: AcceptanceSettings = Field(default_factory=AcceptanceSettings)
     notify: list[NotifyTarget] = Field(default_factory=list)  # notify/config.py
+    prices: dict[Text, Price] = Field(default_factory=dict)  # model -> price per million tokens (costs.py)
+    budget: Budget = Field(default_factory=Budget)  # the run's spending limit (costs.py)
 
 
-_MODELS = (Settings, AgentSettings, CommandSettings, OpenAISettings, ReviewSettings, AcceptanceSettings, NotifyTarget)
+_MODELS = (Settings, AgentSettings, CommandSettings, OpenAISettings, ReviewSettings, AcceptanceSettings, NotifyTarget,
+           Price, Budget)
 _ALL_FIELDS = sorted({f for m in _MODELS for f in m.model_fields})
-_SECTIONS = ("agents", "command", "openai", "secret_env_vars", "review", "acceptance", "notify")
+_SECTIONS = ("agents", "command", "openai", "secret_env_vars", "review", "acceptance", "notify", "prices", "budget")
 
 
 def load_settings(project_dir: Path, path: Path | None = None) -> Settings:

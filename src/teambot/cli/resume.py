@@ -18,10 +18,13 @@ from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_op
 @click.option("--max-concurrency", type=click.IntRange(1, 64), default=None, help="Stages running at once (default: teambot.yaml's, else 3).")
 @click.option("--on-failure", type=click.Choice(["stop", "continue"]), default="stop", show_default=True)
 @click.option("--skip", "skip", multiple=True, metavar="STAGE", help="Skip this optional stage (repeatable); its dependents run without it.")
+@click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), default=None, help="The run's budget in US dollars, counting all it has spent (kept for later resumes).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="The run's budget in tokens, counting all it has spent (kept for later resumes).")
 @workspace_option
 @quiet_option
 def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Path | None, runtime: str | None,
-            max_concurrency: int | None, on_failure: str, skip: tuple[str, ...], workspace: Path | None, quiet: bool) -> int:
+            max_concurrency: int | None, on_failure: str, skip: tuple[str, ...], max_cost: float | None,
+            max_tokens: int | None, workspace: Path | None, quiet: bool) -> int:
     """Continue a run: finished stages are kept, unfinished ones run again."""
     from teambot.cli import common
     from teambot.cli.common import pick_feature, workspace_dir
@@ -105,9 +108,14 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
                     click.echo(line)
             return 0
         run.project_dir = str(project_dir.resolve())  # where this process reads templates and personas
+        if max_cost is not None or max_tokens is not None:  # committed with the run record as the run starts
+            from teambot.costs import raise_budget
+
+            raise_budget(run, max_cost, max_tokens)
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
                                max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings(),
-                               isolation=setup.settings.isolation, worktrees_dir=setup.settings.worktrees_dir)
+                               isolation=setup.settings.isolation, worktrees_dir=setup.settings.worktrees_dir,
+                               budget=setup.settings.budget)
         return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=True, before=reconcile)
     finally:
         store.close()

@@ -67,7 +67,8 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
         records = {n: StageRecord(name=n, agent=workflow.config.stages[n].work_agent) for n in workflow.graph.order}
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
                                max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings(),
-                               isolation=setup.settings.isolation, worktrees_dir=setup.settings.worktrees_dir)
+                               isolation=setup.settings.isolation, worktrees_dir=setup.settings.worktrees_dir,
+                               budget=setup.settings.budget)
         state = RunState(run=run, stages=records)
         # drive builds the runtime before its first commit: bad runtime settings write no state
 

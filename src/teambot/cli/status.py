@@ -26,7 +26,8 @@ def command(feature: str | None, as_json: bool, workspace: Path | None) -> int:
             click.echo(json.dumps({"runs": [s.model_dump(mode="json") for s in summaries]}, indent=2))
         else:
             for s in summaries:
-                click.echo(f"{s.feature:<30} {s.status:<12} {s.succeeded}/{s.total} stages  updated {s.updated_at or '-'}")
+                cost = f"  cost {_money(s.cost_usd)}" if s.cost_usd is not None else ""
+                click.echo(f"{s.feature:<30} {s.status:<12} {s.succeeded}/{s.total} stages  updated {s.updated_at or '-'}{cost}")
                 if s.error:
                     click.echo(f"    {s.error}")
             click.echo("name one for details: teambot status FEATURE")
@@ -54,7 +55,7 @@ def _print_report(report: dict) -> None:
         else:
             when = ""
         extra = " [stale]" if stage["stale"] else ""
-        tokens = f"  tokens {stage['usage']['prompt_tokens']}+{stage['usage']['completion_tokens']}" if stage["usage"] else ""
+        tokens = _spent(stage["usage"])
         click.echo(f"  {stage['name']:<24} {stage['status']:<12} {stage['agent'] or '-':<10} attempts {stage['attempts']}  {when}{tokens}{extra}")
         if stage.get("iterations"):
             click.echo(f"      {_iterations_line(stage['iterations'], stage['budget_start'])}")
@@ -65,8 +66,10 @@ def _print_report(report: dict) -> None:
         for child in stage.get("children", []):
             _print_child(child)
     usage = report["usage"]
-    if usage["prompt_tokens"] or usage["completion_tokens"]:
-        click.echo(f"\n  tokens: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion")
+    if usage["prompt_tokens"] or usage["completion_tokens"] or usage.get("cost_usd") is not None:
+        cached = f" ({usage['cached_prompt_tokens']} cached)" if usage.get("cached_prompt_tokens") else ""
+        cost = f"; cost {_money(usage['cost_usd'])}" if usage.get("cost_usd") is not None else ""
+        click.echo(f"\n  tokens: {usage['prompt_tokens']} prompt{cached} + {usage['completion_tokens']} completion{cost}")
     for note in report["notes"]:
         click.echo(f"note: {note}")
     if report["stale"]:
@@ -95,10 +98,24 @@ def _print_child(child: dict) -> None:
     if child["status"] == "running" and child["started_at"]:
         when = f"running since {child['started_at'][11:19]} UTC"
     merged = f"  merged {child['merge_commit'][:12]}" if child["merge_commit"] else ""
-    tokens = f"  tokens {child['usage']['prompt_tokens']}+{child['usage']['completion_tokens']}" if child["usage"] else ""
+    tokens = _spent(child["usage"])
     click.echo(f"    {child['name']:<22} {child['status']:<12} {child['agent'] or '-':<10} attempts {child['attempts']}  {when}{merged}{tokens}")
     if child["error"] and child["status"] != "succeeded":
         click.echo(f"        {child['error']}")
+
+
+def _spent(usage: dict | None) -> str:
+    """`  tokens 120+45 $0.0012` (the cost only when known), or "" when nothing was recorded."""
+    if not usage:
+        return ""
+    cost = f" {_money(usage['cost_usd'])}" if usage.get("cost_usd") is not None else ""
+    return f"  tokens {usage['prompt_tokens']}+{usage['completion_tokens']}{cost}"
+
+
+def _money(dollars: float) -> str:
+    from teambot.costs import money
+
+    return money(dollars)
 
 
 def _iterations_line(iterations: list[dict], budget_start: int) -> str:

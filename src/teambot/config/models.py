@@ -9,14 +9,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from teambot.limits import Budget
 from teambot.names import STAGE_NAME_RE  # noqa: F401 - re-exported: config/structure.py checks stage names with it
 
 # Fields that place a stage in the graph or set how it is retried; changing them does not
 # change the stage's work, so they stay out of the fingerprint (finished work is kept).
-_NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries", "max_iterations", "approval"})
+_NOT_WORK_FIELDS = frozenset({"depends_on", "timeout", "retries", "max_iterations", "approval", "budget"})
 # Fields added after the first release count in the fingerprint only when set, so a run
 # started by an older teambot does not see all its finished stages turn stale on upgrade.
-_LATER_FIELDS = frozenset({"run", "acceptance_command", "tasks"})
+_LATER_FIELDS = frozenset({"run", "acceptance_command", "tasks", "model"})
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 Argv = Annotated[list[NonEmptyStr], Field(min_length=1)]
@@ -84,6 +85,10 @@ class StageConfig(_Strict):
     tasks: TasksBlock | None = None
     # `required`: once its work succeeded the stage waits (awaiting_approval) for `teambot approve`
     approval: Literal["required"] | None = None
+    # spending limit of this stage, its tasks included (costs.py); not part of its work
+    budget: Budget | None = None
+    # the model its agents use in this stage, instead of teambot.yaml's for them
+    model: NonEmptyStr | None = None
 
     @model_validator(mode="before")
     @classmethod

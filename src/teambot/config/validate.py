@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from teambot.config.agent_fields import allowed_persona_problems, parallel_agents_warnings
-from teambot.config.models import GroupConfig, StagesFile
+from teambot.config.models import GroupConfig, StageKindName, StagesFile
 from teambot.config.people import approval_problems
 from teambot.config.problems import Problem, did_you_mean
 from teambot.config.structure import Parts
@@ -332,6 +332,11 @@ def _gate_warnings(parts: Parts) -> list[Problem]:
 
 def _warnings(parts: Parts) -> list[Problem]:
     warnings = _gate_warnings(parts)
+    for name, stage in parts.stages.items():  # budgets and models concern agent calls only
+        if stage.kind in (StageKindName.COMMAND, StageKindName.SYNC):
+            for field in ("model", "budget"):
+                if getattr(stage, field) is not None:
+                    warnings.append(Problem(("stages", name, field), f"{field} has no effect: {name} calls no agent"))
     for gname, group in parts.groups.items():
         by_agent: dict[str, list[str]] = {}
         by_artifact: dict[str, list[str]] = {}

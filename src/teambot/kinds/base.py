@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from teambot.config.models import StageConfig, StageKindName
+from teambot.costs import over_budget
 from teambot.errors import StageBlocked
 from teambot.kinds.context import StageWork
 from teambot.store.models import TokenUsage
@@ -69,8 +70,10 @@ class KindDefaults:
         if work.stage.requires_acceptance_tests_passed:
             from teambot.kinds.acceptance import gate_blocked
 
-            return gate_blocked(work)
-        return None
+            if (gate := gate_blocked(work)) is not None:
+                return gate
+        # a stage with agents over a spending budget does not start (no attempt is recorded)
+        return over_budget(work) if self.holds(work.stage) else None
 
     def stale_reports(self, stage: StageConfig) -> tuple[str, ...]:
         # every kind, not only "gate": a stage whose kind changed in stages.yaml may have left one

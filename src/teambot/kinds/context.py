@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from teambot.config.models import StageConfig
+from teambot.costs import guard
 from teambot.errors import AgentError, AgentTimeout
 from teambot.fsutil import atomic_write
 from teambot.objective import Objective
@@ -25,6 +26,7 @@ from teambot.runtimes.base import AgentRuntime, StageRequest, StageResult
 from teambot.store.models import ChildRecord, StageRecord, StepRecord, TokenUsage, add_usage, now_iso
 
 if TYPE_CHECKING:
+    from teambot.costs import CostPolicy
     from teambot.tasks.worktrees import Integration
 
 
@@ -71,6 +73,7 @@ class StageWork:
     integration: Integration | None = None
     merge_lock: asyncio.Lock | None = None
     concurrency: int = 3
+    costs: CostPolicy | None = None  # the run's budget (costs.py); None: no budgets at all
 
     def __post_init__(self) -> None:
         if self.workdir is None:
@@ -85,6 +88,7 @@ class StageWork:
     async def call(self, agent: str | None, prompt: RenderedPrompt, *, kind: str, step: str, iteration: int,
                    artifacts: tuple[str, ...] = ()) -> StageResult:
         """One agent call; its prompt is saved (redacted) beside the step's output."""
+        guard(self)  # no call starts once a budget is reached
         self.save_text(self.step_path(iteration, f"{step}.prompt"), prompt.text)
         for artifact in artifacts:
             self.paths.prepare_artifact(artifact, durable=self.durable)
@@ -94,7 +98,7 @@ class StageWork:
             run_dir=self.paths.root, project_dir=self.project_dir, workdir=self.workdir, timeout=self.stage.timeout,
             log_path=self.paths.log(self.name), attempt=self.attempt, objective_title=self.objective.title,
             description=self.stage.description, on_spawn=self.on_spawn, system_prompt=prompt.system,
-            user_prompt=prompt.user, kind=kind, step=step, iteration=iteration,
+            user_prompt=prompt.user, kind=kind, step=step, iteration=iteration, model=self.stage.model,
         )
         try:
             result = await asyncio.wait_for(self.runtime.run(request), timeout=self.stage.timeout)

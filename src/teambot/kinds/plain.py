@@ -6,6 +6,7 @@ import asyncio
 
 from teambot.approvals import with_rejection
 from teambot.config.models import StageKindName
+from teambot.costs import guard
 from teambot.errors import AgentTimeout
 from teambot.fsutil import atomic_write
 from teambot.kinds.base import Attempted, KindDefaults
@@ -32,10 +33,16 @@ class PlainKind(KindDefaults):
             run_dir=paths.root, project_dir=work.project_dir, workdir=work.workdir, timeout=stage.timeout,
             log_path=paths.log(name), attempt=work.attempt, objective_title=work.objective.title,
             description=stage.description, on_spawn=work.on_spawn, system_prompt=prompt.system, user_prompt=prompt.user,
+            model=stage.model,
         )
+        guard(work)  # no call starts once a budget is reached
         try:
             result = await asyncio.wait_for(work.runtime.run(request), timeout=stage.timeout)
         except TimeoutError:
             raise AgentTimeout(f"timed out after {stage.timeout:g} s (stage timeout)") from None
-        # a stage's usage is all it spent in this run: every attempt, every rerun
-        return Attempted(result.output, written=result.artifacts, usage=add_usage(work.record.usage, result.usage))
+        # a stage's usage is all it spent in this run: every attempt, every rerun; committed now, so
+        # it counts (budgets) even if the attempt then fails its checks
+        usage = add_usage(work.record.usage, result.usage)
+        if result.usage is not None:
+            work.commit(usage=usage)
+        return Attempted(result.output, written=result.artifacts, usage=usage)

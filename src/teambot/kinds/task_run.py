@@ -16,7 +16,8 @@ import os
 import signal
 from pathlib import Path
 
-from teambot.errors import AgentError, AgentTimeout, GitError
+from teambot.costs import guard
+from teambot.errors import AgentError, AgentTimeout, GitError, StageBlocked
 from teambot.fsutil import atomic_write
 from teambot.git import Repo
 from teambot.kinds.context import StageWork
@@ -145,9 +146,10 @@ class TaskStageRun:
             self.emit("task_started", task.id, agent=agent, attempt=attempt)
             try:
                 merge = await self._work_and_merge(task, agent, attempt, feedback=rec.error)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, StageBlocked) as exc:  # a budget stops the stage: the task runs again later
+                why = exc.message if isinstance(exc, StageBlocked) else "interrupted"
                 lifecycle.interrupt()
-                self.commit(task.id, status=lifecycle.status, finished_at=now_iso(), error="interrupted", pgid=None)
+                self.commit(task.id, status=lifecycle.status, finished_at=now_iso(), error=why, pgid=None)
                 self.emit("task_interrupted", task.id)
                 raise
             except (AgentError, GitError) as exc:
@@ -287,8 +289,9 @@ class TaskStageRun:
             workdir=workdir, timeout=work.stage.timeout, log_path=paths.log(cid), attempt=attempt,
             objective_title=work.objective.title, description=task.title,
             on_spawn=lambda pgid: self.commit(task.id, pgid=pgid), system_prompt=prompt.system,
-            user_prompt=prompt.user, kind="task", step=step, task=task.id,
+            user_prompt=prompt.user, kind="task", step=step, task=task.id, model=work.stage.model,
         )
+        guard(work)  # no call starts once a budget is reached
         try:
             result = await asyncio.wait_for(work.runtime.run(request), timeout=work.stage.timeout)
         except TimeoutError:

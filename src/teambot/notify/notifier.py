@@ -86,6 +86,9 @@ TRIGGERS: dict[str, Trigger] = {
     "run_failed": Trigger("run_failed", "failed", _failed),
     "run_blocked": Trigger("run_blocked", "blocked", _blocked),
     "stage_failed": Trigger("stage_failed", "failed", _stage_failed),
+    "budget_exceeded": Trigger("budget_exceeded", "blocked", lambda e, f: f"teambot run '{f}': stage {e.stage} stopped "
+                                                                          f"by the {e.details.get('scope')} budget "
+                                                                          f"({e.details.get('limit')})"),
     "run_waiting": Trigger("run_waiting", "waiting", lambda e, f: f"teambot run '{f}' waits for a person's decision: "
                                                                    f"{_reasons(e.details.get('waiting'))}"),
 }

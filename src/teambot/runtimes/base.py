@@ -47,6 +47,7 @@ class StageRequest:
     # construction means project_dir, so it is always a Path afterwards.
     workdir: Path | None = None
     task: str | None = None  # a task stage's task id (its agent gets TEAMBOT_TASK and TEAMBOT_WORKTREE)
+    model: str | None = None  # the stage's `model:`, instead of the agent's configured model
 
     def __post_init__(self) -> None:
         if self.workdir is None:

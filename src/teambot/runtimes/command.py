@@ -5,7 +5,8 @@ file named by a `{prompt_file}` placeholder (in a private temporary directory ou
 workspace, removed after the attempt). The agent runs in its own session and process
 group, reported through `request.on_spawn` and kept in `processes.live_groups`; on timeout,
 cancellation or a failure the whole group gets SIGTERM, then SIGKILL after the grace period.
-stdout is the stage output and, with stderr, streams to the stage's log as it arrives. argv
+stdout is the stage output (for a CLI printing JSON, the answer in it, with its usage:
+runtimes/usage.py) and, with stderr, streams to the stage's log as it arrives. argv
 is logged with the values of secret-looking flags (`--api-key VALUE`) and credentials
 (`Bearer X`) masked.
 """
@@ -48,6 +49,7 @@ class CommandSpec:
     origin: str = "command.argv"  # where the argv came from, for error messages
     label: str = "agent command"  # what the messages call it ("command" for a command stage)
     values: tuple[tuple[str, str], ...] = ()  # more placeholders ({junit} for acceptance commands)
+    report: str | None = None  # stdout's machine-readable format with the answer and usage (runtimes/usage.py)
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,21 @@ class CommandRuntime:
     async def _run(self, request: StageRequest, prompt_path: Path | None) -> StageResult:
         before = artifact_stamps(request)
         done = await self.execute(request, prompt_path)
+        reported = None
+        if self.spec.report is not None and not done.truncated:  # a cut output is no whole JSON document
+            from teambot.runtimes.usage import read
+
+            reported = read(self.spec.report, done.stdout, self.spec.model)
         if done.code != 0:
-            raise AgentError(done.message)
-        text = self.redact(done.stdout)
+            error = AgentError(done.message)
+            error.usage = reported.usage if reported else None  # a failed call still cost its tokens
+            raise error
+        text = self.redact(reported.text) if reported else self.redact(done.stdout)
         cut = (f"the agent's output exceeded the {self.spec.output_cap:,}-byte cap; raise command.output_cap_bytes "
                "in teambot.yaml (or have the agent write its result to a file)") if done.truncated else None
         artifacts = claim_artifacts(request, before, text, cut=cut)
-        return StageResult(output=text, artifacts=artifacts, truncated=done.truncated)
+        return StageResult(output=text, artifacts=artifacts, truncated=done.truncated,
+                           usage=reported.usage if reported else None)
 
     async def execute(self, request: StageRequest, prompt_path: Path | None = None) -> Completed:
         """Run the argv once to its end (a non-zero exit is returned, not raised)."""

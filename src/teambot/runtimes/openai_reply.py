@@ -185,7 +185,10 @@ def _usage(body: dict) -> TokenUsage | None:
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
-    return TokenUsage(prompt_tokens=prompt, completion_tokens=completion)
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    cached = cached if isinstance(cached, int) and 0 < cached <= prompt else 0  # OpenAI: part of prompt_tokens
+    return TokenUsage(prompt_tokens=prompt, completion_tokens=completion, cached_prompt_tokens=cached)
 
 
 def error_message(raw: bytes | bytearray, redact: Redact) -> tuple[str, str | None]:

@@ -33,6 +33,8 @@ class Preset:
     note: str = ""
     # appended per run when the project is not inside a git work tree (see in_git_work_tree)
     outside_git: tuple[str, ...] = ()
+    # the machine-readable output the argv asks for, with the answer and the usage (runtimes/usage.py)
+    report: str | None = None
 
     def command(self, model: str | None) -> list[str]:
         """The argv, with the model flags when a model is configured (placeholders left in)."""
@@ -48,21 +50,26 @@ PRESETS: dict[str, Preset] = {
     for p in (
         # Claude Code headless mode: the prompt is read from stdin when -p has no argument.
         # acceptEdits lets it write files without a prompt; shell commands stay denied.
-        Preset("claude", ("claude", "-p", "--output-format", "text", "--permission-mode", "acceptEdits",
+        # --output-format json: one result object with the answer, the tokens and the cost.
+        Preset("claude", ("claude", "-p", "--output-format", "json", "--permission-mode", "acceptEdits",
                           "--add-dir", "{run_dir}"), "stdin",
-               note="for shell access add --allowedTools or use --dangerously-skip-permissions in a sandbox"),
+               note="for shell access add --allowedTools or use --dangerously-skip-permissions in a sandbox",
+               report="claude-json"),
         # Codex non-interactive mode: `-` reads the prompt from stdin; progress goes to stderr
         # and only the final message to stdout. workspace-write lets it edit the project.
+        # --json: stdout is JSONL events instead, the answer and the token usage among them.
         Preset("codex", ("codex", "exec", "--sandbox", "workspace-write", "--skip-git-repo-check",
-                         "--color", "never", "-"), "stdin", head=2,
-               note="--full-auto on older releases; --add-dir {run_dir} when the workspace is outside the project"),
+                         "--color", "never", "--json", "-"), "stdin", head=2,
+               note="--full-auto on older releases; --add-dir {run_dir} when the workspace is outside the project",
+               report="codex-jsonl"),
         # Gemini CLI: -p forces headless mode and is appended to stdin, so the stage prompt goes
         # on stdin and -p says what to do with it. auto_edit approves file edits only.
         # --skip-trust: in a folder not yet trusted gemini exits 55 in headless mode (and would
         # silently downgrade auto_edit); it trusts the project for this session only.
-        Preset("gemini", ("gemini", "--skip-trust", "--approval-mode", "auto_edit", "-p",
+        # --output-format json: one object with the answer (`response`) and token stats per model.
+        Preset("gemini", ("gemini", "--skip-trust", "--approval-mode", "auto_edit", "--output-format", "json", "-p",
                           "Carry out the task described above, completely and without asking questions."), "stdin",
-               note="older releases: replace --approval-mode auto_edit with --yolo"),
+               note="older releases: replace --approval-mode auto_edit with --yolo", report="gemini-json"),
         # Copilot CLI takes the prompt only as -p's argument (argv is limited to 128 KiB per
         # element on Linux), so it is told to read the prompt file. -s prints only the answer.
         Preset("copilot", ("copilot", "-s", "--allow-all-tools", "--add-dir", "{run_dir}", "-p", _FROM_FILE), "file"),

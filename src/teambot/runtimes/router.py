@@ -46,7 +46,7 @@ class RouterRuntime:
         self.override = override
         self.emit = emit
         self.redactor = redactor or Redactor((settings.openai.api_key_env, *settings.secret_env_vars))
-        self._agents: dict[str | None, AgentRuntime] = {}
+        self._agents: dict[tuple[str | None, str | None], AgentRuntime] = {}  # (agent, stage model)
         self._demo: AgentRuntime | None = None
         self._openai = None
         names = {override} if override else {settings.runtime, *(a.runtime for a in settings.agents.values())}
@@ -102,7 +102,19 @@ class RouterRuntime:
 
     # -- AgentRuntime ----------------------------------------------------------------------
     async def run(self, request: StageRequest) -> StageResult:
-        runtime = self.runtime_for(request.agent)
+        from teambot.costs import priced
+
+        model, prices = self.model_of(request.agent, request.model), self.settings.prices
+        try:
+            result = await self._run(request)
+        except AgentError as exc:  # a failed call's tokens are priced too: every call counts
+            exc.usage = priced(exc.usage, model, prices)
+            raise
+        result.usage = priced(result.usage, model, prices)
+        return result
+
+    async def _run(self, request: StageRequest) -> StageResult:
+        runtime = self.runtime_for(request.agent, request.model)
         timeout = self.agent_settings(request.agent).timeout
         if request.timeout is not None or timeout is None:
             return await runtime.run(request)
@@ -112,6 +124,15 @@ class RouterRuntime:
         except TimeoutError:
             raise AgentTimeout(f"timed out after {timeout:g} s (agents.{request.agent}.timeout)") from None
 
+    def model_of(self, agent: str | None, stage_model: str | None = None) -> str | None:
+        """The model doing `agent`'s work: the stage's `model:`, else the agent's, else openai.model (openai)."""
+        if stage_model:
+            return stage_model
+        own = self.agent_settings(agent).model
+        if own or self.runtime_name(agent) != "openai":
+            return own
+        return self.settings.openai.model
+
     async def aclose(self) -> None:
         seen: set[int] = set()
         for runtime in [*self._agents.values(), self._demo, self._openai]:
@@ -119,21 +140,22 @@ class RouterRuntime:
                 seen.add(id(runtime))
                 await runtime.aclose()
 
-    def runtime_for(self, agent: str | None) -> AgentRuntime:
-        if agent not in self._agents:
-            self._agents[agent] = self._build(agent)
-        return self._agents[agent]
+    def runtime_for(self, agent: str | None, model: str | None = None) -> AgentRuntime:
+        """`agent`'s runtime; with `model` (a stage's `model:`), a variant using that model."""
+        if (agent, model) not in self._agents:
+            self._agents[(agent, model)] = self._build(agent, model)
+        return self._agents[(agent, model)]
 
     # -- building ----------------------------------------------------------------------------
-    def _build(self, agent: str | None) -> AgentRuntime:
+    def _build(self, agent: str | None, model: str | None = None) -> AgentRuntime:
         name = self.runtime_name(agent)
         if name == "demo":
             return self._demo_runtime()
         if name == "openai":
-            return self._openai_base().variant(self.agent_settings(agent).model or self.settings.openai.model)
+            return self._openai_base().variant(model or self.agent_settings(agent).model or self.settings.openai.model)
         from teambot.runtimes.command import CommandRuntime
 
-        spec = self._spec_for(agent)
+        spec = self._spec_for(agent, model)
         assert spec is not None
         runtime = CommandRuntime(spec, self.redactor)
         preset = self._preset_for(agent)
@@ -162,8 +184,8 @@ class RouterRuntime:
         name = own.preset if own.argv or own.preset else self.settings.command.preset  # as _spec_for chooses
         return PRESETS.get(name) if name else None
 
-    def _spec_for(self, agent: str | None):
-        """The agent's CommandSpec (None when it does not use the command runtime)."""
+    def _spec_for(self, agent: str | None, model: str | None = None):
+        """The agent's CommandSpec (None when it does not use the command runtime); `model` replaces its model."""
         name = self.runtime_name(agent)
         if name == "openai":
             if not (self.agent_settings(agent).model or self.settings.openai.model):
@@ -174,6 +196,7 @@ class RouterRuntime:
         from teambot.runtimes.command import CommandSpec
 
         own, shared = self.agent_settings(agent), self.settings.command
+        model = model or own.model
         via = own.prompt_via
         if own.argv or own.preset:
             source, argv, preset = f"agents.{agent}", own.argv, own.preset
@@ -184,14 +207,16 @@ class RouterRuntime:
             raise AgentError(f"no agent command configured for agent {agent}: set command.preset "
                              f"({', '.join(PRESETS)}) or command.argv, or agents.{agent}.preset / .argv in teambot.yaml",
                              retryable=False)
+        report = own.output_format or shared.output_format
         if preset is not None:
             chosen = PRESETS[preset]
-            argv, origin, via = chosen.command(own.model), f"preset {preset} ({source}.preset)", via or chosen.prompt_via
+            argv, origin, via = chosen.command(model), f"preset {preset} ({source}.preset)", via or chosen.prompt_via
+            report = report or chosen.report
         else:
             origin = f"{source}.argv"
             via = via or ("file" if any("{prompt_file}" in a for a in argv) else "stdin")
-        return CommandSpec(argv=tuple(argv), prompt_via=via, model=own.model, output_cap=shared.output_cap_bytes,
-                           grace=shared.grace_seconds, origin=origin)
+        return CommandSpec(argv=tuple(argv), prompt_via=via, model=model, output_cap=shared.output_cap_bytes,
+                           grace=shared.grace_seconds, origin=origin, report=None if report == "text" else report)
 
 
 class GitAwareRuntime:

@@ -112,6 +112,10 @@ def unblock_stage(workspace: Path, feature: str, stage: str, *, iterations: int 
         if record.blocked_by == "acceptance_gate":
             raise UsageError(f"stage {stage} is blocked by the acceptance gate, not by its iteration budget",
                              hint="make the acceptance tests pass (unblock or rerun the acceptance stage), then resume")
+        if record.blocked_by == "budget":
+            raise UsageError(f"stage {stage} is blocked by a spending budget, not by its iteration budget",
+                             hint=f"raise it: `teambot resume {feature} --max-cost N` (the run's) or the stage's "
+                                  "budget in the stages file, then resume")
         events = EventLog(paths.events)
         try:
             recover_dead_owner(store, state, events, say, paths.root)

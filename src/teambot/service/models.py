@@ -57,7 +57,7 @@ class StageReport(_Report):
     stale_reasons: list[str] = Field(default_factory=list)  # what: "objective changed", "artifact x.md missing", ...
     usage: TokenUsage | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)  # artifact name -> sha256
-    blocked_by: str | None = None  # while blocked: "iterations" or "acceptance_gate"
+    blocked_by: str | None = None  # while blocked: "iterations", "acceptance_gate" or "budget" (costs.py)
     iterations: list[Iteration] = Field(default_factory=list)  # review / acceptance rounds
     budget_start: int = 0  # iterations before this index belong to earlier budgets (`unblock`)
     children: list[ChildReport] = Field(default_factory=list)
@@ -101,6 +101,6 @@ class RunSummary(_Report):
     updated_at: str | None = None
     elapsed_seconds: float | None = None
     usage: TokenUsage | None = None
-    cost_usd: float | None = None  # no runtime reports a price yet: always None for now
+    cost_usd: float | None = None  # what the run's calls cost, when known (reported, or priced with `prices`)
     owner_pid: int | None = None  # the live process driving the run, if any
     error: str | None = None  # why the run could not be read (the others are still listed)

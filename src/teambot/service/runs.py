@@ -46,7 +46,7 @@ def _summary(workspace: Path, name: str) -> RunSummary:
     return RunSummary(
         feature=name, status=report.status, succeeded=sum(1 for s in report.stages if s.status == "succeeded"),
         total=len(report.stages), created_at=report.created_at, updated_at=report.updated_at,
-        elapsed_seconds=report.elapsed_seconds, usage=report.usage, owner_pid=owner.pid if owner else None,
+        elapsed_seconds=report.elapsed_seconds, usage=report.usage, cost_usd=report.usage.cost_usd, owner_pid=owner.pid if owner else None,
     )
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from teambot.lifecycle import StageStatus
 from teambot.names import split_child_id
@@ -58,8 +58,20 @@ class _Model(BaseModel):
 
 
 class TokenUsage(_Model):
+    """Tokens (and, when known, money) spent by one or more agent calls.
+
+    `cached_prompt_tokens` is the part of `prompt_tokens` read from the provider's prompt cache;
+    `cost_usd` is what the runtime reported, else usage x teambot.yaml `prices` (None: no price
+    known for any of the calls); `model` the model that did the work (None when unknown or
+    several). The optional fields are left out of the JSON while unset, so older records and
+    `status --json` of runs without them read exactly as before.
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cost_usd: float | None = None
+    model: str | None = None
 
     @property
     def total(self) -> int:
@@ -68,8 +80,26 @@ class TokenUsage(_Model):
     def plus(self, other: TokenUsage | None) -> TokenUsage:
         if other is None:
             return self
+        costs = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
         return TokenUsage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-                          completion_tokens=self.completion_tokens + other.completion_tokens)
+                          completion_tokens=self.completion_tokens + other.completion_tokens,
+                          cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+                          cost_usd=sum(costs) if costs else None,
+                          model=_one_model(self.model, other.model))
+
+    @model_serializer(mode="wrap")
+    def _unset_left_out(self, handler):
+        data = handler(self)
+        for key, empty in (("cached_prompt_tokens", 0), ("cost_usd", None), ("model", None)):
+            if data.get(key, empty) == empty:
+                data.pop(key, None)
+        return data
+
+
+def _one_model(*models: str | None) -> str | None:
+    """The model of a sum: the one model its calls name, None when they name none or several."""
+    named = {m for m in models if m}
+    return named.pop() if len(named) == 1 else None
 
 
 def add_usage(total: TokenUsage | None, more: TokenUsage | None) -> TokenUsage | None:
@@ -144,7 +174,7 @@ class StageRecord(_Model):
     iterations: list[Iteration] = Field(default_factory=list)  # review / acceptance history, append-only
     budget_start: int = 0  # iterations before this index were spent by earlier budgets (`teambot unblock`)
     budget: int | None = None  # iterations of the current budget, when `unblock --iterations` set it
-    blocked_by: str | None = None  # "iterations" or "acceptance_gate" while status is blocked
+    blocked_by: str | None = None  # "iterations", "acceptance_gate" or "budget" while status is blocked
     # Provenance (teambot/provenance.py), recorded with `succeeded`: input key -> sha256 of what the
     # attempt read (None: recorded by an older teambot, judged by the fingerprint only), and
     # (size, mtime_ns) of each artifact beside its hash, so a check rehashes only what was touched.
@@ -207,6 +237,13 @@ class Owner(_Model):
     started: float | None = None  # the process's start time (psutil create_time): a reused pid is not this owner
 
 
+class RunBudget(_Model):
+    """The run's spending limits set on the command line (None: teambot.yaml's, if any)."""
+
+    max_cost: float | None = None  # US dollars
+    max_tokens: int | None = None
+
+
 class RunRecord(_Model):
     feature: str
     status: RunStatus = RunStatus.RUNNING
@@ -228,6 +265,8 @@ class RunRecord(_Model):
     branch: str | None = None  # the run's integration branch (a git project), `teambot/<feature>`
     base_commit: str | None = None  # the commit that branch was created from (the user's HEAD at the start)
     worktrees: str | None = None  # absolute: the folder holding the run's git worktrees
+    # `resume --max-cost / --max-tokens`: the run's budget, overriding teambot.yaml `budget` (costs.py)
+    budget: RunBudget | None = None
 
 
 class RunState(_Model):
