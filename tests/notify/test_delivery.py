@@ -233,3 +233,19 @@ def test_a_run_waiting_for_an_approval_is_notified(small, hooks):
     [body] = hooks.received["/ok"]
     assert (body["event"], body["status"]) == ("run_waiting", "waiting")
     assert "SPEC" in body["message"] and "decision" in body["message"]
+
+
+def test_a_budget_that_stops_a_stage_is_notified(tmp_path, hooks):
+    """A run budget reached (a fake claude reporting its cost): budget_exceeded names the stage and the limit."""
+    from tests.runtimes.test_cli_usage import install_clis
+
+    (tmp_path / "stages.yaml").write_text("stages:\n  SPEC: {work_agent: ba, artifacts: [spec.md]}\n"
+                                          "  PLAN: {work_agent: pm, artifacts: [plan.md]}\nstage_order: [SPEC, PLAN]\n")
+    (tmp_path / "objective.md").write_text("---\nfeature: money\n---\n# Money\n")
+    write_settings(tmp_path, "runtime: command\ncommand:\n  preset: claude\nbudget:\n  max_cost: 0.04\n"
+                             f"notify:\n  - url: {hooks.url}/ok\n    events: [budget_exceeded]\n")
+    proc = teambot("run", "objective.md", cwd=tmp_path, env=install_clis(tmp_path) | {"FAKE_CLI_COST": "0.05"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [body] = hooks.received["/ok"]
+    assert (body["event"], body["stage"], body["status"]) == ("budget_exceeded", "PLAN", "blocked")
+    assert "run budget" in body["message"] and "max_cost" in body["message"]
