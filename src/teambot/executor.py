@@ -9,13 +9,10 @@ commit `running` (with the attempt), call the runtime, write outputs, then commi
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from teambot import approvals, provenance
@@ -23,7 +20,7 @@ from teambot.config.loader import Workflow
 from teambot.config.models import StageKindName
 from teambot.errors import AgentError, AwaitingPerson, StageBlocked, TeambotError
 from teambot.events import EventLog
-from teambot.fsutil import atomic_write, disk_full_error, fsync_files, open_append, sha256_file
+from teambot.fsutil import disk_full_error
 from teambot.kinds.base import StageKind
 from teambot.kinds.context import LoopSettings, StageWork
 from teambot.kinds.registry import kind_of
@@ -33,6 +30,10 @@ from teambot.paths import RunPaths
 from teambot.provenance import InputReader
 from teambot.runtimes.base import AgentRuntime
 from teambot.scheduler import Scheduler
+from teambot.outcome import Outcome, StopReason
+from teambot.stage_results import artifact_lineage, declared_artifacts, log_traceback, write_output
+
+__all__ = ["ExecutorOptions", "Outcome", "ParallelStageExecutor", "StopReason", "agents_of", "artifact_lineage"]
 from teambot.store.base import StateStore
 from teambot.store.models import ChildRecord, RunRecord, StageRecord, add_usage, now_iso
 
@@ -41,13 +42,6 @@ if TYPE_CHECKING:
 
 HEARTBEAT_SECONDS = 10.0
 ERROR_CAP = 2000  # characters of an error kept in state; the whole story is in the stage's log
-
-
-class StopReason(StrEnum):
-    NONE = ""
-    FAILURE = "failure"
-    INTERRUPTED = "interrupted"
-    TIME_LIMIT = "time_limit"
 
 
 @dataclass(frozen=True)
@@ -59,22 +53,6 @@ class ExecutorOptions:
     durable: bool = True
     loops: LoopSettings = field(default_factory=LoopSettings)  # review / acceptance / command stage defaults
     costs: object | None = None  # costs.CostPolicy: the run's budget (None: none)
-
-
-@dataclass
-class Outcome:
-    stop: StopReason
-    failed: dict[str, str] = field(default_factory=dict)  # stage -> error
-    pending: list[str] = field(default_factory=list)
-    blocked: dict[str, str] = field(default_factory=dict)  # stage -> why
-    blocked_by: dict[str, str] = field(default_factory=dict)  # stage -> "iterations" / "acceptance_gate"
-    fatal: TeambotError | None = None  # the disk filled up or a run-dir path was unsafe: the run stopped
-    waiting: dict[str, str] = field(default_factory=dict)  # stage -> awaiting_approval / awaiting_review
-
-    @property
-    def completed(self) -> bool:
-        return (self.stop is StopReason.NONE and self.fatal is None and not self.failed and not self.blocked
-                and not self.pending and not self.waiting)
 
 
 class ParallelStageExecutor:
@@ -303,7 +281,7 @@ class ParallelStageExecutor:
                     self._record_fatal(name, full)
                     raise full from exc
                 error, retryable = self.redact(f"unexpected {type(exc).__name__}: {exc}"), False
-                self._log_traceback(name)
+                log_traceback(self.paths, name)
             else:
                 waits = approvals.needs_approval(stage)  # its work is done and kept; a person decides
                 (lifecycle.await_approval if waits else lifecycle.succeed)()
@@ -359,8 +337,9 @@ class ParallelStageExecutor:
         done = await kind.attempt(self._stage_work(name, attempt))
         if self.integration is not None and kind.name is not StageKindName.TASK:
             await self._commit_stage_tree(name)
-        hashes = self._declared_artifacts(name, written=done.written)
-        fields = self._write_output(name, done.output, hashes, usage=done.usage)
+        hashes = declared_artifacts(self.stages, name, self.paths, durable=self.options.durable, written=done.written)
+        fields = write_output(self.stages[name], name, self.paths, done.output, hashes, redact=self.redact,
+                              durable=self.options.durable, usage=done.usage)
         inputs = provenance.adopt_revisions(inputs, self._lineage[name], self.records, self.paths, self._commit,
                                             durable=self.options.durable)
         return fields | {"inputs": inputs, "artifact_stamps": provenance.stamps(self.paths, hashes), "run_if_changed": False}
@@ -395,44 +374,6 @@ class ParallelStageExecutor:
         async with self._merge_lock:
             await asyncio.to_thread(Repo(self.integration.worktree).commit_all, f"{name}: {stage.name or name}", trailers)
 
-    def _declared_artifacts(self, name: str, written=None) -> dict[str, str]:
-        """sha256 of each declared artifact, fsynced: they reach the disk before `succeeded` points at them.
-
-        Each must exist and not be empty; with `written` (what the runtime saw written in this
-        attempt), a file left from an earlier attempt does not count either.
-        """
-        hashes: dict[str, str] = {}
-        for artifact in self.stages[name].artifacts:
-            path = self.paths.artifact(artifact)
-            if not path.is_file() or path.stat().st_size == 0:
-                raise AgentError(f"declared artifact {artifact} was not produced", retryable=True)
-            if written is not None and artifact not in written:
-                raise AgentError(f"declared artifact {artifact} was not produced in this attempt "
-                                 "(the file is left from an earlier one)", retryable=True)
-            hashes[artifact] = sha256_file(path)
-            self._check_tasks_file(name, artifact, path)
-        if self.options.durable:
-            fsync_files(self.paths.artifact(a) for a in self.stages[name].artifacts)
-        return hashes
-
-    def _check_tasks_file(self, name: str, artifact: str, path) -> None:
-        """An artifact a task stage reads as its tasks file must be a valid one: if not, the stage
-        that wrote it fails with every problem (its retry, or the review after it, sees them)."""
-        from teambot.errors import ConfigError
-        from teambot.inputs import InputError
-        from teambot.tasks.model import load_tasks
-
-        for other, stage in self.stages.items():
-            if stage.tasks is None or stage.tasks.from_ != artifact or other == name:
-                continue
-            try:
-                load_tasks(path, agents=stage.tasks.pool(stage))
-            except ConfigError as exc:
-                raise AgentError(f"{artifact} is not a valid tasks file for {other}: {exc.message}: "
-                                 + "; ".join(exc.problems), retryable=True) from None
-            except InputError as exc:
-                raise AgentError(f"{artifact}: {exc.message}", retryable=True) from None
-
     def _stage_work(self, name: str, attempt: int) -> StageWork:
         return StageWork(
             name=name, stage=self.stages[name], attempt=attempt, paths=self.paths, objective=self.objective,
@@ -447,48 +388,12 @@ class ParallelStageExecutor:
             merge_lock=self._merge_lock, concurrency=self.options.max_concurrency, costs=self.options.costs,
         )
 
-    def _write_output(self, name: str, output: str, hashes: dict[str, str], usage=None) -> dict:
-        """Write the output file now; the record pointing to it is committed after (never before)."""
-        data = self.redact(output).encode("utf-8", errors="replace")
-        atomic_write(self.paths.output(name), data, durable=self.options.durable, root=self.paths.root)
-        return {"artifacts": hashes, "output_sha256": hashlib.sha256(data).hexdigest(),
-                "fingerprint": self.stages[name].fingerprint(), "usage": usage}
-
     def _upstream_artifacts(self, name: str) -> list:
         # a skipped stage produced nothing; a file left by an earlier attempt of it is not an input
         return [self.paths.artifact(artifact) for stage, artifact in self._lineage[name]
                 if self.records[stage].status != StageStatus.SKIPPED]
 
-    def _log_traceback(self, name: str) -> None:
-        try:
-            fh = open_append(self.paths.log(name), root=self.paths.root)
-            try:
-                fh.write(traceback.format_exc())
-            finally:
-                fh.close()
-        except (OSError, TeambotError):  # best effort: the stage's error is recorded anyway
-            pass
-
 
 def agents_of(stage) -> tuple[str, ...]:
     """The agents a stage keeps busy while it runs (its kind says: a review loop holds its reviewer too)."""
     return kind_of(stage).holds(stage)
-
-
-def artifact_lineage(workflow: Workflow) -> dict[str, tuple[tuple[str, str], ...]]:
-    """For each stage, (stage, artifact) of every stage it transitively depends on, in stage_order.
-
-    One pass in dependency order, so a long chain without artifacts costs O(stages).
-    """
-    from graphlib import TopologicalSorter
-
-    graph, stages = workflow.graph, workflow.config.stages
-    index = {name: i for i, name in enumerate(graph.order)}
-    found: dict[str, frozenset[tuple[int, str, str]]] = {}
-    for name in TopologicalSorter({n: graph.deps[n] for n in graph.order}).static_order():
-        items: set[tuple[int, str, str]] = set()
-        for dep in graph.deps[name]:
-            items |= found[dep]
-            items.update((index[dep], dep, artifact) for artifact in stages[dep].artifacts)
-        found[name] = frozenset(items)
-    return {name: tuple((stage, artifact) for _, stage, artifact in sorted(found[name])) for name in graph.order}
