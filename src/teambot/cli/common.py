@@ -78,28 +78,13 @@ def locked_run(workspace: Path | None, feature: str | None, *, unfinished_only: 
     `disk_full_then`: what a full disk's message says to do once there is room, for commands
     whose own work must be done again (`rerun`, `unblock`), not `teambot resume`.
     """
-    from teambot.errors import DiskFullError
     from teambot.paths import RunPaths
-    from teambot.store.file import FileStateStore
+    from teambot.service.edits import locked
 
     ws = workspace_dir(workspace)
-    name = pick_feature(ws, feature, unfinished_only=unfinished_only)
-    paths = RunPaths(ws, name)
-    try:
-        store = FileStateStore(paths)  # takes the lock and records the owner: a write too
-        try:
-            state = store.load()
-            if state is None:
-                from teambot.store.layout import no_state_error
-
-                raise no_state_error(paths) or UsageError(f"no run named '{name}' in {ws}")
-            yield paths, store, state
-        finally:
-            store.close()
-    except DiskFullError as exc:
-        if disk_full_then is None:
-            raise
-        raise DiskFullError(exc.path, exc.reason, then=disk_full_then) from None
+    paths = RunPaths(ws, pick_feature(ws, feature, unfinished_only=unfinished_only))
+    with locked(paths, disk_full_then=disk_full_then) as (store, state):  # the service's: one rule for both
+        yield paths, store, state
 
 
 class AgentSetup:

@@ -262,6 +262,18 @@ def _cycles(parts: Parts) -> list[Problem]:
     return problems
 
 
+def _ancestors(deps: dict[str, set[str]], name: str) -> set[str]:
+    """Every stage `name` waits for, directly or through others."""
+    seen: set[str] = set()
+    todo = list(deps.get(name, ()))
+    while todo:
+        dep = todo.pop()
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(deps.get(dep, ()))
+    return seen
+
+
 def _task_sources(parts: Parts) -> list[Problem]:
     """A task stage reading a stage's artifact must run after that stage."""
     stages = {n: st for n, st in parts.stages.items() if st.tasks is not None}
@@ -274,13 +286,7 @@ def _task_sources(parts: Parts) -> list[Problem]:
         producers = [n for n, st in parts.stages.items() if stage.tasks.from_ in st.artifacts and n != name]
         if not producers:
             continue
-        upstream, todo = set(), list(deps.get(name, ()))
-        while todo:
-            dep = todo.pop()
-            if dep not in upstream:
-                upstream.add(dep)
-                todo.extend(deps.get(dep, ()))
-        if not upstream & set(producers):
+        if not _ancestors(deps, name) & set(producers):
             problems.append(Problem(("stages", name, "tasks", "from"),
                                     f"{stage.tasks.from_!r} is written by {', '.join(producers)}, which does not run "
                                     f"before {name}; make {name} depend on it"))
@@ -316,13 +322,7 @@ def _gate_warnings(parts: Parts) -> list[Problem]:
     deps = implied_edges(StagesFile(stages=parts.stages, stage_order=parts.order, parallel_groups=parts.groups))
     warnings = []
     for name in gated:
-        seen, todo = set(), list(deps.get(name, ()))
-        while todo:
-            dep = todo.pop()
-            if dep not in seen:
-                seen.add(dep)
-                todo.extend(deps.get(dep, ()))
-        missing = sorted(acceptance - seen - {name})
+        missing = sorted(acceptance - _ancestors(deps, name) - {name})
         if missing:
             warnings.append(Problem(("stages", name, "requires_acceptance_tests_passed"),
                                     f"{name} does not depend on {', '.join(missing)}; it may start before that "
