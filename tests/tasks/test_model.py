@@ -60,6 +60,13 @@ def test_duplicate_ids_are_refused() -> None:
         "tasks.yaml:9:5: tasks[1].id: task id 'T1' is also used by tasks[0]; each task needs its own id"]
 
 
+def test_ids_differing_only_in_case_are_refused() -> None:
+    """`t1` beside `T1`: one record file and branch on a case-insensitive filesystem, so the second is refused."""
+    assert _problems(GOOD.replace("id: T2", "id: t1").replace("depends_on: [T1]", "")) == [
+        "tasks.yaml:9:5: tasks[1].id: task id 't1' differs from tasks[0]'s 'T1' only in case (one file and branch "
+        "on a case-insensitive filesystem); each task needs its own id"]
+
+
 def test_a_cycle_is_printed() -> None:
     """A dependency cycle is printed as the chain of task ids, at the depends_on of a task in it."""
     text = GOOD.replace("depends_on: []", "depends_on: [T2]")

@@ -231,13 +231,20 @@ def _raw_deps(entry: Any) -> list[str]:
 
 
 def _duplicates(ids: dict[int, str]) -> list[Problem]:
+    # compared without case: an id is a file name and a branch name, and `T1` and `t1` are one
+    # file on a case-insensitive filesystem (one task's record would overwrite the other's)
     first: dict[str, int] = {}
     problems = []
     for index, task_id in ids.items():
-        earlier = first.setdefault(task_id, index)
-        if earlier != index:
-            problems.append(Problem(("tasks", index, "id"), f"task id {task_id!r} is also used by tasks[{earlier}]; "
-                                                            "each task needs its own id"))
+        earlier = first.setdefault(task_id.casefold(), index)
+        if earlier == index:
+            continue
+        if ids[earlier] == task_id:
+            why = f"task id {task_id!r} is also used by tasks[{earlier}]"
+        else:
+            why = (f"task id {task_id!r} differs from tasks[{earlier}]'s {ids[earlier]!r} only in case (one file and "
+                   "branch on a case-insensitive filesystem)")
+        problems.append(Problem(("tasks", index, "id"), why + "; each task needs its own id"))
     return problems
 
 
