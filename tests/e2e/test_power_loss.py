@@ -11,7 +11,7 @@ from pathlib import Path
 from teambot.paths import RunPaths
 from teambot.store.file import read_state
 from teambot.store.journal import FLUSH_LOG_ENV
-from tests.helpers import events, start_teambot, started, status_json, teambot
+from tests.helpers import wait_for, events, start_teambot, started, status_json, teambot
 
 def _chain(tmp_path: Path, stages: int = 40) -> tuple[Path, Path]:
     """A project with a chain of `stages` agent stages (demo runtime); (project, run dir)."""
@@ -32,13 +32,16 @@ def test_kill9_at_random_moments_keeps_every_reported_success(tmp_path: Path) ->
     """kill -9 at random points: every stage `status --json` showed succeeded just before stays succeeded, and resume never reruns it."""
     project, run_dir = _chain(tmp_path, stages=100)
     rng = random.Random(11)
-    env = {"TEAMBOT_DEMO_DELAY": "0.03"}
+    env = {"TEAMBOT_DEMO_DELAY": "0.06"}  # about 6 s of work: room for at least three kills after the first commit
     finished: set[str] = set()
     kills = 0
     for _ in range(8):
         before = len(started(run_dir))
         proc = start_teambot(*(("resume", "-q") if (run_dir / "state.json").exists() else ("run", "objective.md", "-q")),
                              cwd=project, env=env)
+        # the random moment counts from the run's first commit: on a loaded machine start-up alone can
+        # take longer than the whole window, and a kill before any commit tests nothing
+        wait_for(lambda: (run_dir / "state.json").exists() or proc.poll() is not None, timeout=60)
         time.sleep(rng.uniform(1.0, 2.2))
         seen = status_json(project) if (run_dir / "state.json").exists() else {"stages": []}
         proc.send_signal(signal.SIGKILL)
