@@ -8,8 +8,9 @@ Measures, on the filesystem of the temp dir:
   and thread), 100-stage chain minus 1-stage chain;
 - `teambot status --json` on the finished 1000-stage run, and on a run whose journal holds
   100,000 records, against `python -c pass`;
-- a fan-out of 64 stages finishing together: 64 durable commits one after another against one
-  commit, and against 64 records sharing one flush (what a group commit would cost);
+- a fan-out of 64 stages finishing together: 64 stages recording `succeeded` through the
+  engine's records and awaiting durability at once (group commit) against one commit, and 64
+  synchronous durable commits one after another for reference;
 - LangGraph's SqliteSaver (durability "sync") on the same no-op chains, if a LangGraph venv is
   given (--langgraph-python PATH; see benchmarks/README.md).
 
@@ -21,6 +22,7 @@ Writes docs/store-benchmarks.md. Run from the repo root with the project install
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import os
 import platform
@@ -208,15 +210,30 @@ def fanout_commits(directory: Path, width: int, repeats: int) -> dict[str, float
         for n in names:
             store.commit_stage(StageRecord(name=n, status=StageStatus.SUCCEEDED, attempts=2))
         serial.append(time.perf_counter() - t0)
-        journal = store._journal  # what one shared flush costs: the same records, one fdatasync
-        t0 = time.perf_counter()
-        for i, n in enumerate(names):
-            journal.append(10_000 + i, b"s", n, StageRecord(name=n, status=StageStatus.SUCCEEDED).model_dump_json().encode(), flush=False)
-        journal.flush()
-        grouped.append(time.perf_counter() - t0)
+        grouped.append(asyncio.run(_finish_together(store, names)))
         store.abandon()
     return {"one": statistics.median(singles) * 1e3, "serial": statistics.median(serial) * 1e3,
             "grouped": statistics.median(grouped) * 1e3}
+
+
+async def _finish_together(store, names: list[str]) -> float:
+    """The engine's way: `width` stages record `succeeded` through the run's records (the persistence
+    observer) and each awaits it durable, all at once; seconds until the last one may go on."""
+    from teambot.lifecycle import StageStatus
+    from teambot.records import RunRecords
+    from teambot.store.models import RunState
+
+    state = store.load()
+    records = RunRecords.persisted(store, state)
+
+    async def finish(name: str) -> None:
+        records.update(name, status=StageStatus.SUCCEEDED, attempts=3)
+        await records.settled()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(finish(n) for n in names))
+    assert isinstance(state, RunState)
+    return time.perf_counter() - t0
 
 
 def store_stage_cost(directory: Path, stages: int, repeats: int) -> float:
@@ -368,9 +385,9 @@ def report(bench: Bench, opts, repeats: int) -> int:
     r_big = status_big / baseline
     lines.append(f"| the same on a run with a {records:,}-record journal | {status_big * 1e3:.0f} ms ({r_big:.1f}×) | "
                  f"{'met' if r_big <= 4 else '**not met**'} |")
-    r_fan = fan["serial"] / fan["one"]
-    lines.append(f"| 64 stages finishing together: total commit time ≤ 3× one commit | {fan['serial']:.1f} ms vs {fan['one']:.2f} ms "
-                 f"({r_fan:.0f}×) | {'met' if r_fan <= 3 else '**not met** (no group commit, see below)'} |")
+    r_fan = fan["grouped"] / fan["one"]
+    lines.append(f"| 64 stages finishing together: total commit time ≤ 3× one commit | {fan['grouped']:.2f} ms vs {fan['one']:.2f} ms "
+                 f"({r_fan:.1f}×, group commit) | {'met' if r_fan <= 3 else '**not met**'} |")
     lines += [
         "",
         "## Per-stage cost (no-op chains)",
@@ -425,13 +442,14 @@ def report(bench: Bench, opts, repeats: int) -> int:
         "",
         "## Fan-out: 64 commits at once",
         "",
-        f"In-process, durable, median of {repeats * 3}: one `succeeded` commit {fan['one']:.2f} ms; 64 of them back to back "
-        f"{fan['serial']:.1f} ms; the same 64 records appended with one shared fdatasync {fan['grouped']:.2f} ms "
-        f"({fan['grouped'] / fan['one']:.1f}× one commit).",
+        f"In-process, durable, median of {repeats * 3}: one `succeeded` commit {fan['one']:.2f} ms; 64 stages finishing",
+        f"together the engine's way {fan['grouped']:.2f} ms ({fan['grouped'] / fan['one']:.1f}× one commit); for reference, 64",
+        f"synchronous commits back to back (each with its own fdatasync) {fan['serial']:.1f} ms.",
         "",
-        "There is no group commit yet: the executor commits synchronously on the event loop thread, one stage at a time,",
-        "and each `succeeded` must be durable before its `stage_succeeded` event and its dependents. The last figure is",
-        "what a group commit would cost once commits are awaited off the loop (persistence as an observer, issue 11).",
+        "The engine's way: each stage records `succeeded` through the run's records (records.py); the persistence",
+        "observer (store/persistence.py) appends it at once and a flusher thread runs the fdatasync, so the event loop",
+        "never waits on the disk. Each stage awaits `settled()` before it is reported or a dependent starts; records",
+        "appended while a flush runs share the next one (group commit), so 64 stages cost about two flushes.",
         "",
     ]
     opts.output.write_text("\n".join(lines))

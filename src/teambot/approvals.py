@@ -157,13 +157,14 @@ def produced(root: Path, record: StageRecord) -> list[str]:
     return [str(p) for p in files if p.exists()]
 
 
-def finish_waiting(store, run, events, outcome, say) -> int:
+def finish_waiting(records, events, outcome, say) -> int:
     """End the process with the run `waiting` (exit 4): what waits, and the command to decide."""
     from teambot.store.models import RunStatus
 
+    run = records.run
     run.status = RunStatus.WAITING
     run.error = None
-    store.commit_run(run)
+    records.save_run()
     events.emit("run_waiting", None, waiting=outcome.waiting, pending=outcome.pending)
     say(f"run waiting: {len(outcome.waiting)} stage(s) wait for a person; finished work is kept")
     for name, status in outcome.waiting.items():

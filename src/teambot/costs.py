@@ -6,10 +6,15 @@ does it, for every runtime). A model without a price gets tokens only, never a g
 
 Budgets: the run's (teambot.yaml `budget`, raised by `resume --max-cost/--max-tokens`, kept
 in the run record) and each stage's (stages.yaml `budget`). Spending is everything recorded
-in the run: every stage's and task's usage, across attempts, resumes and reruns. `guard`
-runs before every agent call: once a budget is reached no further call starts, and the
-stage is blocked (StageBlocked, kind "budget"). The call that crossed it keeps its result:
-paid work is never thrown away.
+in the run: every stage's and task's usage, across attempts, resumes and reruns.
+
+Checked after every agent call: `BudgetWatch` observes the run's records (records.py), and
+when a call's recorded usage reaches the run's budget, every other running stage stops at once
+(the executor cancels it: its agent's process group is ended, the stage is recorded blocked). A
+task stage checks its own budget after each task's call the same way (kinds/task_run.py). The
+call that crossed a budget keeps its result (paid work is never thrown away); `guard` then
+refuses the next call, and stages not started yet are blocked before they start (StageBlocked,
+kind "budget").
 """
 
 from __future__ import annotations
@@ -131,16 +136,63 @@ def over_budget(work) -> StageBlocked | None:
     used = spent(work.records, work.children)
     limit = policy.limits().reached(used)
     if limit is not None:
-        flag = "--max-cost" if limit.startswith("max_cost") else "--max-tokens"
-        return _blocked(work, "run", limit, used,
-                        f"the run reached its budget ({limit}): it has spent {describe(used)}; continue with a higher "
-                        f"one: `teambot resume {work.paths.feature} {flag} N`")
+        return _blocked(work, "run", limit, used, run_budget_message(work.paths.feature, limit, used))
     return None
 
 
 def _blocked(work, scope: str, limit: str, used: TokenUsage, message: str) -> StageBlocked:
-    work.emit("budget_exceeded", scope=scope, limit=limit, tokens=used.total, cost_usd=used.cost_usd)
-    return StageBlocked(message, kind="budget")
+    announced = work.costs.announced
+    if (scope, work.name if scope == "stage" else None, limit) not in announced:  # once, not at every refused call
+        announced.add((scope, work.name if scope == "stage" else None, limit))
+        work.emit("budget_exceeded", scope=scope, limit=limit, tokens=used.total, cost_usd=used.cost_usd)
+    blocked = StageBlocked(message, kind="budget")
+    blocked.scope = scope  # type: ignore[attr-defined]  # "run" or "stage"
+    return blocked
+
+
+def run_budget_message(feature: str, limit: str, used: TokenUsage) -> str:
+    flag = "--max-cost" if limit.startswith("max_cost") else "--max-tokens"
+    return (f"the run reached its budget ({limit}): it has spent {describe(used)}; continue with a higher "
+            f"one: `teambot resume {feature} {flag} N`")
+
+
+class BudgetWatch:
+    """Observes the run's records: when recorded usage (after an agent call) reaches the run's
+    budget, calls `on_reached(stage, limit, spent)` once, naming the stage whose call reached it."""
+
+    def __init__(self, records, policy: CostPolicy, on_reached) -> None:
+        self.records = records
+        self.policy = policy
+        self.on_reached = on_reached
+        self._seen = {name: r.usage for name, r in records.items()} | {cid: c.usage for cid, c in records.children.items()}
+        self.reached: str | None = None  # the limit, once reached
+
+    def stage_changed(self, record) -> None:
+        self._changed(record.name, record.name, record.usage)
+
+    def child_changed(self, record) -> None:
+        self._changed(record.id, record.stage, record.usage)
+
+    def run_changed(self, run, stages) -> None:
+        pass
+
+    async def settled(self) -> None:
+        return None
+
+    def flush(self) -> None:
+        pass
+
+    def _changed(self, key: str, stage: str, usage: TokenUsage | None) -> None:
+        if usage is None or self._seen.get(key) == usage:
+            return
+        self._seen[key] = usage  # new usage: an agent call just ended
+        if self.reached is not None:
+            return
+        used = spent(self.records, self.records.children)
+        limit = self.policy.limits().reached(used)
+        if limit is not None:
+            self.reached = limit
+            self.on_reached(stage, limit, used)
 
 
 class CostPolicy:
@@ -149,6 +201,7 @@ class CostPolicy:
     def __init__(self, configured: Budget | None, run: RunRecord) -> None:
         self.configured = configured
         self.run = run
+        self.announced: set[tuple[str, str | None, str]] = set()  # budget_exceeded sent (scope, stage, limit)
 
     def limits(self) -> Limits:
         return run_limits(self.configured, self.run)

@@ -1,9 +1,11 @@
 """ParallelStageExecutor: an asyncio worker pool over the stage DAG.
 
 A stage starts as soon as every dependency has succeeded (no waves), bounded by
-max_concurrency and one running stage per agent. Durability order for each attempt:
-commit `running` (with the attempt), call the runtime, write outputs, then commit
-`succeeded`. A failed stage is a result: siblings keep running and are committed.
+max_concurrency and one running stage per agent. The executor changes the run's records
+(records.py) and never calls the store: persistence observes the changes. Durability order
+for each attempt: `running` (with the attempt; written, not flushed), call the runtime, write
+outputs, then `succeeded`, awaited until durable before it is reported or a dependent starts.
+A failed stage is a result: siblings keep running and are recorded.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from teambot import approvals, provenance
+from teambot import approvals, costs, provenance
+from teambot.calls import InFlight, stop_calling
 from teambot.config.loader import Workflow
 from teambot.config.models import StageKindName
 from teambot.errors import AgentError, AwaitingPerson, StageBlocked, TeambotError
@@ -34,8 +37,8 @@ from teambot.outcome import Outcome, StopReason
 from teambot.stage_results import artifact_lineage, declared_artifacts, log_traceback, write_output
 
 __all__ = ["ExecutorOptions", "Outcome", "ParallelStageExecutor", "StopReason", "agents_of", "artifact_lineage"]
-from teambot.store.base import StateStore
-from teambot.store.models import ChildRecord, RunRecord, StageRecord, add_usage, now_iso
+from teambot.records import RunRecords
+from teambot.store.models import add_usage, now_iso
 
 if TYPE_CHECKING:
     from teambot.tasks.worktrees import Integration
@@ -62,9 +65,7 @@ class ParallelStageExecutor:
         self,
         *,
         workflow: Workflow,
-        records: dict[str, StageRecord],
-        run: RunRecord,
-        store: StateStore,
+        records: RunRecords,
         events: EventLog,
         runtime: AgentRuntime,
         paths: RunPaths,
@@ -73,25 +74,24 @@ class ParallelStageExecutor:
         options: ExecutorOptions,
         personas: Callable[[str | None], str | None] | None = None,
         redact: Callable[[str], str] = str,
-        children: dict[str, ChildRecord] | None = None,
         integration: Integration | None = None,
         inputs: InputReader | None = None,
     ) -> None:
         self.workflow = workflow
         self.graph = workflow.graph
         self.stages = workflow.config.stages
+        # the run's live records: every change goes to their observers (persistence writes the journal)
         self.records = records
-        self.run_record = run
-        self.store = store
+        self.run_record = records.run
         self.events = events
-        self.runtime = runtime
+        self.runtime = InFlight(runtime)  # counts each stage's calls in flight (what a reached budget stops)
         self.paths = paths
         self.objective = objective
         self.project_dir = project_dir
         self.options = options
         self.personas = personas
         self.redact = redact  # applied to everything this executor writes (secrets → ***)
-        self.children = children if children is not None else {}
+        self.children = records.children
         # in a git project: the run's integration worktree, where every stage works (tasks/worktrees.py)
         self.integration = integration
         self._merge_lock: asyncio.Lock | None = None  # the merge queue: one merge (or stage commit) at a time
@@ -105,10 +105,14 @@ class ParallelStageExecutor:
         self._groups_started: set[str] = set()
         self._groups_completed: set[str] = set()
         self._started_at = time.monotonic()
-        self._elapsed_base = run.elapsed_seconds
+        self._elapsed_base = records.run.elapsed_seconds
         self._last_heartbeat = time.monotonic()
         # stages waiting for a person: the inbox is polled while any waits (approvals.py)
         self._waiting = {n for n in self.graph.order if records[n].status in AWAITING}
+        # stages stopped because another stage's call spent the run's budget: stage -> why
+        self._budget_stops: dict[str, str] = {}
+        if options.costs is not None and options.costs.limits() != costs.Limits():
+            records.subscribe(costs.BudgetWatch(records, options.costs, self._budget_reached))
 
     # -- control -----------------------------------------------------------------------
     def request_stop(self, reason: StopReason) -> None:
@@ -117,6 +121,15 @@ class ParallelStageExecutor:
             self._stop = reason
         for task in self._running:
             task.cancel()
+
+    def _budget_reached(self, stage: str, limit: str, used) -> None:
+        """A call of `stage` spent the run's budget: every other stage inside an agent call stops now
+        (its agent's process group is ended; it is recorded blocked and runs again once the budget is raised)."""
+        self.options.costs.announced.add(("run", None, limit))
+        self._guarded(lambda: self.events.emit("budget_exceeded", stage, scope="run", limit=limit, tokens=used.total,
+                                               cost_usd=used.cost_usd))
+        stop_calling(self._running, self.runtime, stage, costs.run_budget_message(self.paths.feature, limit, used),
+                     self._budget_stops)
 
     def _halt(self, exc: TeambotError) -> None:
         """A write failed in a way no retry mends (a full disk, a symlink in the run directory):
@@ -231,12 +244,11 @@ class ParallelStageExecutor:
             self._last_heartbeat = now
             self.run_record.elapsed_seconds = self.elapsed()
             self.run_record.updated_at = now_iso()
-            self._guarded(lambda: self.store.commit_run(self.run_record))
+            self._guarded(self.records.save_run)
 
     # -- one stage -----------------------------------------------------------------------
     def _commit(self, name: str, **changes) -> None:
-        record = self.records[name].model_copy(update=changes)
-        self.records[name] = self.store.commit_stage(record)
+        self.records.update(name, **changes)
 
     async def _run_stage(self, name: str) -> StageStatus:
         stage = self.stages[name]
@@ -257,6 +269,8 @@ class ParallelStageExecutor:
             try:
                 outputs = await self._attempt(name, kind, attempt)
             except asyncio.CancelledError:
+                if name in self._budget_stops and self._stop in (StopReason.NONE, StopReason.FAILURE):
+                    return self._block(name, StageBlocked(self._budget_stops.pop(name), kind="budget"))
                 lifecycle.interrupt()
                 self._commit(name, status=lifecycle.status, finished_at=now_iso(), error="interrupted", pgid=None)
                 self.events.emit("stage_interrupted", name, reason=str(self._stop or "cancelled"))
@@ -266,6 +280,7 @@ class ParallelStageExecutor:
             except AwaitingPerson as exc:  # a human reviewer: the stage waits, its agents are free
                 lifecycle.await_review()
                 self._commit(name, status=lifecycle.status, waiting_since=now_iso(), pgid=None)
+                await self.records.settled()  # durable before anyone is told to decide
                 self.events.emit("stage_awaiting_review", name, iteration=exc.iteration, reason=exc.message)
                 return lifecycle.status
             except TeambotError as exc:  # a full disk or an unsafe path: no retry helps, the run stops
@@ -289,6 +304,9 @@ class ParallelStageExecutor:
                              **({"waiting_since": now_iso()} if waits else {}))
                 for report in kind.stale_reports(stage):  # an old "why blocked" no longer holds
                     self.paths.report(name, report).unlink(missing_ok=True)
+                # Durable before it is reported or a dependent starts; stages finishing together
+                # share one flush (group commit, store/persistence.py).
+                await self.records.settled()
                 self.events.emit("stage_awaiting_approval" if waits else "stage_succeeded", name, attempt=attempt,
                                  artifacts=sorted(self.records[name].artifacts))
                 return lifecycle.status
@@ -384,7 +402,8 @@ class ParallelStageExecutor:
             persona=self.personas or (lambda agent: None), on_spawn=lambda pgid: self._commit(name, pgid=pgid),
             durable=self.options.durable, records=self.records, stages=self.stages,
             workdir=self.integration.workdir if self.integration is not None else self.project_dir,
-            children=self.children, commit_child=self.store.commit_child, integration=self.integration,
+            children=self.children, commit_child=self.records.put_child, settled=self.records.settled,
+            integration=self.integration,
             merge_lock=self._merge_lock, concurrency=self.options.max_concurrency, costs=self.options.costs,
         )
 

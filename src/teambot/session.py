@@ -1,7 +1,8 @@
-"""One process driving one run: open the store, reconcile state with stages.yaml, execute, finish.
+"""One process driving one run: reconcile its records with stages.yaml, execute, finish.
 
 `run` creates the state; `resume` loads it. Both then go through `drive`, which owns the
-signal handling, the executor and the run's final status and summary.
+signal handling, the executor and the run's final status and summary. Nothing here calls the
+store: changes go to the run's records (records.py), which persistence observes.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from teambot.paths import RunPaths
 from teambot.processes import end_groups, kill_all, kill_group, run_agents
 from teambot.signals import HANGUP, drop_dead_terminal, interrupt_on_stop_signals, stop_signals
 from teambot.stopping import StopToken
-from teambot.store.file import FileStateStore, make_owner
-from teambot.store.models import RunRecord, RunState, RunStatus, StageRecord, now_iso
+from teambot.records import RunRecords
+from teambot.store.owner import make_owner
+from teambot.store.models import RunStatus, StageRecord, now_iso
 
 
 
@@ -56,16 +58,15 @@ def stale_stages(workflow: Workflow, stages: dict[str, StageRecord]) -> list[str
     ]
 
 
-def _transition(store, state: RunState, name: str, trigger: str, **changes) -> None:
-    """Move one stored stage through its lifecycle (`trigger` raises if illegal) and commit it."""
-    record = state.stages[name]
-    lifecycle = StageLifecycle(name, record.status)
+def _transition(records: RunRecords, name: str, trigger: str, **changes) -> None:
+    """Move one recorded stage through its lifecycle (`trigger` raises if illegal) and record it."""
+    lifecycle = StageLifecycle(name, records[name].status)
     getattr(lifecycle, trigger)()
-    state.stages[name] = store.commit_stage(record.model_copy(update={"status": lifecycle.status, "pgid": None, **changes}))
+    records.update(name, status=lifecycle.status, pgid=None, **changes)
     lifecycle.release()
 
 
-def reset_stages(store, state: RunState, names, events: EventLog, reason: str, *, fresh_budget: bool = False,
+def reset_stages(records: RunRecords, names, events: EventLog, reason: str, *, fresh_budget: bool = False,
                  budget: int | None = None) -> list[str]:
     """Move the given stages back to pending (lifecycle `reset`), committing each one.
 
@@ -75,20 +76,20 @@ def reset_stages(store, state: RunState, names, events: EventLog, reason: str, *
     """
     done = []
     for name in names:
-        record = state.stages[name]
+        record = records[name]
         previous = record.status
         fresh = {"budget_start": len(record.iterations), "budget": budget} if fresh_budget else {}
         if previous == StageStatus.PENDING:
             if fresh and (record.budget_start, record.budget) != (fresh["budget_start"], fresh["budget"]):
-                state.stages[name] = store.commit_stage(record.model_copy(update=fresh))
+                records.update(name, **fresh)
             continue
-        _transition(store, state, name, "reset", error=None, blocked_by=None, **fresh)
+        _transition(records, name, "reset", error=None, blocked_by=None, **fresh)
         events.emit("stage_reset", name, reason=reason, previous=previous.value)
         done.append(name)
     return done
 
 
-def recover_dead_owner(store, state: RunState, events: EventLog, say, run_dir: Path) -> None:
+def recover_dead_owner(records: RunRecords, events: EventLog, say, run_dir: Path) -> None:
     """End every agent an earlier process of this run left alive, then mark its `running` stages interrupted.
 
     The caller holds the run's lock, so no live teambot owns these agents. They are found by
@@ -96,20 +97,20 @@ def recover_dead_owner(store, state: RunState, events: EventLog, say, run_dir: P
     may have died between spawning an agent and committing its group, and such an agent
     would otherwise write its artifacts over those of the stage's next attempt.
     """
-    end_leftover_agents(run_dir, say, recorded={n: r.pgid for n, r in state.stages.items()
+    end_leftover_agents(run_dir, say, recorded={n: r.pgid for n, r in records.items()
                                                if r.status == StageStatus.RUNNING and r.pgid is not None})
-    owner = state.run.owner
-    for name, record in list(state.stages.items()):
+    owner = records.run.owner
+    for name, record in list(records.items()):
         if record.status != StageStatus.RUNNING:
             continue
         who = f"pid {owner.pid}" if owner else "an earlier process"
-        _transition(store, state, name, "interrupt", error=f"interrupted: teambot ({who}) stopped while it ran")
+        _transition(records, name, "interrupt", error=f"interrupted: teambot ({who}) stopped while it ran")
         events.emit("stage_interrupted", name, reason="previous process died")
-    for cid, child in list(state.children.items()):  # a task stage's tasks, the same way
+    for cid, child in list(records.children.items()):  # a task stage's tasks, the same way
         if child.status == StageStatus.RUNNING:
             who = f"pid {owner.pid}" if owner else "an earlier process"
-            state.children[cid] = store.commit_child(child.model_copy(update={
-                "status": StageStatus.INTERRUPTED, "pgid": None, "error": f"interrupted: teambot ({who}) stopped while it ran"}))
+            records.update_child(cid, status=StageStatus.INTERRUPTED, pgid=None,
+                                 error=f"interrupted: teambot ({who}) stopped while it ran")
             events.emit("task_interrupted", child.stage, task=child.child, reason="previous process died")
 
 
@@ -129,19 +130,18 @@ def end_leftover_agents(run_dir: Path, say, recorded: dict[str, int] | None = No
     end_groups(left)  # SIGTERM, a short grace, SIGKILL; returns once every group is gone
 
 
-def add_missing_stages(store, state: RunState, workflow: Workflow) -> list[str]:
+def add_missing_stages(records: RunRecords, workflow: Workflow) -> list[str]:
     added = []
     for name in workflow.graph.order:
-        if name not in state.stages:
-            state.stages[name] = store.commit_stage(StageRecord(name=name, agent=workflow.config.stages[name].work_agent))
+        if name not in records:
+            records.put(StageRecord(name=name, agent=workflow.config.stages[name].work_agent))
             added.append(name)
     return added
 
 
 def drive(
     *,
-    store: FileStateStore,
-    state: RunState,
+    records: RunRecords,
     workflow: Workflow,
     objective: Objective,
     paths: RunPaths,
@@ -162,7 +162,7 @@ def drive(
     `stop` stops the run from outside (any thread); with `signals` (the CLI) the process's stop
     signals request it too, and a second one ends the process at once.
     """
-    run = state.run
+    run = records.run
     run.owner = make_owner()
     run.status = RunStatus.RUNNING
     run.error = None
@@ -172,22 +172,22 @@ def drive(
     run.runtime = options.runtime
     if resumed:
         run.processes += 1
-    store.commit_run(run, stages=None if resumed else state.stages)  # a new run's first snapshot
+    records.save_run(new=not resumed)  # a new run's first snapshot
     events.emit("run_resumed" if resumed else "run_started", None, feature=paths.feature, pid=os.getpid(),
                 runtime=options.runtime, max_concurrency=options.max_concurrency)
     if not resumed:  # a new run where a removed one was: its agents must not write into this one
         end_leftover_agents(paths.root, say)
-    integration = _open_integration(store, run, events, paths, project_dir, options, say, resumed)
+    integration = _open_integration(records, events, paths, project_dir, options, say, resumed)
 
     budget = options.max_hours * 3600.0 - run.elapsed_seconds
     if budget <= 0:
         asyncio.run(runtime.aclose())
-        return _finish_time_limit(store, run, events, options, say)
+        return _finish_time_limit(records, events, options, say)
 
     executor = ParallelStageExecutor(
-        workflow=workflow, records=state.stages, run=run, store=store, events=events, runtime=runtime,
+        workflow=workflow, records=records, events=events, runtime=runtime,
         paths=paths, objective=objective, project_dir=project_dir, personas=personas, redact=redact, inputs=inputs,
-        children=state.children, integration=integration,
+        integration=integration,
         options=ExecutorOptions(max_concurrency=options.max_concurrency, on_failure=options.on_failure,
                                 time_budget=budget, durable=options.durable, loops=options.loops,
                                 costs=CostPolicy(options.budget, run)),
@@ -195,14 +195,15 @@ def drive(
     outcome = asyncio.run(_execute(executor, runtime, stop or StopToken(), signals))
     run.elapsed_seconds = executor.elapsed()
     run.updated_at = now_iso()
-    return _finish(store, run, events, outcome, options, say)
+    return _finish(records, events, outcome, options, say)
 
 
-def _open_integration(store, run: RunRecord, events: EventLog, paths: RunPaths, project_dir: Path,
+def _open_integration(records: RunRecords, events: EventLog, paths: RunPaths, project_dir: Path,
                       options: DriveOptions, say, resumed: bool):
     """The run's integration worktree in a git project (None: stages work in the project itself)."""
     from teambot.tasks.worktrees import git_project, open_integration
 
+    run = records.run
     if options.isolation == "none":
         return None
     repo = git_project(project_dir)
@@ -214,13 +215,13 @@ def _open_integration(store, run: RunRecord, events: EventLog, paths: RunPaths, 
             (project_dir / options.worktrees_dir / paths.feature).resolve() if options.worktrees_dir else paths.root / "worktrees")
         integration = open_integration(repo, project_dir, worktrees, paths.feature, run.base_commit)
     except TeambotError as exc:
-        _finish_fatal(store, run, events, exc)
+        _finish_fatal(records, events, exc)
     if not resumed and _user_changes(repo, paths.root.parent):
         say(f"warning: uncommitted changes in {repo.toplevel()} are not part of the run: it works on branch "
             f"{integration.branch}, started from your last commit")
     if (run.branch, run.base_commit, run.worktrees) != (integration.branch, integration.base, str(integration.worktrees)):
         run.branch, run.base_commit, run.worktrees = integration.branch, integration.base, str(integration.worktrees)
-        store.commit_run(run)
+        records.save_run()
     return integration
 
 
@@ -265,44 +266,47 @@ async def _execute(executor: ParallelStageExecutor, runtime, stop: StopToken, si
         await runtime.aclose()
 
 
-def _finish_fatal(store, run: RunRecord, events: EventLog, error: TeambotError) -> NoReturn:
+def _finish_fatal(records: RunRecords, events: EventLog, error: TeambotError) -> NoReturn:
     """Record the run failed if the disk still takes it, then raise `error` for the CLI to print
     (one line). Everything committed before stays as it was: `teambot resume` goes on from it."""
+    run = records.run
     run.status = RunStatus.FAILED
     run.error = error.message
     try:
-        store.commit_run(run)
+        records.save_run()
         events.emit("run_failed", None, error=error.message)
     except (TeambotError, OSError):
         pass
     raise error
 
 
-def _finish_time_limit(store, run: RunRecord, events: EventLog, options: DriveOptions, say) -> int:
+def _finish_time_limit(records: RunRecords, events: EventLog, options: DriveOptions, say) -> int:
+    run = records.run
     run.status = RunStatus.FAILED
     run.error = f"time limit of {options.max_hours:g} h reached ({run.elapsed_seconds / 3600:.2f} h used)"
-    store.commit_run(run)
+    records.save_run()
     events.emit("run_failed", None, reason="time_limit", error=run.error)
     say(f"run failed: {run.error}")
     say(f"  to continue, allow more time: teambot resume {run.feature} --max-hours N")
     return EXIT_FAILED
 
 
-def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: DriveOptions, say) -> int:
+def _finish(records: RunRecords, events: EventLog, outcome: Outcome, options: DriveOptions, say) -> int:
+    run = records.run
     if outcome.fatal is not None:
-        _finish_fatal(store, run, events, outcome.fatal)
+        _finish_fatal(records, events, outcome.fatal)
     if outcome.stop is StopReason.TIME_LIMIT:
-        return _finish_time_limit(store, run, events, options, say)
+        return _finish_time_limit(records, events, options, say)
     if outcome.stop is StopReason.INTERRUPTED:
         run.status = RunStatus.INTERRUPTED
-        store.commit_run(run)
+        records.save_run()
         events.emit("run_interrupted", None, pending=outcome.pending)
         say(f"run interrupted; finished stages are kept. Continue with: teambot resume {run.feature}")
         return EXIT_INTERRUPTED
     if outcome.blocked and not outcome.failed:
         run.status = RunStatus.BLOCKED
         run.error = "; ".join(f"{name}: {why}" for name, why in outcome.blocked.items())
-        store.commit_run(run)
+        records.save_run()
         events.emit("run_blocked", None, blocked=outcome.blocked, pending=outcome.pending)
         say(f"run blocked: {len(outcome.blocked)} stage(s) need a person; finished work is kept")
         for name, why in outcome.blocked.items():
@@ -318,10 +322,10 @@ def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: 
     if outcome.waiting and not outcome.failed and outcome.stop is StopReason.NONE:
         from teambot.approvals import finish_waiting
 
-        return finish_waiting(store, run, events, outcome, say)
+        return finish_waiting(records, events, outcome, say)
     if outcome.completed:
         run.status = RunStatus.COMPLETED
-        store.commit_run(run)
+        records.save_run()
         events.emit("run_completed", None, elapsed_seconds=round(run.elapsed_seconds, 3))
         say(f"run completed: {run.feature} ({run.elapsed_seconds:.1f} s)")
         if run.branch:
@@ -332,7 +336,7 @@ def _finish(store, run: RunRecord, events: EventLog, outcome: Outcome, options: 
         run.error = "; ".join(f"{name}: {error}" for name, error in {**outcome.failed, **outcome.blocked}.items())
     else:
         run.error = "stages could not start: " + ", ".join(outcome.pending)
-    store.commit_run(run)
+    records.save_run()
     events.emit("run_failed", None, failed=outcome.failed, pending=outcome.pending)
     say(f"run failed: {len(outcome.failed)} stage(s) failed")
     for name, error in outcome.failed.items():

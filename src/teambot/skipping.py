@@ -13,6 +13,7 @@ from teambot.config.loader import Workflow
 from teambot.errors import UsageError
 from teambot.events import EventLog
 from teambot.lifecycle import StageLifecycle, StageStatus
+from teambot.records import RunRecords
 from teambot.store.models import RunState, now_iso
 
 
@@ -42,14 +43,14 @@ def check_skippable(workflow: Workflow, state: RunState | None, names: Iterable[
     return [n for n in workflow.graph.order if n in wanted]
 
 
-def skip_stages(store, state: RunState, names: Iterable[str], events: EventLog, reason: str) -> list[str]:
+def skip_stages(records: RunRecords, names: Iterable[str], events: EventLog, reason: str) -> list[str]:
     """Record each stage `skipped` (lifecycle `skip`, after a `reset` if it had run) and emit `stage_skipped`.
 
     Returns the stages that changed; one already skipped is left as it is.
     """
     done = []
     for name in names:
-        record = state.stages[name]
+        record = records[name]
         previous = record.status
         if previous == StageStatus.SKIPPED:
             continue
@@ -61,9 +62,8 @@ def skip_stages(store, state: RunState, names: Iterable[str], events: EventLog, 
         finally:
             lifecycle.release()
         # started_at goes: the time shown for a skipped stage is when it was skipped
-        state.stages[name] = store.commit_stage(record.model_copy(update={
-            "status": lifecycle.status, "started_at": None, "finished_at": now_iso(), "error": None,
-            "blocked_by": None, "pgid": None}))
+        records.update(name, status=lifecycle.status, started_at=None, finished_at=now_iso(), error=None,
+                       blocked_by=None, pgid=None)
         events.emit("stage_skipped", name, reason=reason, previous=previous.value)
         done.append(name)
     return done

@@ -23,7 +23,8 @@ from teambot.paths import RunPaths
 from teambot.runtimes.base import StageRequest, StageResult
 from teambot.scheduler import Scheduler, agent_slot
 from teambot.store.memory import MemoryStateStore
-from teambot.store.models import RunRecord, StageRecord
+from teambot.records import RunRecords
+from teambot.store.models import RunRecord, RunState, StageRecord
 
 
 class RecordingRuntime:
@@ -73,13 +74,12 @@ def test_every_stage_runs_once_after_its_dependencies_within_limits(case) -> Non
     runtime = RecordingRuntime(delays)
     with tempfile.TemporaryDirectory() as tmp:
         paths = RunPaths(Path(tmp), "f")
-        records = {n: StageRecord(name=n) for n in graph.order}
         run = RunRecord(feature="f", objective_path="o", objective_sha256="", stages_path="s", stages_sha256="")
-        store = MemoryStateStore()
-        store.commit_run(run, stages=records)
+        records = RunRecords.persisted(MemoryStateStore(), RunState(run=run, stages={n: StageRecord(name=n) for n in graph.order}))
+        records.save_run(new=True)
         objective = Objective(path=Path("o.md"), text="# T", sha256="", body="# T", title="T", sections={}, success_criteria=(), front_feature=None)
         executor = ParallelStageExecutor(
-            workflow=workflow, records=records, run=run, store=store, events=events, runtime=runtime, paths=paths,
+            workflow=workflow, records=records, events=events, runtime=runtime, paths=paths,
             objective=objective, project_dir=Path(tmp), options=ExecutorOptions(max_concurrency=limit, durable=False),
         )
         outcome = asyncio.run(executor.run())

@@ -12,6 +12,7 @@ from teambot.errors import EXIT_INTERRUPTED, EXIT_OK
 from teambot.events import EventLog
 from teambot.objective import load_objective
 from teambot.paths import RunPaths
+from teambot.records import RunRecords
 from teambot.runtimes.demo import DemoRuntime
 from teambot.session import DriveOptions, drive
 from teambot.stopping import StopToken
@@ -37,7 +38,7 @@ def _drive(tmp_path: Path, delay: float, token: StopToken) -> tuple[int, RunPath
         state = RunState(run=run, stages={n: StageRecord(name=n) for n in workflow.graph.order})
         events = EventLog(paths.events)
         try:
-            code = drive(store=store, state=state, workflow=workflow, objective=obj, paths=paths, events=events,
+            code = drive(records=RunRecords.persisted(store, state), workflow=workflow, objective=obj, paths=paths, events=events,
                          project_dir=tmp_path, options=DriveOptions(), resumed=False, say=lambda _: None,
                          runtime=DemoRuntime(delay=delay, fail=set()), stop=token, signals=False)
         finally:

@@ -236,7 +236,8 @@ def test_a_run_waiting_for_an_approval_is_notified(small, hooks):
 
 
 def test_a_budget_that_stops_a_stage_is_notified(tmp_path, hooks):
-    """A run budget reached (a fake claude reporting its cost): budget_exceeded names the stage and the limit."""
+    """A run budget reached (a fake claude reporting its cost): budget_exceeded names the stage whose call spent
+    it (checked right after that call) and the limit."""
     from tests.runtimes.test_cli_usage import install_clis
 
     (tmp_path / "stages.yaml").write_text("stages:\n  SPEC: {work_agent: ba, artifacts: [spec.md]}\n"
@@ -247,5 +248,5 @@ def test_a_budget_that_stops_a_stage_is_notified(tmp_path, hooks):
     proc = teambot("run", "objective.md", cwd=tmp_path, env=install_clis(tmp_path) | {"FAKE_CLI_COST": "0.05"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     [body] = hooks.received["/ok"]
-    assert (body["event"], body["stage"], body["status"]) == ("budget_exceeded", "PLAN", "blocked")
+    assert (body["event"], body["stage"], body["status"]) == ("budget_exceeded", "SPEC", "blocked")
     assert "run budget" in body["message"] and "max_cost" in body["message"]

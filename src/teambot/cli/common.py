@@ -209,7 +209,7 @@ def load_setup(project_dir: Path, override: str | None, workflow=None) -> AgentS
     return setup
 
 
-def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, options, *, resumed, before=None) -> int:
+def drive_run(records, workflow, obj, paths, setup: AgentSetup, quiet, options, *, resumed, before=None) -> int:
     """Open the event log and the console around `drive` (shared with resume)."""
     import sys
 
@@ -237,11 +237,11 @@ def drive_run(store, state, workflow, obj, paths, setup: AgentSetup, quiet, opti
             quiet=quiet, order=graph.order,
             agents={n: workflow.config.stages[n].work_agent for n in graph.order},
             groups={n: graph.group_of(n) for n in graph.order},
-            statuses={n: state.stages[n].status for n in graph.order},
+            statuses={n: records[n].status for n in graph.order},
         )
         events.listeners.append(console.on_event)
         with console:
-            return drive(store=store, state=state, workflow=workflow, objective=obj, paths=paths, events=events,
+            return drive(records=records, workflow=workflow, objective=obj, paths=paths, events=events,
                          project_dir=setup.project_dir, options=options, resumed=resumed, say=console.say,
                          runtime=runtime, personas=setup.personas, redact=setup.redact, inputs=setup.input_reader(obj))
     except BaseException:

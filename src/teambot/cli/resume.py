@@ -35,6 +35,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
     from teambot.paths import RunPaths
     from teambot.provenance import format_reasons, stale_reasons
     from teambot.session import DriveOptions, add_missing_stages, end_leftover_agents, recover_dead_owner, reset_stages
+    from teambot.records import RunRecords
     from teambot.skipping import check_skippable, skip_stages
     from teambot.store.file import FileStateStore
     from teambot.store.layout import no_state_error
@@ -52,6 +53,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
         if state is None:
             raise UsageError(f"no run named '{name}' in {ws}")
         common.crash_dir = paths.root
+        records = RunRecords.persisted(store, state)  # the engine changes records; persistence writes them
         run = state.run
         if run.project_dir and Path(run.project_dir).is_dir():  # the run's project, from whatever directory
             project_dir = Path(run.project_dir)
@@ -77,22 +79,22 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
         def reconcile(events, say) -> None:
             for note in notes:
                 say(note)
-            recover_dead_owner(store, state, events, say, paths.root)
-            added = add_missing_stages(store, state, workflow)
+            recover_dead_owner(records, events, say, paths.root)
+            added = add_missing_stages(records, workflow)
             if added:
                 say(f"new stages: {', '.join(added)}")
             stale = stale_now  # new stages have no record of a success yet, so adding them changes nothing here
             if stale and rerun_stale:
-                rerun_stale_stages(store, state, workflow, reasons, events, say)
+                rerun_stale_stages(records, workflow, reasons, events, say)
             elif stale:
                 say("stale stages (kept; `teambot resume --rerun-stale` runs them again, or `teambot rerun STAGE`):")
                 for line in format_reasons(reasons):
                     say(line)
-            if done := skip_stages(store, state, skipped, events, "--skip"):
+            if done := skip_stages(records, skipped, events, "--skip"):
                 say(f"skipped (--skip): {', '.join(done)}")
             unfinished = [n for n in workflow.graph.order
                           if state.stages[n].status in (StageStatus.FAILED, StageStatus.INTERRUPTED, StageStatus.BLOCKED)]
-            reset_stages(store, state, unfinished, events, "resume")
+            reset_stages(records, unfinished, events, "resume")
 
         todo = [n for n in workflow.graph.order if n not in state.stages or state.stages[n].status not in FINISHED]
         if not todo and not (rerun_stale and stale_now):
@@ -100,7 +102,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             if run.status != RunStatus.COMPLETED:
                 run.status = RunStatus.COMPLETED
                 run.error = None
-                store.commit_run(run)
+                records.save_run()
             click.echo(f"run '{name}' is already complete; nothing to resume.")
             if stale_now:
                 click.echo("stale stages (use --rerun-stale to run them again):")
@@ -116,12 +118,12 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
                                max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings(),
                                isolation=setup.settings.isolation, worktrees_dir=setup.settings.worktrees_dir,
                                budget=setup.settings.budget)
-        return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=True, before=reconcile)
+        return drive_run(records, workflow, obj, paths, setup, quiet, options, resumed=True, before=reconcile)
     finally:
         store.close()
 
 
-def rerun_stale_stages(store, state, workflow, reasons: dict[str, list[str]], events, say) -> None:
+def rerun_stale_stages(records, workflow, reasons: dict[str, list[str]], events, say) -> None:
     """--rerun-stale: the stale stages and their dependents go back to pending. Each one that
     succeeded with recorded inputs is checked again just before it would start, once the stages
     it depends on have rerun, and is kept without running when nothing it reads changed after all
@@ -131,11 +133,11 @@ def rerun_stale_stages(store, state, workflow, reasons: dict[str, list[str]], ev
 
     affected = workflow.graph.downstream(list(reasons))
     # a skipped stage stays skipped: it did no work that a change could make stale
-    rerun = [n for n in workflow.graph.order if n in affected and state.stages[n].status != StageStatus.SKIPPED]
-    checked = [n for n in rerun if state.stages[n].status == StageStatus.SUCCEEDED and state.stages[n].inputs is not None]
-    reset_stages(store, state, rerun, events, "stale (--rerun-stale)", fresh_budget=True)
+    rerun = [n for n in workflow.graph.order if n in affected and records[n].status != StageStatus.SKIPPED]
+    checked = [n for n in rerun if records[n].status == StageStatus.SUCCEEDED and records[n].inputs is not None]
+    reset_stages(records, rerun, events, "stale (--rerun-stale)", fresh_budget=True)
     for name in checked:
-        state.stages[name] = store.commit_stage(state.stages[name].model_copy(update={"run_if_changed": True}))
+        records.update(name, run_if_changed=True)
     # stale only through an upstream artifact: they run if that artifact is still different once its stage reran
     roots = [n for n, why in reasons.items() if not all(w.startswith("upstream artifact ") for w in why)]
     say(f"rerunning stale stages: {', '.join(roots)}")

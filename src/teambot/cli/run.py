@@ -31,6 +31,7 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
     from teambot.objective import load_objective
     from teambot.paths import RunPaths
     from teambot.session import DriveOptions
+    from teambot.records import RunRecords
     from teambot.skipping import check_skippable, skip_stages
     from teambot.store.file import FileStateStore
     from teambot.store.layout import no_state_error
@@ -70,13 +71,14 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
                                isolation=setup.settings.isolation, worktrees_dir=setup.settings.worktrees_dir,
                                budget=setup.settings.budget)
         state = RunState(run=run, stages=records)
+        live = RunRecords.persisted(store, state)  # the engine changes records; persistence writes them
         # drive builds the runtime before its first commit: bad runtime settings write no state
 
         def before(events, say) -> None:
-            if done := skip_stages(store, state, skipped, events, "--skip"):
+            if done := skip_stages(live, skipped, events, "--skip"):
                 say(f"skipped (--skip): {', '.join(done)}")
 
-        return drive_run(store, state, workflow, obj, paths, setup, quiet, options, resumed=False,
+        return drive_run(live, workflow, obj, paths, setup, quiet, options, resumed=False,
                          before=before if skipped else None)
     except BaseException as exc:
         if store.was_empty and not dry_run and not paths.state.exists():

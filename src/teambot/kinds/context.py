@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +70,8 @@ class StageWork:
     # the run-wide merge queue (one merge at a time) and how many tasks may run at once
     children: MutableMapping[str, ChildRecord] = field(default_factory=dict)
     commit_child: Callable[[ChildRecord], ChildRecord] | None = None
+    # awaits until every record so far is durable (group commit); None: nothing to wait for
+    settled: Callable[[], Awaitable[None]] | None = None
     integration: Integration | None = None
     merge_lock: asyncio.Lock | None = None
     concurrency: int = 3
@@ -85,10 +87,16 @@ class StageWork:
     def record(self) -> StageRecord:
         return self.get_record()
 
+    async def settle(self) -> None:
+        """Wait until every record committed so far is durable (before an act that relies on one)."""
+        if self.settled is not None:
+            await self.settled()
+
     async def call(self, agent: str | None, prompt: RenderedPrompt, *, kind: str, step: str, iteration: int,
                    artifacts: tuple[str, ...] = ()) -> StageResult:
         """One agent call; its prompt is saved (redacted) beside the step's output."""
         guard(self)  # no call starts once a budget is reached
+        await self.settle()  # the steps before it are durable before a new call is paid for
         self.save_text(self.step_path(iteration, f"{step}.prompt"), prompt.text)
         for artifact in artifacts:
             self.paths.prepare_artifact(artifact, durable=self.durable)

@@ -16,7 +16,7 @@ import os
 import signal
 from pathlib import Path
 
-from teambot.costs import guard
+from teambot.costs import guard, over_budget
 from teambot.errors import AgentError, AgentTimeout, GitError, StageBlocked
 from teambot.fsutil import atomic_write
 from teambot.git import Repo
@@ -50,6 +50,9 @@ class TaskStageRun:
         self.order = list(self.tasks)
         self.repo = Repo(self.integration.repo)
         self.lock = work.merge_lock
+        self._jobs: dict[asyncio.Task[None], str] = {}  # running tasks' jobs -> task id
+        self._budget: StageBlocked | None = None  # a budget reached after a task's call: the stage stops
+        self._calling: set[str] = set()  # tasks inside an agent call
 
     # -- records -------------------------------------------------------------------------
     def cid(self, task: str) -> str:
@@ -76,18 +79,21 @@ class TaskStageRun:
         merged = {t for t in self.order if self.record(t).status == StageStatus.SUCCEEDED}
         picker = TaskPicker(tuple(self.tasks.values()), self.block.pool(self.work.stage),
                             per_agent=self.block.per_agent, done=merged)
-        running: dict[asyncio.Task[None], str] = {}
+        running = self._jobs
         failures: dict[str, str] = {}
         try:
             while True:
-                for start in picker.pick(max(1, self.work.concurrency) - len(running)):
-                    job = asyncio.get_running_loop().create_task(self._task(self.tasks[start.task], start.agent))
-                    running[job] = start.task
+                if self._budget is None:  # a budget reached: no task starts any more
+                    for start in picker.pick(max(1, self.work.concurrency) - len(running)):
+                        job = asyncio.get_running_loop().create_task(self._task(self.tasks[start.task], start.agent))
+                        running[job] = start.task
                 if not running:
                     break
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for job in done:
                     tid = running.pop(job)
+                    if job.cancelled():  # stopped by a budget (below): it runs again once the budget is raised
+                        continue
                     exc = job.exception()
                     if exc is None:
                         picker.merged(tid)
@@ -101,6 +107,8 @@ class TaskStageRun:
                 job.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+        if self._budget is not None:
+            raise self._budget
         waiting = picker.blocked_by_failure()
         waiting = [t for t in waiting if t not in failures]
         if failures or waiting:
@@ -147,7 +155,8 @@ class TaskStageRun:
             try:
                 merge = await self._work_and_merge(task, agent, attempt, feedback=rec.error)
             except (asyncio.CancelledError, StageBlocked) as exc:  # a budget stops the stage: the task runs again later
-                why = exc.message if isinstance(exc, StageBlocked) else "interrupted"
+                stopped = exc if isinstance(exc, StageBlocked) else self._budget
+                why = stopped.message if stopped is not None else "interrupted"
                 lifecycle.interrupt()
                 self.commit(task.id, status=lifecycle.status, finished_at=now_iso(), error=why, pgid=None)
                 self.emit("task_interrupted", task.id)
@@ -230,6 +239,7 @@ class TaskStageRun:
         inner = Repo(self.integration.worktree)
         before = await asyncio.to_thread(inner.branch_commit, self.integration.branch)
         self.commit(task.id, merging_onto=before)  # the intent, durable before git moves anything
+        await self.work.settle()
         _crash_point("intent", task.id)
         result = await asyncio.to_thread(inner.merge, task_branch(self.integration.feature, task.id),
                                          f"Merge task {task.id}: {task.title}", self._trailers(task))
@@ -292,6 +302,8 @@ class TaskStageRun:
             user_prompt=prompt.user, kind="task", step=step, task=task.id, model=work.stage.model,
         )
         guard(work)  # no call starts once a budget is reached
+        await work.settle()  # what this task recorded so far is durable before a new call is paid for
+        self._calling.add(task.id)
         try:
             result = await asyncio.wait_for(work.runtime.run(request), timeout=work.stage.timeout)
         except TimeoutError:
@@ -299,12 +311,28 @@ class TaskStageRun:
         except AgentError as exc:
             if exc.usage is not None:
                 self.commit(task.id, usage=add_usage(self.record(task.id).usage, exc.usage))
+                self._check_budget(task.id)
             raise
+        finally:
+            self._calling.discard(task.id)
         data = work.redact(result.output).encode("utf-8", errors="replace")
         atomic_write(paths.output(cid), data, durable=work.durable, root=paths.root)
         self.commit(task.id, usage=add_usage(self.record(task.id).usage, result.usage), pgid=None,
                     output_sha256=hashlib.sha256(data).hexdigest())
+        self._check_budget(task.id)
         return result
+
+    def _check_budget(self, tid: str) -> None:
+        """After a task's call: once the stage's or the run's budget is reached, the stage's other
+        running tasks stop now (their agents' process groups are ended) and none starts; this task
+        keeps what it paid for and goes on to its merge."""
+        blocked = over_budget(self.work)
+        if blocked is None or self._budget is not None:
+            return
+        self._budget = blocked
+        for job, other in self._jobs.items():
+            if other != tid and other in self._calling:  # a task merging or verifying finishes what it paid for
+                job.cancel()
 
     async def _command(self, task: Task, argv, workdir: Path, label: str) -> None:
         """Run `setup` or `verify` (argv, no shell) in `workdir`; AgentError with its output's tail on failure."""

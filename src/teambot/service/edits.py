@@ -61,6 +61,7 @@ def rerun_stage(workspace: Path, feature: str, stage: str, *, project_dir: Path 
     from teambot.config import load_workflow
     from teambot.events import EventLog
     from teambot.lifecycle import StageStatus
+    from teambot.records import RunRecords
     from teambot.session import recover_dead_owner, reset_stages
     from teambot.store.models import RunStatus
 
@@ -79,17 +80,18 @@ def rerun_stage(workspace: Path, feature: str, stage: str, *, project_dir: Path 
         events = EventLog(paths.events)
         try:
             # we hold the lock, so stages still `running` belong to a dead process: end their agents first
-            recover_dead_owner(store, state, events, say, paths.root)
-            changed = reset_stages(store, state, targets, events, f"teambot rerun {stage}", fresh_budget=True)
+            records = RunRecords.persisted(store, state)
+            recover_dead_owner(records, events, say, paths.root)
+            changed = reset_stages(records, targets, events, f"teambot rerun {stage}", fresh_budget=True)
             for name in targets:  # asked for: runs even if an interrupted `resume --rerun-stale` left it to be checked
-                if state.stages[name].run_if_changed:
-                    state.stages[name] = store.commit_stage(state.stages[name].model_copy(update={"run_if_changed": False}))
+                if records[name].run_if_changed:
+                    records.update(name, run_if_changed=False)
         finally:
             events.close()
         if state.run.status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.BLOCKED) and changed:
             state.run.status = RunStatus.INTERRUPTED
         state.run.owner = None
-        store.commit_run(state.run)
+        records.save_run()
         return RerunResult(feature=feature, stage=stage, targets=targets, changed=bool(changed))
 
 
@@ -98,6 +100,7 @@ def unblock_stage(workspace: Path, feature: str, stage: str, *, iterations: int 
     """Give a stage blocked by its iteration budget a fresh budget; its history is kept."""
     from teambot.events import EventLog
     from teambot.lifecycle import StageStatus
+    from teambot.records import RunRecords
     from teambot.session import recover_dead_owner, reset_stages
     from teambot.store.models import RunStatus
 
@@ -118,12 +121,13 @@ def unblock_stage(workspace: Path, feature: str, stage: str, *, iterations: int 
                                   "budget in the stages file, then resume")
         events = EventLog(paths.events)
         try:
-            recover_dead_owner(store, state, events, say, paths.root)
-            reset_stages(store, state, [stage], events, f"teambot unblock {stage}", fresh_budget=True, budget=iterations)
+            records = RunRecords.persisted(store, state)
+            recover_dead_owner(records, events, say, paths.root)
+            reset_stages(records, [stage], events, f"teambot unblock {stage}", fresh_budget=True, budget=iterations)
         finally:
             events.close()
         if state.run.status == RunStatus.BLOCKED:
             state.run.status = RunStatus.INTERRUPTED
         state.run.owner = None
-        store.commit_run(state.run)
+        records.save_run()
         return UnblockResult(feature=feature, stage=stage, iterations=iterations, kept=len(state.stages[stage].iterations))

@@ -17,10 +17,17 @@ class StateStore(Protocol):
     def load(self) -> RunState | None:
         """The committed state, or None if the run has never been saved."""
 
-    def commit_stage(self, record: StageRecord) -> StageRecord:
-        """Record one stage's new record (every lifecycle transition); returns it with its seq."""
+    @property
+    def seq(self) -> int:
+        """The last record committed (appended, durable or not)."""
 
-    def commit_child(self, record: ChildRecord) -> ChildRecord:
+    def commit_stage(self, record: StageRecord, *, defer: bool = False) -> StageRecord:
+        """Record one stage's new record (every lifecycle transition); returns it with its seq.
+
+        `defer`: do not flush here even if the record must be durable; `flush_wanted` is then set
+        and `flush()` (on any thread: group commit) makes it durable with whatever came after."""
+
+    def commit_child(self, record: ChildRecord, *, defer: bool = False) -> ChildRecord:
         """Record one child's new record (`STAGE/child`, every lifecycle transition); returns it with its seq.
 
         Independent of its stage's record: committing or resetting the stage leaves its children as they are.
@@ -29,6 +36,9 @@ class StateStore(Protocol):
     def commit_run(self, run: RunRecord, stages: dict[str, StageRecord] | None = None) -> None:
         """Record the run record with every stage and child record so far (`stages` replaces the
         stages and drops every child: a new run)."""
+
+    def flush(self) -> None:
+        """Make every record committed so far durable (safe to call from another thread)."""
 
     def close(self) -> None:
         """Release the store (and its lock, for stores that hold one)."""

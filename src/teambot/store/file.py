@@ -85,6 +85,7 @@ class FileStateStore:
         self._journal = journal.Writer(paths.journal, paths.root, durable=durable)
         self._unsnapshotted = False  # journal records the snapshot does not hold yet
         self._snapshot_bytes = 0
+        self.flush_wanted = False  # a deferred record that must be durable waits for flush()
 
     def _owner_message(self) -> str:
         owner = wait_for_owner(self.paths)
@@ -122,17 +123,26 @@ class FileStateStore:
         if loaded.legacy:  # held by the snapshot now (or already: a migration that stopped after its snapshot)
             remove_legacy(self.paths)
 
-    def commit_stage(self, record: StageRecord) -> StageRecord:
+    @property
+    def seq(self) -> int:
+        """The last record appended (flush() makes it and everything before durable)."""
+        return self._seq
+
+    def flush(self) -> None:
+        """Make every record appended so far durable: one fdatasync (safe from a flusher thread)."""
+        self._journal.flush()
+
+    def commit_stage(self, record: StageRecord, *, defer: bool = False) -> StageRecord:
         saved = self._next(record)
-        self._append(b"s", saved.name, saved, flush=needs_flush(saved, self._stages.get(saved.name)))
+        self._append(b"s", saved.name, saved, flush=needs_flush(saved, self._stages.get(saved.name)), defer=defer)
         self._stages[saved.name] = saved
         self._maybe_snapshot()
         return saved
 
-    def commit_child(self, record: ChildRecord) -> ChildRecord:
+    def commit_child(self, record: ChildRecord, *, defer: bool = False) -> ChildRecord:
         self.paths.child_record(record.id)  # refuses an id that is not STAGE/CHILD, before anything changes
         saved = self._next(record)
-        self._append(b"c", saved.id, saved, flush=needs_flush(saved, self._children.get(saved.id)))
+        self._append(b"c", saved.id, saved, flush=needs_flush(saved, self._children.get(saved.id)), defer=defer)
         self._children[saved.id] = saved
         self._maybe_snapshot()
         return saved
@@ -175,16 +185,23 @@ class FileStateStore:
 
     # -- internals ----------------------------------------------------------------------
     def _next(self, record):
-        return record.model_copy(update={"seq": self._seq + 1})
+        # No copy: a committed record is never changed afterwards (the engine makes a new one per change).
+        record.seq = self._seq + 1
+        return record
 
-    def _append(self, kind: bytes, key: str, model, *, flush: bool) -> None:
-        """Append one record with the next seq (a failed append leaves no gap and no half record)."""
+    def _append(self, kind: bytes, key: str, model, *, flush: bool, defer: bool = False) -> None:
+        """Append one record with the next seq (a failed append leaves no gap and no half record).
+
+        `defer`: a record that must be durable is not flushed here; `flush_wanted` says so and the
+        caller (the group-commit flusher) flushes it with whatever else is appended meanwhile."""
         if self._journal.broken is not None:
             raise StateError(f"{self.paths.journal} cannot take more records: {self._journal.broken}",
                              hint=f"run `teambot resume {self.paths.feature}` once the cause is fixed")
         seq = self._seq + 1
-        self._journal.append(seq, kind, key, model.model_dump_json().encode("utf-8"), flush=flush)
+        self._journal.append(seq, kind, key, model.model_dump_json().encode("utf-8"), flush=flush and not defer)
         self._seq = seq
+        if flush and defer:
+            self.flush_wanted = True
         self._unsnapshotted = True
 
     def _maybe_snapshot(self) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -226,6 +227,10 @@ class Writer:
         self.flushes = 0
         self.broken: str | None = None  # a half-written record could not be cut off: append no more here
         self._flush_log = os.environ.get(FLUSH_LOG_ENV)
+        # A flush may run on a flusher thread (group commit, store/persistence.py) while the owner
+        # appends: appends need no lock (one writer thread), but closing the segment must not
+        # happen under a running fdatasync, so flush and close take this lock.
+        self.lock = threading.Lock()
 
     def append(self, seq: int, kind: bytes, key: str, payload: bytes, *, flush: bool) -> None:
         line = encode(seq, kind, key, payload)
@@ -257,21 +262,30 @@ class Writer:
             raise
 
     def flush(self) -> None:
-        if self._fd is None or not self.dirty:
-            return
-        began = time.time()
-        if self.durable:
-            try:
-                os.fdatasync(self._fd)
-            except OSError as exc:
-                if exc.errno in DISK_FULL:
-                    raise DiskFullError(self._path, DISK_FULL[exc.errno]) from None
-                raise
-            self.flushes += 1
-        self.dirty = False
+        """Make every record appended so far durable (one fdatasync; nothing if nothing is new).
+
+        `dirty` is cleared before the fdatasync: a record appended meanwhile either was written
+        before the call (so it is covered) or set `dirty` again (so the next flush covers it)."""
+        with self.lock:
+            if self._fd is None or not self.dirty:
+                return
+            began, covered = time.time(), self.size
+            self.dirty = False
+            if self.durable:
+                try:
+                    os.fdatasync(self._fd)
+                except OSError as exc:
+                    self.dirty = True
+                    if exc.errno in DISK_FULL:
+                        raise DiskFullError(self._path, DISK_FULL[exc.errno]) from None
+                    raise
+                self.flushes += 1
+            self._log_flush(began, covered)
+
+    def _log_flush(self, began: float, covered: int) -> None:
         if self._flush_log:
             with open(self._flush_log, "a", encoding="utf-8") as fh:
-                fh.write(f"{self._path} {self.size} {began:.6f}\n")  # when the flush began: all written before is durable
+                fh.write(f"{self._path} {covered} {began:.6f}\n")  # when the flush began: all written before is durable
 
     def _open(self, first_seq: int) -> None:
         make_dirs(self.directory, root=self.root, durable=self.durable)
@@ -301,11 +315,12 @@ class Writer:
             fsync_dir(self.directory)  # the new file's name: the one directory fsync a segment costs
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-        self._fd = self._path = None
-        self.size = 0
-        self.dirty = False
+        with self.lock:
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = self._path = None
+            self.size = 0
+            self.dirty = False
 
     def drop_segments(self) -> None:
         """After a snapshot that holds every record: close the segment and delete them all."""

@@ -12,6 +12,7 @@ class MemoryStateStore:
         self._children: dict[str, ChildRecord] = {}
         self._seq = 0
         self.commits = 0
+        self.flush_wanted = False
 
     def load(self) -> RunState | None:
         if self._run is None:
@@ -19,14 +20,21 @@ class MemoryStateStore:
         return RunState(run=self._run.model_copy(deep=True), stages={k: v.model_copy(deep=True) for k, v in self._stages.items()},
                         children={k: v.model_copy(deep=True) for k, v in self._children.items()})
 
-    def commit_stage(self, record: StageRecord) -> StageRecord:
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def flush(self) -> None:
+        pass
+
+    def commit_stage(self, record: StageRecord, *, defer: bool = False) -> StageRecord:
         self._seq += 1
         self.commits += 1
         saved = record.model_copy(update={"seq": self._seq}, deep=True)
         self._stages[saved.name] = saved
         return saved
 
-    def commit_child(self, record: ChildRecord) -> ChildRecord:
+    def commit_child(self, record: ChildRecord, *, defer: bool = False) -> ChildRecord:
         self._seq += 1
         self.commits += 1
         saved = record.model_copy(update={"seq": self._seq}, deep=True)

@@ -1,0 +1,143 @@
+"""Persistence: the observer that turns record changes into journal writes, with group commit.
+
+RunRecords (records.py) announces each change; this appends it to the run's journal at once
+(one write, no flush, on the caller's thread) and, when the record must survive a power loss,
+asks the flusher thread for an fdatasync. `settled()` waits for the flush that covers every
+record so far that must be durable. Stages that finish together append while a flush runs, so
+the next single fdatasync covers them all (group commit), and the event loop never waits on
+the disk: it awaits a future the flusher resolves.
+
+Order is kept because appends happen in the order of the changes, on one thread; only the
+fdatasync moves. A flush that fails (a full disk) is kept and raised by the next change or
+`settled()`, so the run stops like after a failed synchronous commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+
+from teambot.store.models import ChildRecord, RunRecord, StageRecord
+
+
+class Persistence:
+    """Writes one run's record changes through its StateStore (the store holds the run's lock)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self._cond = threading.Condition()
+        self._must = 0  # the last seq that must be durable before settled() returns
+        self._wanted = 0  # the flusher flushes until `_flushed` reaches this
+        self._flushed = 0
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # -- the observer ------------------------------------------------------------------------
+    def stage_changed(self, record: StageRecord) -> None:
+        self._raise_failed()
+        self.store.commit_stage(record, defer=True)
+        self._after_append()
+
+    def child_changed(self, record: ChildRecord) -> None:
+        self._raise_failed()
+        self.store.commit_child(record, defer=True)
+        self._after_append()
+
+    def run_changed(self, run: RunRecord, stages: Mapping[str, StageRecord] | None) -> None:
+        # A new run or a run that ended is a snapshot (durable at once); a heartbeat is lazy.
+        self._raise_failed()
+        self.store.commit_run(run, stages=dict(stages) if stages is not None else None)
+
+    def _after_append(self) -> None:
+        if self.store.flush_wanted:  # a record that must survive: flush soon, whoever waits for it
+            self.store.flush_wanted = False
+            self._must = self.store.seq
+            self._request(self._must)
+
+    # -- durability --------------------------------------------------------------------------
+    async def settled(self) -> None:
+        self._raise_failed()
+        target = self._must
+        if target <= self._flushed:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            if target <= self._flushed:
+                return
+            self._waiters.append((target, loop, future))
+        self._request(target)
+        await future
+
+    def flush(self) -> None:
+        self._raise_failed()
+        target = self.store.seq
+        self.store.flush()  # the journal's lock orders it with the flusher's
+        with self._cond:
+            self._flushed = max(self._flushed, target)
+
+    def close(self) -> None:
+        """Stop the flusher thread (after its last flush)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -- the flusher thread ----------------------------------------------------------------------
+    def _request(self, seq: int) -> None:
+        with self._cond:
+            self._wanted = max(self._wanted, seq)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._flusher, name="teambot-flusher", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _flusher(self) -> None:
+        while True:
+            with self._cond:
+                while self._wanted <= self._flushed and not self._closed:
+                    self._cond.wait()
+                if self._wanted <= self._flushed:
+                    return  # closed, nothing left to flush
+                target = self.store.seq  # everything appended by now is covered by this flush
+            try:
+                self.store.flush()
+            except BaseException as exc:  # noqa: BLE001 - handed to the event loop, raised there
+                self._fail(exc)
+                return
+            with self._cond:
+                self._flushed = max(self._flushed, target)
+                ready = [w for w in self._waiters if w[0] <= self._flushed]
+                self._waiters = [w for w in self._waiters if w[0] > self._flushed]
+            for _, loop, future in ready:
+                _resolve(loop, future, None)
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._cond:
+            self._error = exc
+            waiters, self._waiters = self._waiters, []
+        for _, loop, future in waiters:
+            _resolve(loop, future, exc)
+
+    def _raise_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], error: BaseException | None) -> None:
+    def settle() -> None:
+        if future.done():  # its waiter was cancelled meanwhile
+            return
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the loop closed: nobody waits any more
+        pass

@@ -1,0 +1,150 @@
+"""Persistence as an observer with group commit: record changes become journal writes, stages that
+finish together share a flush, and the event loop never waits on the disk."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from teambot.errors import DiskFullError
+from teambot.lifecycle import StageStatus
+from teambot.paths import RunPaths
+from teambot.records import RunRecords
+from teambot.store.file import FileStateStore, read_state
+from teambot.store.models import RunRecord, RunState, StageRecord
+
+
+def _open(tmp_path: Path, stages: int, store_class=FileStateStore) -> tuple[FileStateStore, RunRecords, list[str]]:
+    names = [f"S{i:02d}" for i in range(stages)]
+    store = store_class(RunPaths(tmp_path, "f"))
+    run = RunRecord(feature="f", objective_path="/o.md", objective_sha256="0" * 64, stages_path="/s.yaml",
+                    stages_sha256="1" * 64)
+    records = RunRecords.persisted(store, RunState(run=run, stages={n: StageRecord(name=n) for n in names}))
+    records.save_run(new=True)
+    for name in names:
+        records.update(name, status=StageStatus.RUNNING, attempts=1)
+    return store, records, names
+
+
+async def _finish_all(records: RunRecords, names: list[str]) -> None:
+    async def finish(name: str) -> None:
+        records.update(name, status=StageStatus.SUCCEEDED)
+        await records.settled()
+
+    await asyncio.gather(*(finish(n) for n in names))
+
+
+def test_stages_finishing_together_share_flushes_and_are_durable_when_settled(tmp_path: Path) -> None:
+    """64 stages that record `succeeded` at once and await durability cost a few fdatasyncs, not 64,
+    and every one of them is in the journal (read by another reader) once settled() returned."""
+    store, records, names = _open(tmp_path, 64)
+    before = store.flushes
+    asyncio.run(_finish_all(records, names))
+    flushes = store.flushes - before
+    assert 1 <= flushes <= 8, f"{flushes} flushes for 64 stages finishing together"
+    state = read_state(store.paths)  # the journal as a reader sees it, with the writer still open
+    assert {state.stages[n].status for n in names} == {StageStatus.SUCCEEDED}
+    store.close()
+
+
+def test_running_records_are_written_without_a_flush(tmp_path: Path) -> None:
+    """A `running` record is appended (a reader sees it) but costs no fdatasync; settled() then has nothing to wait for."""
+    store, records, names = _open(tmp_path, 3)
+    before = store.flushes
+    for name in names:
+        records.update(name, pgid=4242)
+    asyncio.run(records.settled())
+    assert store.flushes == before
+    assert read_state(store.paths).stages[names[0]].pgid == 4242
+    store.close()
+
+
+class _SlowDisk(FileStateStore):
+    """A file store whose fdatasync takes 0.3 s (a slow disk)."""
+
+    flush_threads: list[str] = []
+
+    def flush(self) -> None:
+        type(self).flush_threads.append(threading.current_thread().name)
+        time.sleep(0.3)
+        super().flush()
+
+
+def test_a_slow_flush_never_stalls_the_event_loop(tmp_path: Path) -> None:
+    """While the flusher waits 0.3 s on the disk, the event loop keeps running other work; the
+    stage awaiting durability resumes only after the flush."""
+    store, records, names = _open(tmp_path, 1, _SlowDisk)
+    ticks = 0
+
+    async def ticker(stop: asyncio.Event) -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def main() -> float:
+        stop = asyncio.Event()
+        tick_task = asyncio.create_task(ticker(stop))
+        started = time.monotonic()
+        await _finish_all(records, names)
+        waited = time.monotonic() - started
+        stop.set()
+        await tick_task
+        return waited
+
+    waited = asyncio.run(main())
+    assert waited >= 0.3, "settled() returned before the flush finished"
+    assert ticks >= 10, f"the event loop ran only {ticks} ticks during a 0.3 s flush"
+    assert _SlowDisk.flush_threads and all(t == "teambot-flusher" for t in _SlowDisk.flush_threads)
+    store.close()
+
+
+class _FullDisk(FileStateStore):
+    """A file store whose fdatasync fails with a full disk."""
+
+    def flush(self) -> None:
+        raise DiskFullError(self.paths.journal, "no space left on device")
+
+
+def test_a_failed_flush_is_raised_to_the_waiter_and_stops_further_changes(tmp_path: Path) -> None:
+    """A flush that fails (a full disk) is raised by settled(), and by the next change, never swallowed."""
+    store, records, names = _open(tmp_path, 2, _FullDisk)
+    with pytest.raises(DiskFullError):
+        asyncio.run(_finish_all(records, names[:1]))
+    with pytest.raises(DiskFullError):
+        records.update(names[1], status=StageStatus.SUCCEEDED)
+    store.abandon()
+
+
+def test_every_change_reaches_every_observer_in_order(tmp_path: Path) -> None:
+    """RunRecords announces each change, in order, to each subscriber beside persistence."""
+    store, records, names = _open(tmp_path, 2)
+    seen: list[tuple[str, str]] = []
+
+    class Watcher:
+        def stage_changed(self, record: StageRecord) -> None:
+            seen.append((record.name, record.status.value))
+
+        def child_changed(self, record) -> None:
+            seen.append((record.id, record.status.value))
+
+        def run_changed(self, run, stages) -> None:
+            seen.append(("run", run.status.value))
+
+        async def settled(self) -> None:
+            return None
+
+        def flush(self) -> None:
+            return None
+
+    records.subscribe(Watcher())
+    records.update(names[0], status=StageStatus.SUCCEEDED)
+    records.update(names[1], status=StageStatus.FAILED)
+    records.save_run()
+    assert seen == [(names[0], "succeeded"), (names[1], "failed"), ("run", "running")]
+    assert read_state(store.paths).stages[names[1]].status == StageStatus.FAILED
+    store.close()
