@@ -232,10 +232,22 @@ def version(name: str, env: dict[str, str]) -> str:
     return found[0]
 
 
+def missing_flags(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The preset's long flags its CLI's `--help` does not name (codex: `codex exec --help`)."""
+    head = argv[:2] if argv[0] == "codex" else argv[:1]
+    text = subprocess.run([*head, "--help"], env=env, capture_output=True, text=True, timeout=120).stdout
+    return [a for a in argv if a.startswith("--") and not re.search(re.escape(a) + r"\b", text)]
+
+
 def capture(name: str, server: Server, argv: list[str], env: dict[str, str], work: Path) -> dict:
     start_req, start_served = len(server.requests), len(server.served)
     cli = argv[0]
+    if not shutil.which(cli, path=env["PATH"].split(os.pathsep)[0]):
+        raise SystemExit(f"capture: {cli} is not installed under the --prefix (node_modules/.bin/{cli})")
     ver = version(cli, env)
+    missing = missing_flags(argv, env)
+    if missing:
+        print(f"capture: {cli} {ver} --help does not name {', '.join(missing)}", file=sys.stderr)
     work.mkdir()
     proc = subprocess.run(argv, input=PROMPT, env=env, cwd=work, capture_output=True, text=True, timeout=300)
     requests = server.requests[start_req:]
@@ -246,7 +258,7 @@ def capture(name: str, server: Server, argv: list[str], env: dict[str, str], wor
           f"{len(requests)} requests, {len(served)} model answers", file=sys.stderr)
     if proc.returncode:
         print(proc.stderr[-3000:], file=sys.stderr)
-    return {"version": ver, "fixture": fixture.name, "argv": argv, "stdin": PROMPT, "exit_code": proc.returncode,
+    return {"version": ver, "fixture": fixture.name, "flags_missing_from_help": missing, "argv": argv, "stdin": PROMPT, "exit_code": proc.returncode,
             "stderr_tail": proc.stderr[-2000:], "answer": ANSWER, "served": served,
             "requests": [{"method": r["method"], "path": r["path"], "answered": r.get("answered", 200),
                           "model": (r["body"] or {}).get("model") if isinstance(r["body"], dict) else None,
@@ -334,7 +346,9 @@ def readme(results: dict) -> str:
         if not run:
             continue
         parts.append(f"\n## {run['fixture']}\n\n{run['argv'][0]} {run['version']}, captured {run['date']}, "
-                     f"exit {run['exit_code']}.\n\n```\n{' '.join(_quote(a) for a in run['argv'])} < prompt\n```\n\n"
+                     f"exit {run['exit_code']}; its `--help` names "
+                     + ("every long flag of the argv" if not run.get("flags_missing_from_help")
+                        else "none of " + ", ".join(run["flags_missing_from_help"])) + ".\n\n```\n{' '.join(_quote(a) for a in run['argv'])} < prompt\n```\n\n"
                      "Usage the server reported:\n")
         parts += [f"- {s['api']} `{s['model']}`: `{json.dumps(s['usage'])}`\n" for s in run["served"]]
     return "".join(parts)
