@@ -1,5 +1,5 @@
 """Usage from agent CLIs end to end: `python -m teambot run` with the claude, codex and gemini presets
-pointed at fake CLIs that print each real CLI's machine-readable output (tests/runtimes/fake_clis.py)."""
+pointed at fake CLIs that replay each real CLI's captured machine-readable output (tests/runtimes/fake_clis.py)."""
 
 from __future__ import annotations
 
@@ -43,15 +43,15 @@ def small_project(tmp_path: Path, teambot_yaml: str, stage_extra: str = "") -> P
 
 # (preset, model, expected usage recorded for FAKE_CLI_USAGE=1000,200,400)
 CASES = [
-    # Claude Code reports its own cost: it is kept as is, prices or not
+    # Claude Code reports its own cost: it is kept as is, prices or not; its default model loses its "[1m]" tag
     ("claude", None, {"prompt_tokens": 1000, "completion_tokens": 200, "cached_prompt_tokens": 400, "cost_usd": 0.05,
-                      "model": "claude-sonnet-4-5"}),
+                      "model": "claude-opus-4-8"}),
     # Codex reports tokens only: priced with `prices` by the agent's model (600 x 1.25 + 400 x 0.125 + 200 x 10) / 1e6
     ("codex", "gpt-5-codex", {"prompt_tokens": 1000, "completion_tokens": 200, "cached_prompt_tokens": 400,
                               "cost_usd": 0.00280, "model": "gpt-5-codex"}),
     # Gemini reports tokens per model: priced by the model it names; cached at the input price when no cached price
-    ("gemini", None, {"prompt_tokens": 1000, "completion_tokens": 200, "cached_prompt_tokens": 400, "cost_usd": 0.00325,
-                      "model": "gemini-2.5-pro"}),
+    ("gemini", "gemini-2.5-pro", {"prompt_tokens": 1000, "completion_tokens": 200, "cached_prompt_tokens": 400,
+                                  "cost_usd": 0.00325, "model": "gemini-2.5-pro"}),
 ]
 
 
@@ -75,6 +75,15 @@ def test_preset_output_is_parsed_into_answer_and_usage(tmp_path, preset, model, 
     assert f"tokens 1000+200 ${expected['cost_usd']:.4f}" in text
     assert "(400 cached)" in text
     assert [c["cli"] for c in calls(project)] == [preset]
+
+
+def test_gemini_without_a_model_records_tokens_only(tmp_path):
+    """Gemini with no model routes through a second model, so its output names two: tokens, but no price."""
+    project = small_project(tmp_path, f"runtime: command\ncommand:\n  preset: gemini\n{PRICES}")
+    proc = teambot("run", "objective.md", "-q", cwd=project, env=install_clis(project))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    usage = state(project / ".agent-tracking" / "spend")["stages"]["RESEARCH"]["usage"]
+    assert usage == {"prompt_tokens": 1000, "completion_tokens": 200, "cached_prompt_tokens": 400}
 
 
 def test_output_that_is_not_the_expected_json_stays_raw_text_with_no_usage(tmp_path):

@@ -1,19 +1,23 @@
 """The answer and the usage in an agent CLI's machine-readable output (the presets ask for it).
 
-Each format is the one the real CLI prints (checked against the CLIs named in
-docs/runtimes.md; tests/runtimes/fake_clis/ reproduces them):
+Each format is the one the real CLI prints: tests/runtimes/captured/ holds their output,
+captured from the CLIs named in docs/runtimes.md against a loopback model server, and
+tests/runtimes/fake_clis.py replays it.
 
 - `claude-json` (Claude Code `-p --output-format json`): one JSON object, `{"type": "result",
   "result": TEXT, "total_cost_usd": X, "usage": {"input_tokens", "cache_creation_input_tokens",
   "cache_read_input_tokens", "output_tokens", ...}, "modelUsage": {MODEL: {...}}, ...}`.
-  Anthropic counts cached input apart from `input_tokens`, so the prompt is all three.
+  Anthropic counts cached input apart from `input_tokens`, so the prompt is all three. Its
+  default model is named with a context-window tag (`claude-opus-4-8[1m]`): the model recorded
+  is the API's name, without the tag.
 - `codex-jsonl` (Codex `exec --json`): one JSON event per line; the answer is the text of the
   last `item.completed` event whose item is an `agent_message`, the usage is in each
   `turn.completed` event: `{"input_tokens", "cached_input_tokens", "output_tokens"}` (OpenAI
-  counts cached input inside `input_tokens`).
+  counts cached input inside `input_tokens`, and `reasoning_output_tokens` inside `output_tokens`).
 - `gemini-json` (Gemini CLI `--output-format json`): one JSON object, `{"session_id",
   "response": TEXT, "stats": {"models": {MODEL: {"tokens": {"prompt", "candidates", "cached",
-  "thoughts", ...}}}, ...}}`; thoughts are billed as output.
+  "thoughts", ...}}}, ...}}`; thoughts are billed as output. With no model given, its router
+  asks a small model first, so two models are listed and none is named (prices are per model).
 
 `parse` returns None when the text is not the expected shape (a CLI that printed something
 else, an output cut at the cap): the caller then keeps the raw text and records no usage.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +72,8 @@ def _claude(output: str) -> Reported | None:
     if raw or _number(cost):
         usage = TokenUsage(prompt_tokens=_int(raw, "input_tokens") + cached + created,
                            completion_tokens=_int(raw, "output_tokens"), cached_prompt_tokens=cached,
-                           cost_usd=float(cost) if _number(cost) else None, model=_only(data.get("modelUsage")))
+                           cost_usd=float(cost) if _number(cost) else None,
+                           model=_untagged(_only(data.get("modelUsage"))))
     return Reported(data["result"], usage)
 
 
@@ -146,6 +152,11 @@ def _int(data: dict, key: str) -> int:
 
 def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _untagged(model: str | None) -> str | None:
+    """Claude Code's model name without its context-window tag: `claude-opus-4-8[1m]` → `claude-opus-4-8`."""
+    return re.sub(r"\[[^\]]*\]$", "", model) or model if model else model
 
 
 def _only(models: object) -> str | None:
