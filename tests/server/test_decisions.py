@@ -8,22 +8,15 @@ from collections import Counter
 from pathlib import Path
 
 from tests.helpers import committed_stage, events, started, teambot
-from tests.server.conftest import Server
+from tests.server.conftest import GATE, Server
+from tests.server.conftest import GATE_OBJECTIVE as OBJECTIVE
 
-GATE = """\
-stages:
-  SPEC: {work_agent: ba, artifacts: [spec.md], approval: required}
-  SLOW: {work_agent: ops, depends_on: []}
-  BUILD: {work_agent: dev, artifacts: [build.md], depends_on: [SPEC]}
-stage_order: [SPEC, SLOW, BUILD]
-"""
 REVIEW = """\
 stages:
   SPEC: {work_agent: ba, artifacts: [feature_spec.md]}
   SPEC_REVIEW: {work_agent: ba, review_agent: human, is_review_stage: true, artifacts: [spec_review.md], max_iterations: 3}
 stage_order: [SPEC, SPEC_REVIEW]
 """
-OBJECTIVE = "---\nfeature: gate\n---\n# Gate me\n\nBuild a thing.\n"
 WHO = f"{getpass.getuser()}@http"
 
 
