@@ -130,7 +130,7 @@ def test_a_live_run_takes_an_approval_over_http(served) -> None:
         assert res.status_code == 201, res.text
         server.wait_status("gate", lambda r: _stage(r, "SPEC")["status"] == "awaiting_approval")
         decided = client.post("/api/runs/gate/stages/SPEC/approve", json={"resume": True}).json()
-        assert decided["live"] is True and decided["resumed"] is None, decided
+        assert decided["live"] is True and decided["resumed"] is None and decided["next"] == "the live run took it", decided
         assert not (run_dir / "inbox" / "SPEC.json").exists()  # `resume` waited until the live run took it
     server.wait_status("gate", lambda r: r["status"] == "completed")
     kinds = [e["type"] for e in events(run_dir)]

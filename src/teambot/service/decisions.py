@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from teambot.errors import LockedError, UsageError
+from teambot.errors import LockedError, TeambotError, UsageError
 from teambot.paths import RunPaths
 from teambot.service.results import Decided, DecisionEntry, ProducedFile, RunOptions, StageDecisions
 
@@ -78,7 +78,9 @@ def see_applied(project_dir: Path, workspace: Path, decided: Decided, *, wait: f
     paths = RunPaths(workspace, decided.feature)
     deadline = time.monotonic() + wait
     while owner_alive(paths):
-        if not _still_pending(paths, decided) or time.monotonic() > deadline:
+        if not _still_pending(paths, decided):
+            return decided.model_copy(update={"live": True, "next": "the live run took it"})
+        if time.monotonic() > deadline:
             return decided.model_copy(update={"live": True, "next": _next(decided.feature, True)})
         time.sleep(0.1)
     if not inbox.inbox_file(paths, decided.stage).exists():  # the run took it before it ended
@@ -87,6 +89,8 @@ def see_applied(project_dir: Path, workspace: Path, decided: Decided, *, wait: f
         launched = resume_run(project_dir, workspace, decided.feature, RunOptions())
     except LockedError:  # another process took the run meanwhile: it reads the inbox
         return decided.model_copy(update={"live": True, "next": _next(decided.feature, True)})
+    except TeambotError as err:  # the decision stands (it is in the inbox); only applying it must wait
+        return decided.model_copy(update={"live": False, "next": f"recorded, but teambot resume refused: {err.message}"})
     said = f"teambot resume started (pid {launched.pid}) to apply it"
     if launched.exit_code is not None:
         said = f"teambot resume ended at once (exit {launched.exit_code}): {launched.message or launched.log}"
