@@ -88,7 +88,7 @@ def decide(workspace: Path, feature: str, stage: str, action: str, comment: str 
     want = WAITS_FOR[action]
     if record.status != want:
         raise StageNotWaitingError(f"stage {stage} is {record.status.value}, not {want.value}; there is nothing to decide",
-                         hint=_not_waiting_hint(record, feature))
+                                   hint=_not_waiting_hint(record, feature))
     existing = read_entry(paths, stage)
     if existing is not None and answers(existing, record):
         raise _decided_twice(existing, feature)
@@ -146,8 +146,8 @@ def _write_new(path: Path, data: bytes, root: Path) -> None:
 
 def _decided_twice(entry: InboxEntry, feature: str) -> AlreadyDecidedError:
     return AlreadyDecidedError(f"stage {entry.stage} was already decided ({entry.action} by {entry.by} at {entry.at[:19]}); "
-                      "the run has not picked the decision up yet",
-                      hint=f"`teambot resume {feature}` picks it up (a live run does within a second)")
+                               "the run has not picked the decision up yet",
+                               hint=f"`teambot resume {feature}` picks it up (a live run does within a second)")
 
 
 def _not_waiting_hint(record: StageRecord, feature: str) -> str | None:

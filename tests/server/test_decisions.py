@@ -56,7 +56,9 @@ def test_approve_over_http_then_resume_completes(served) -> None:
         for f in view["files"]:
             assert client.get(f"/api/runs/gate/files/{f['path']}").text == (run_dir / f["path"]).read_text()
         assert "<h1>" in client.get("/api/runs/gate/files/outputs/SPEC.md", params={"format": "html"}).json()["html"]
-        for hidden in ("state.json", "owner.json", "..%2F..%2Fstages.yaml", "outputs/..%2Fstate.json", "inbox/SPEC.json"):
+        (run_dir / "artifacts" / "state-link.md").symlink_to(run_dir / "state.json")  # inside the run, outside artifacts/
+        for hidden in ("state.json", "owner.json", "..%2F..%2Fstages.yaml", "outputs/..%2Fstate.json", "inbox/SPEC.json",
+                       "artifacts/state-link.md", "outputs", "%2Fetc%2Fpasswd"):
             assert client.get(f"/api/runs/gate/files/{hidden}").status_code == 404, hidden
         assert client.get("/api/runs/gate/stages/BUILD/decision").json()["accepts"] == []
 

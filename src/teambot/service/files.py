@@ -115,10 +115,14 @@ READABLE = ("outputs", "artifacts", "iterations")
 def run_file(workspace: Path, feature: str, relative: str) -> Path:
     """A file of the run's results, `relative` to the run directory: under outputs/, artifacts/ or iterations/."""
     paths = run_paths(workspace, feature)
-    if PurePosixPath(relative).parts[:1] not in [(d,) for d in READABLE]:
+    top, *rest = PurePosixPath(relative).parts or ("",)
+    if top not in READABLE:
         raise FileNotServedError(f"no file '{relative}' served from run '{feature}'",
                                  hint=f"files under {', '.join(d + '/' for d in READABLE)} are served")
-    return confine(paths.root, relative)
+    inside = confine(paths.root / top, "/".join(rest))  # a link out of its directory (to state.json, say) is refused
+    if paths.root.resolve() not in inside.parents:  # the directory itself a link out of the run
+        raise FileNotServedError(f"no file '{relative}' in {paths.root}")
+    return inside
 
 
 def list_artifacts(workspace: Path, feature: str) -> list[FileEntry]:
