@@ -33,6 +33,14 @@ WAITS_FOR: dict[str, StageStatus] = {
 }
 
 
+class StageNotWaitingError(UsageError):
+    """The stage does not wait for this kind of decision (CLI exit 2, HTTP 409)."""
+
+
+class AlreadyDecidedError(UsageError):
+    """A decision on this wait is in the inbox already (CLI exit 2, HTTP 409)."""
+
+
 class InboxEntry(BaseModel):
     """One decision in the inbox; `attempt` and `iteration` say which wait it answers."""
 
@@ -63,9 +71,11 @@ def user_name() -> str:
         return f"uid {os.getuid()}"
 
 
-def decide(workspace: Path, feature: str, stage: str, action: str, comment: str | None) -> InboxEntry:
-    """Write a decision on a waiting stage into the run's inbox; UsageError (exit 2) if the stage
-    does not wait for this kind of decision or was decided already."""
+def decide(workspace: Path, feature: str, stage: str, action: str, comment: str | None, *,
+           by: str | None = None) -> InboxEntry:
+    """Write `by`'s (default: the OS user's) decision on a waiting stage into the run's inbox;
+    StageNotWaitingError / AlreadyDecidedError (UsageErrors, exit 2) if the stage does not wait
+    for this kind of decision or was decided already."""
     from teambot.store.file import read_state
 
     paths = RunPaths(workspace, feature)
@@ -77,12 +87,12 @@ def decide(workspace: Path, feature: str, stage: str, action: str, comment: str 
         raise StageNotFoundError(f"no stage named '{stage}' in run '{feature}'", hint=f"stages: {', '.join(state.stages)}")
     want = WAITS_FOR[action]
     if record.status != want:
-        raise UsageError(f"stage {stage} is {record.status.value}, not {want.value}; there is nothing to decide",
-                         hint=_not_waiting_hint(record, feature))
+        raise StageNotWaitingError(f"stage {stage} is {record.status.value}, not {want.value}; there is nothing to decide",
+                                   hint=_not_waiting_hint(record, feature))
     existing = read_entry(paths, stage)
     if existing is not None and answers(existing, record):
         raise _decided_twice(existing, feature)
-    entry = InboxEntry(stage=stage, action=action, by=user_name(), at=now_iso(), comment=comment,
+    entry = InboxEntry(stage=stage, action=action, by=by or user_name(), at=now_iso(), comment=comment,
                        attempt=record.attempts, iteration=record.iterations[-1].number if record.iterations else None)
     path = inbox_file(paths, stage)
     if existing is not None:  # a leftover that answers an earlier wait: it would never be applied
@@ -134,10 +144,10 @@ def _write_new(path: Path, data: bytes, root: Path) -> None:
         fsync_dir(path.parent)
 
 
-def _decided_twice(entry: InboxEntry, feature: str) -> UsageError:
-    return UsageError(f"stage {entry.stage} was already decided ({entry.action} by {entry.by} at {entry.at[:19]}); "
-                      "the run has not picked the decision up yet",
-                      hint=f"`teambot resume {feature}` picks it up (a live run does within a second)")
+def _decided_twice(entry: InboxEntry, feature: str) -> AlreadyDecidedError:
+    return AlreadyDecidedError(f"stage {entry.stage} was already decided ({entry.action} by {entry.by} at {entry.at[:19]}); "
+                               "the run has not picked the decision up yet",
+                               hint=f"`teambot resume {feature}` picks it up (a live run does within a second)")
 
 
 def _not_waiting_hint(record: StageRecord, feature: str) -> str | None:

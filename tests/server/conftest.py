@@ -30,6 +30,15 @@ STAGES = {
     "stage_order": ["PLAN", "A", "B", "LINT", "CHECK"],
     "parallel_groups": {"build": {"after": "PLAN", "stages": ["A", "B"], "before": "LINT"}},
 }
+# SPEC needs a person's approval; SLOW does not depend on it (it may keep a run's process live while SPEC waits)
+GATE = """\
+stages:
+  SPEC: {work_agent: ba, artifacts: [spec.md], approval: required}
+  SLOW: {work_agent: ops, depends_on: []}
+  BUILD: {work_agent: dev, artifacts: [build.md], depends_on: [SPEC]}
+stage_order: [SPEC, SLOW, BUILD]
+"""
+GATE_OBJECTIVE = "---\nfeature: gate\n---\n# Gate me\n\nBuild a thing.\n"
 OBJECTIVE = "# Add login\n\n## Goals\n- users log in\n\n## Success Criteria\n- [ ] a user logs in\n"
 
 

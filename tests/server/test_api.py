@@ -204,7 +204,10 @@ def test_openapi_and_docs_need_no_network(served) -> None:
                      "/api/runs/{feature}/resume", "/api/runs/{feature}/cancel", "/api/runs/{feature}/stages/{stage}/rerun",
                      "/api/runs/{feature}/stages/{stage}/unblock", "/api/runs/{feature}/stages/{stage}/log",
                      "/api/runs/{feature}/stages/{stage}/output", "/api/runs/{feature}/stages/{stage}/prompt",
-                     "/api/runs/{feature}/stages/{stage}/iterations", "/api/runs/{feature}/artifacts/{path}"):
+                     "/api/runs/{feature}/stages/{stage}/iterations", "/api/runs/{feature}/artifacts/{path}",
+                     "/api/runs/{feature}/stages/{stage}/decision", "/api/runs/{feature}/stages/{stage}/approve",
+                     "/api/runs/{feature}/stages/{stage}/reject", "/api/runs/{feature}/stages/{stage}/review",
+                     "/api/runs/{feature}/files/{path}"):
             assert path in paths, path
         docs = client.get("/docs").text
         assert "/static-offline-docs/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()

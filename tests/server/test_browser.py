@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers import events, status_json
-from tests.server.conftest import OBJECTIVE, TOKEN, Server
+from tests.server.conftest import GATE, GATE_OBJECTIVE, OBJECTIVE, TOKEN, Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -168,4 +168,38 @@ def test_review_iterations_and_acceptance_results(served, browser, tmp_path: Pat
     strategy = page.locator('#timeline .bar[data-stage="TEST_STRATEGY"]').bounding_box()
     assert research["y"] != strategy["y"]
     page.screenshot(path=str(tmp_path / "run-page-iterations.png"), full_page=True)
+    assert problems == []
+
+
+def test_approve_a_waiting_stage_from_the_dashboard(served, browser, tmp_path: Path) -> None:
+    """A run ends waiting for SPEC's approval (exit 4); the page shows it waiting since when, with its output to read;
+    Reject without a comment is refused in the page; Approve resumes the run: SPEC turns succeeded, the run completes."""
+    import getpass
+
+    from tests.helpers import committed_stage, teambot
+
+    server = served()
+    (server.project / "stages.yaml").write_text(GATE, encoding="utf-8")
+    (server.project / "objective.md").write_text(GATE_OBJECTIVE, encoding="utf-8")
+    proc = teambot("run", "objective.md", "-q", cwd=server.project, env={"TEAMBOT_DEMO_DELAY": "0"})
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    page, problems = _open(browser, server, "#/run/gate")
+    page.wait_for_selector('#run-status[data-status="waiting"]')
+    page.wait_for_selector(_node(page, "SPEC", "awaiting_approval"))
+    expect(page.locator("#run-notes li.waiting")).to_contain_text("SPEC waits for an approval since")
+    page.click('#stages tr[data-stage="SPEC"] button[data-action="decide"]')
+    expect(page.locator("#decision-head")).to_contain_text("Waits for your approval since")
+    page.click('#decision-files button[data-path="outputs/SPEC.md"]')
+    page.wait_for_selector("#decision-view h1")
+    page.click("#btn-reject")  # no comment: refused before anything is sent
+    expect(page.locator("#decision-msg")).to_contain_text("a rejection needs a comment")
+    page.fill("#decision-comment", "ship it")
+    page.screenshot(path=str(tmp_path / "run-page-waiting.png"), full_page=True)
+    page.click("#btn-approve")
+    page.wait_for_selector(_node(page, "SPEC", "succeeded"))
+    page.wait_for_selector('#run-status[data-status="completed"]')
+    expect(page.locator("#decision-history li")).to_contain_text(f"approve by {getpass.getuser()}@http")
+    page.screenshot(path=str(tmp_path / "run-page-approved.png"), full_page=True)
+    [decision] = committed_stage(server.workspace / "gate", "SPEC").decisions
+    assert (decision.action, decision.comment) == ("approve", "ship it")
     assert problems == []

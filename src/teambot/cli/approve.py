@@ -1,7 +1,8 @@
 """`teambot approve / reject / review STAGE [FEATURE]`: a person's decision on a waiting stage.
 
 No run lock: the decision goes into the run's inbox (inbox.py), where the live run picks it
-up within a second, or the next `teambot resume` does.
+up within a second, or the next `teambot resume` does. The body is the service's
+(service/decisions.py), which the HTTP API calls too.
 """
 
 from __future__ import annotations
@@ -13,20 +14,16 @@ import click
 from teambot.cli.common import workspace_option
 
 
-def _decide(stage: str, feature: str | None, workspace: Path | None, action: str, comment: str | None) -> int:
+def _decide(stage: str, feature: str | None, workspace: Path | None, action: str, comment: str | None,
+            field: str | None = None) -> int:
     from teambot.cli.common import pick_feature, workspace_dir
-    from teambot.inbox import decide
-    from teambot.store.file import owner_alive
-    from teambot.paths import RunPaths
+    from teambot.service.decisions import decide_stage
 
     ws = workspace_dir(workspace)
     name = pick_feature(ws, feature, unfinished_only=True)
-    entry = decide(ws, name, stage, action, comment)
-    click.echo(f"{stage}: {action.replace('_', ' ')} by {entry.by} recorded in the run's inbox")
-    if owner_alive(RunPaths(ws, name)):
-        click.echo("the live run picks it up within a second")
-    else:
-        click.echo(f"next: teambot resume {name}")
+    decided = decide_stage(ws, name, stage, action, comment, field=field)
+    click.echo(f"{stage}: {action.replace('_', ' ')} by {decided.by} recorded in the run's inbox")
+    click.echo(decided.next)
     return 0
 
 
@@ -47,7 +44,7 @@ def approve(stage: str, feature: str | None, comment: str | None, workspace: Pat
 @workspace_option
 def reject(stage: str, feature: str | None, comment: str, workspace: Path | None) -> int:
     """Reject STAGE, which waits (awaiting_approval): it runs again, its prompt carrying the comment."""
-    return _decide(stage, feature, workspace, "reject", _text(comment, "--comment"))
+    return _decide(stage, feature, workspace, "reject", comment, "--comment")
 
 
 @click.command("review")
@@ -60,21 +57,10 @@ def reject(stage: str, feature: str | None, comment: str, workspace: Path | None
 def review(stage: str, feature: str | None, approved: bool, changes: str | None, comment: str | None,
            workspace: Path | None) -> int:
     """Give the verdict of a human reviewer (review_agent: human) on STAGE, which waits (awaiting_review)."""
-    from teambot.errors import UsageError
+    from teambot.service.decisions import review_action
 
-    if approved == (changes is not None):
-        raise UsageError("give exactly one verdict: --approve or --request-changes TEXT")
-    if approved:
-        return _decide(stage, feature, workspace, "approved", comment)
-    return _decide(stage, feature, workspace, "changes_requested", _text(changes, "--request-changes"))
-
-
-def _text(value: str, option: str) -> str:
-    from teambot.errors import UsageError
-
-    if not value.strip():
-        raise UsageError(f"{option} is empty", hint="say what should change: the stage's agent is given this text")
-    return value
+    action, text = review_action(approved, changes, comment, names=("--approve", "--request-changes", "--comment"))
+    return _decide(stage, feature, workspace, action, text, "--request-changes" if action == "changes_requested" else None)
 
 
 commands = (approve, reject, review)

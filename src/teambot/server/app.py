@@ -39,6 +39,35 @@ class UnblockRequest(BaseModel):
     iterations: int | None = Field(default=None, ge=1, le=50)
 
 
+_NOTE = 1 << 18  # characters of a decision's comment: feedback an agent reads, not a document
+
+
+class ApproveRequest(BaseModel):
+    """POST .../approve: an optional note; `resume`: start `teambot resume` if no process drives the run."""
+
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(default=None, max_length=_NOTE)
+    resume: bool = False
+
+
+class RejectRequest(BaseModel):
+    """POST .../reject: what is wrong (the stage runs again, its prompt carrying it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field(max_length=_NOTE)
+    resume: bool = False
+
+
+class ReviewRequest(BaseModel):
+    """POST .../review: `{"approve": true, "comment"?}` or `{"request_changes": TEXT}` (a human reviewer's verdict)."""
+
+    model_config = ConfigDict(extra="forbid")
+    approve: bool = False
+    request_changes: str | None = Field(default=None, max_length=_NOTE)
+    comment: str | None = Field(default=None, max_length=_NOTE)
+    resume: bool = False
+
+
 class Rendered(BaseModel):
     path: str
     text: str
@@ -105,6 +134,38 @@ def create_app(project_dir: Path, workspace: Path, token: str):
     @api.post("/runs/{feature}/stages/{stage}/unblock", response_model=service.UnblockResult)
     def unblock(feature: str, stage: str, body: UnblockRequest | None = Body(default=None)) -> service.UnblockResult:
         return service.unblock_stage(workspace, _feature(feature), stage, iterations=body.iterations if body else None)
+
+    def decided(feature: str, stage: str, action: str, comment: str | None, resume: bool,
+                field: str | None = None) -> service.Decided:
+        done = service.decide_stage(workspace, _feature(feature), stage, action, comment, by=service.http_user(), field=field)
+        return service.see_applied(project_dir, workspace, done) if resume else done
+
+    @api.get("/runs/{feature}/stages/{stage}/decision", response_model=service.StageDecisions)
+    def decision(feature: str, stage: str) -> service.StageDecisions:
+        """Whether the stage waits for a person, since when, which decisions it takes and what to read first."""
+        return service.stage_decisions(workspace, _feature(feature), stage)
+
+    @api.post("/runs/{feature}/stages/{stage}/approve", response_model=service.Decided)
+    def approve(feature: str, stage: str, body: ApproveRequest | None = Body(default=None)) -> service.Decided:
+        """Approve a stage in awaiting_approval (as `teambot approve`): its dependents may start."""
+        body = body or ApproveRequest()
+        return decided(feature, stage, "approve", body.comment, body.resume)
+
+    @api.post("/runs/{feature}/stages/{stage}/reject", response_model=service.Decided)
+    def reject(feature: str, stage: str, body: RejectRequest) -> service.Decided:
+        """Reject a stage in awaiting_approval (as `teambot reject`): it runs again with the comment as feedback."""
+        return decided(feature, stage, "reject", body.comment, body.resume)
+
+    @api.post("/runs/{feature}/stages/{stage}/review", response_model=service.Decided)
+    def review(feature: str, stage: str, body: ReviewRequest) -> service.Decided:
+        """A human reviewer's verdict on a stage in awaiting_review (as `teambot review`)."""
+        action, text = service.review_action(body.approve, body.request_changes, body.comment)
+        return decided(feature, stage, action, text, body.resume, "request_changes" if action == "changes_requested" else None)
+
+    @api.get("/runs/{feature}/files/{path:path}", responses={200: {"content": {_TEXT: {}}}})
+    def run_file(feature: str, path: str, format: Literal["text", "html"] = "text"):
+        """A result file of the run (under outputs/, artifacts/ or iterations/), e.g. what a waiting stage produced."""
+        return _file(service.run_file(workspace, _feature(feature), path), path, format)
 
     @api.get("/runs/{feature}/stages/{stage}/log", response_class=PlainTextResponse,
              responses={200: {"content": {"text/event-stream": {}}}})

@@ -9,10 +9,12 @@ from starlette.exceptions import HTTPException
 
 from teambot.errors import (EXIT_BAD_INPUT, ConfigError, DiskFullError, FileNotServedError, LockedError, NotRunningError,
                             RunExistsError, RunNotFoundError, StageNotFoundError, TeambotError)
+from teambot.service import AlreadyDecidedError, StageNotWaitingError
 
 _STATUS: list[tuple[type[TeambotError], int]] = [
     (RunNotFoundError, 404), (StageNotFoundError, 404), (FileNotServedError, 404),
     (LockedError, 409), (RunExistsError, 409), (NotRunningError, 409),
+    (StageNotWaitingError, 409), (AlreadyDecidedError, 409),  # a decision that does not fit the stage's state
     (DiskFullError, 507),
 ]
 

@@ -108,6 +108,23 @@ def artifact_file(workspace: Path, feature: str, relative: str) -> Path:
     return inside
 
 
+# what a person reads before deciding on a stage (StageDecisions.files): results, never the run's records
+READABLE = ("outputs", "artifacts", "iterations")
+
+
+def run_file(workspace: Path, feature: str, relative: str) -> Path:
+    """A file of the run's results, `relative` to the run directory: under outputs/, artifacts/ or iterations/."""
+    paths = run_paths(workspace, feature)
+    top, *rest = PurePosixPath(relative).parts or ("",)
+    if top not in READABLE:
+        raise FileNotServedError(f"no file '{relative}' served from run '{feature}'",
+                                 hint=f"files under {', '.join(d + '/' for d in READABLE)} are served")
+    inside = confine(paths.root / top, "/".join(rest))  # a link out of its directory (to state.json, say) is refused
+    if paths.root.resolve() not in inside.parents:  # the directory itself a link out of the run
+        raise FileNotServedError(f"no file '{relative}' in {paths.root}")
+    return inside
+
+
 def list_artifacts(workspace: Path, feature: str) -> list[FileEntry]:
     """Every regular file under artifacts/ (links leading out of the run are left out)."""
     paths = run_paths(workspace, feature)

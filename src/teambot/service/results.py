@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teambot.service.models import Iteration, StageState
+from teambot.service.models import Decision, Iteration, StageState
 
 
 class _Result(BaseModel):
@@ -119,3 +119,51 @@ class StageIterations(_Result):
 class FileEntry(_Result):
     path: str  # relative to artifacts/
     size: int
+
+
+class DecisionEntry(_Result):
+    """A decision written into the run's inbox that the run has not applied yet."""
+
+    action: str
+    by: str
+    at: str
+    comment: str | None = None
+
+
+class Decided(_Result):
+    """`approve` / `reject` / `review`: the decision is in the run's inbox.
+
+    `live`: a process drives the run and picks it up within a second. `resumed`: no process
+    did, and `teambot resume` was started to apply it (asked for with `resume`).
+    """
+
+    feature: str
+    stage: str
+    action: Literal["approve", "reject", "approved", "changes_requested"]
+    by: str
+    at: str
+    comment: str | None
+    live: bool
+    resumed: Launched | None = None
+    next: str  # what happens now, in a sentence
+
+
+class ProducedFile(_Result):
+    """A file a person should read before deciding (GET /api/runs/{feature}/files/{path})."""
+
+    path: str  # relative to the run directory
+    kind: Literal["output", "artifact", "work", "review_request", "file"]
+
+
+class StageDecisions(_Result):
+    """A stage as a person deciding on it sees it: does it wait, since when, what to read, what was decided."""
+
+    feature: str
+    stage: str
+    status: StageState
+    waiting_since: str | None
+    accepts: list[str]  # the actions it takes now: approve/reject, approved/changes_requested, or none
+    files: list[ProducedFile]
+    pending: DecisionEntry | None  # decided, not applied yet (the run picks it up on resume / within a second)
+    decisions: list[Decision]  # applied decisions, oldest first
+    decide: str | None  # the CLI command that decides it

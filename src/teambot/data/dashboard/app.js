@@ -27,6 +27,16 @@ function tokens(usage) {
   return usage ? `${usage.prompt_tokens + usage.completion_tokens}` : "";
 }
 
+function clock(iso) {
+  return iso ? new Date(iso).toLocaleTimeString() : "";
+}
+
+function since(iso) { // "12:41:03 (3 min ago)"
+  return iso ? `${clock(iso)} (${duration(Math.max((Date.now() - Date.parse(iso)) / 1000, 0))} ago)` : "";
+}
+
+const WAITS_FOR = { awaiting_approval: "an approval", awaiting_review: "a review" };
+
 function badge(status) {
   return el("span", { class: `badge status-${status}`, "data-status": status }, status);
 }
@@ -92,7 +102,8 @@ function runPage(feature) {
   view.replaceChildren(document.getElementById("run-template").content.cloneNode(true));
   const base = `/api/runs/${encodeURIComponent(feature)}`;
   const $ = (sel) => view.querySelector(sel);
-  const state = { status: null, graph: null, selected: null, tab: "log", logStream: null, pending: null };
+  const state = { status: null, graph: null, selected: null, tab: "log", logStream: null, pending: null,
+    decision: null, decisionKey: null };
   $("#run-name").textContent = feature;
 
   async function refresh() {
@@ -110,6 +121,7 @@ function runPage(feature) {
     state.pending = setTimeout(() => { state.pending = null; refresh(); }, 150);
   }
   function select(stage) {
+    if (stage !== state.selected) $("#decision-comment").value = "";
     state.selected = stage;
     render();
     showTab(state.tab);
@@ -123,7 +135,9 @@ function runPage(feature) {
     const live = s.status === "running" && s.owner ? Math.max((Date.now() - Date.parse(s.owner.since)) / 1000, 0) : 0;
     $("#run-facts").textContent = `${done}/${s.stages.length} stages · ${duration(s.elapsed_seconds + live)} · runtime ${s.runtime}` +
       ` · tokens ${tokens(s.usage)}${s.owner && s.status === "running" ? ` · pid ${s.owner.pid}` : ""}`;
-    $("#run-notes").replaceChildren(...[s.error, ...s.notes].filter(Boolean).map((n) => el("li", {}, n)));
+    const waiting = s.stages.filter((x) => WAITS_FOR[x.status]).map((x) => el("li", { class: "waiting", "data-stage": x.name },
+      `${x.name} waits for ${WAITS_FOR[x.status]} since ${since(x.waiting_since)}: select it to decide`));
+    $("#run-notes").replaceChildren(...waiting, ...[s.error, ...s.notes].filter(Boolean).map((n) => el("li", {}, n)));
     const running = s.status === "running";
     $("#btn-cancel").disabled = !running;
     $("#btn-resume").disabled = running || (s.status === "completed" && s.stale.length === 0);
@@ -131,13 +145,19 @@ function runPage(feature) {
     drawTimeline($("#timeline"), s, state.selected, select);
     renderTable(s, running);
     renderAcceptance(s);
+    const sel = s.stages.find((x) => x.name === state.selected);
+    const key = sel ? `${sel.name}:${sel.status}:${sel.attempts}:${sel.iterations.length}:${sel.decisions.length}` : null;
+    if (key !== state.decisionKey) { state.decisionKey = key; loadDecision(); }
   }
   function renderTable(s, running) {
     $("#stages tbody").replaceChildren(...s.stages.map((st) => {
       const tr = el("tr", { "data-stage": st.name, class: st.name === state.selected ? "selected" : "" });
       const name = el("button", { type: "button", class: "link" }, st.name);
       name.addEventListener("click", () => select(st.name));
-      cell(tr, name); cell(tr, badge(st.status)); cell(tr, st.agent || "-"); cell(tr, String(st.attempts));
+      cell(tr, name);
+      const status = cell(tr, badge(st.status));
+      if (WAITS_FOR[st.status]) status.appendChild(el("span", { class: "since muted" }, `since ${clock(st.waiting_since)}`));
+      cell(tr, st.agent || "-"); cell(tr, String(st.attempts));
       const took = st.started_at ? ((st.finished_at ? Date.parse(st.finished_at) : Date.now()) - Date.parse(st.started_at)) / 1000 : null;
       cell(tr, st.status === "pending" ? "" : duration(took)); cell(tr, tokens(st.usage));
       const actions = cell(tr, "");
@@ -148,6 +168,11 @@ function runPage(feature) {
       unblock.disabled = running || st.status !== "blocked" || st.blocked_by === "acceptance_gate";
       unblock.addEventListener("click", () => act(`${base}/stages/${encodeURIComponent(st.name)}/unblock`, `unblock ${st.name}`));
       actions.append(rerun, unblock);
+      if (WAITS_FOR[st.status]) {
+        const decide = el("button", { type: "button", class: "small approve", "data-action": "decide" }, "Decide");
+        decide.addEventListener("click", () => { select(st.name); $("#decision").scrollIntoView({ block: "center" }); });
+        actions.append(decide);
+      }
       return [tr, ...st.children.map(childRow)];
     }).flat());
   }
@@ -181,6 +206,9 @@ function runPage(feature) {
     }
     refresh();
   }
+  const decision = decisionPanel($, base, state, refresh);
+  function loadDecision() { decision.load(); }
+
   $("#btn-resume").addEventListener("click", () => act(`${base}/resume`, "resume"));
   $("#btn-cancel").addEventListener("click", () => act(`${base}/cancel`, "cancel"));
 
