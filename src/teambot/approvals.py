@@ -98,11 +98,11 @@ def _record_verdict(work: StageAccess, entry, history: dict) -> None:
     it = record.iterations[-1]
     line = "VERDICT: APPROVED" if entry.action == "approved" else "VERDICT: CHANGES_REQUESTED"
     text = "\n".join([f"# Review of {work.name}, iteration {it.number}", "",
-                      f"By {entry.by} (a person, `teambot review`) at {entry.at[:19]}.", "",
+                      f"By {entry.by} (a person, {_through(entry.by)}) at {entry.at[:19]}.", "",
                       (entry.comment or "Approved.").strip(), "", line, ""])
     review = work.save(it.number, "review", text)
     changed = it.model_copy(update={"review": review, "verdict": entry.action,
-                                    "verdict_note": f"given by {entry.by} with teambot review",
+                                    "verdict_note": f"given by {entry.by} with {_through(entry.by)}",
                                     "feedback": (entry.comment or "").strip() or None})
     work.commit(iterations=[*record.iterations[:-1], changed], **history)
 
@@ -136,6 +136,11 @@ def loop_rejection(record: StageRecord, previous: Iteration | None) -> tuple[str
     if decision is None or previous is None or decision.iteration != previous.number:
         return None
     return (decision.comment or "(no comment given)").strip(), f"Rejected by {decision.by} (a person) after iteration {previous.number}"
+
+
+def _through(by: str) -> str:
+    """How a person's verdict came: `teambot review`, or the HTTP API of `teambot serve` (`user@http`)."""
+    return "the HTTP API of teambot serve" if by.endswith("@http") else "teambot review"
 
 
 # -- the end of a process with waiting stages -------------------------------------------------

@@ -27,6 +27,14 @@ class UsageError(TeambotError):
     exit_code = EXIT_BAD_INPUT
 
 
+
+class StageNotWaitingError(UsageError):
+    """The stage does not wait for this kind of decision (CLI exit 2, HTTP 409)."""
+
+
+class AlreadyDecidedError(UsageError):
+    """A decision on this wait is in the inbox already (CLI exit 2, HTTP 409)."""
+
 class RunNotFoundError(UsageError):
     """No run of that name in the workspace (an HTTP layer answers 404)."""
 

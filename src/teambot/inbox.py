@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from teambot.errors import RunNotFoundError, StageNotFoundError, UsageError
+from teambot.errors import AlreadyDecidedError, RunNotFoundError, StageNotFoundError, StageNotWaitingError
 from teambot.fsutil import disk_full_as_error, fsync_dir, make_dirs
 from teambot.lifecycle import StageStatus
 from teambot.paths import RunPaths
@@ -31,14 +31,6 @@ WAITS_FOR: dict[str, StageStatus] = {
     "approve": StageStatus.AWAITING_APPROVAL, "reject": StageStatus.AWAITING_APPROVAL,
     "approved": StageStatus.AWAITING_REVIEW, "changes_requested": StageStatus.AWAITING_REVIEW,
 }
-
-
-class StageNotWaitingError(UsageError):
-    """The stage does not wait for this kind of decision (CLI exit 2, HTTP 409)."""
-
-
-class AlreadyDecidedError(UsageError):
-    """A decision on this wait is in the inbox already (CLI exit 2, HTTP 409)."""
 
 
 class InboxEntry(BaseModel):

@@ -6,7 +6,7 @@ Plain functions, no printing, no exit; problems are TeambotErrors (see
 
 from __future__ import annotations
 
-from teambot.inbox import AlreadyDecidedError, StageNotWaitingError
+from teambot.errors import AlreadyDecidedError, StageNotWaitingError
 from teambot.service.decisions import decide_stage, http_user, review_action, see_applied, stage_decisions
 from teambot.service.edits import rerun_stage, unblock_stage
 from teambot.service.events import events

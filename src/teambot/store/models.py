@@ -148,7 +148,7 @@ class Decision(_Model):
     """A person's decision on a waiting stage (approvals.py), kept in the stage's history."""
 
     action: str  # "approve" / "reject" (approval gate), "approved" / "changes_requested" (human review)
-    by: str  # the OS user name of whoever ran the command
+    by: str  # the OS user name of whoever ran the command; `<user>@http` for a decision through `teambot serve`
     at: Timestamp  # when the command was run
     comment: str | None = None
     attempt: int  # the attempt it decided on
