@@ -92,3 +92,24 @@ def test_a_call_that_spends_the_run_budget_stops_a_stage_inside_its_call(tmp_pat
     assert [c["stage"] for c in calls(tmp_path)] == ["FAST"]  # FAST's paid call was not made again
     saved = state(run_dir)
     assert saved["stages"]["SLOW"]["status"] == "succeeded" and saved["run"]["status"] == "completed"
+
+
+def test_run_max_cost_sets_a_new_runs_budget_over_teambot_yaml(tmp_path: Path) -> None:
+    """`teambot run --max-cost 0.04` caps a run whose teambot.yaml sets no budget: the first $0.05 call
+    keeps its result, the next stage is blocked before calling, and the budget is kept in the run record."""
+    from tests.runtimes.test_cli_usage import install_clis
+
+    (tmp_path / "stages.yaml").write_text("stages:\n  SPEC: {work_agent: ba}\n  PLAN: {work_agent: pm}\n"
+                                          "stage_order: [SPEC, PLAN]\n", encoding="utf-8")
+    (tmp_path / "objective.md").write_text("---\nfeature: money\n---\n# Money\n", encoding="utf-8")
+    (tmp_path / "teambot.yaml").write_text("runtime: command\ncommand: {preset: claude}\n", encoding="utf-8")
+    env = install_clis(tmp_path) | {"FAKE_CLI_COST": "0.05"}
+    proc = teambot("run", "objective.md", "--max-cost", "0.04", cwd=tmp_path, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "teambot resume money --max-cost N" in proc.stdout
+    saved = state(tmp_path / ".agent-tracking" / "money")
+    assert saved["run"]["budget"] == {"max_cost": 0.04, "max_tokens": None}
+    assert (saved["stages"]["PLAN"]["status"], saved["stages"]["PLAN"]["blocked_by"]) == ("blocked", "budget")
+    assert [c["stage"] for c in calls(tmp_path)] == ["SPEC"]
+    bad = teambot("run", "objective.md", "--max-cost", "-1", "--feature", "other", cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and "--max-cost" in bad.stderr and "Traceback" not in bad.stderr

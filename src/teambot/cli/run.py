@@ -20,9 +20,12 @@ from teambot.cli.common import drive_run, load_setup, quiet_option, workspace_di
 @click.option("--on-failure", type=click.Choice(["stop", "continue"]), default="stop", show_default=True, help="After a stage fails: start nothing new, or keep starting stages that do not depend on it.")
 @click.option("--dry-run", is_flag=True, help="Render every stage's prompt into the run's prompts/ directory; call no agent.")
 @click.option("--skip", "skip", multiple=True, metavar="STAGE", help="Skip this optional stage (repeatable); its dependents run without it.")
+@click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), default=None, help="The run's budget in US dollars (instead of teambot.yaml's; kept for resumes).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="The run's budget in tokens (instead of teambot.yaml's; kept for resumes).")
 @quiet_option
 def command(objective: Path, stages: Path | None, runtime: str | None, max_concurrency: int | None, workspace: Path | None,
-            feature: str | None, max_hours: float, on_failure: str, dry_run: bool, skip: tuple[str, ...], quiet: bool) -> int:
+            feature: str | None, max_hours: float, on_failure: str, dry_run: bool, skip: tuple[str, ...],
+            max_cost: float | None, max_tokens: int | None, quiet: bool) -> int:
     """Start a run of OBJECTIVE (a markdown file) through the workflow."""
     from teambot.cli import common
     from teambot.config import load_workflow, resolve_stages_path
@@ -65,6 +68,10 @@ def command(objective: Path, stages: Path | None, runtime: str | None, max_concu
         run = RunRecord(feature=name, objective_path=str(obj.path.resolve()), objective_sha256=obj.sha256,
                         stages_path=str(workflow.path.resolve()), stages_sha256=workflow.sha256,
                         runtime=setup.runtime_name, runtime_override=runtime, project_dir=str(project_dir.resolve()))
+        if max_cost is not None or max_tokens is not None:  # as `resume --max-cost` would set it
+            from teambot.costs import raise_budget
+
+            raise_budget(run, max_cost, max_tokens)
         records = {n: StageRecord(name=n, agent=workflow.config.stages[n].work_agent) for n in workflow.graph.order}
         options = DriveOptions(runtime=setup.runtime_name, max_concurrency=max_concurrency or setup.settings.max_concurrency,
                                max_hours=max_hours, on_failure=on_failure, loops=setup.loop_settings(),
