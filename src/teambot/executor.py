@@ -354,7 +354,8 @@ class ParallelStageExecutor:
         inputs = self._read_inputs(name)
         done = await kind.attempt(self._stage_work(name, attempt))
         if self.integration is not None and kind.name is not StageKindName.TASK:
-            await self._commit_stage_tree(name)
+            async with self._merge_lock:  # one git writer at a time on the integration branch (the merge queue's lock)
+                await asyncio.to_thread(self.integration.commit_stage, name, self.stages[name].name or name)
         hashes = declared_artifacts(self.stages, name, self.paths, durable=self.options.durable, written=done.written)
         fields = write_output(self.stages[name], name, self.paths, done.output, hashes, redact=self.redact,
                               durable=self.options.durable, usage=done.usage)
@@ -382,15 +383,6 @@ class ParallelStageExecutor:
         self._commit(name, status=lifecycle.status, run_if_changed=False)
         self.events.emit("stage_kept", name, reason="nothing it read changed")
         return True
-
-    async def _commit_stage_tree(self, name: str) -> None:
-        """Commit what a stage changed in the integration worktree, so the branch holds all of the run's work."""
-        from teambot.git import Repo
-
-        stage = self.stages[name]
-        trailers = {"Teambot-Feature": self.paths.feature, "Teambot-Stage": name}
-        async with self._merge_lock:
-            await asyncio.to_thread(Repo(self.integration.worktree).commit_all, f"{name}: {stage.name or name}", trailers)
 
     def _stage_work(self, name: str, attempt: int) -> StageWork:
         return StageWork(

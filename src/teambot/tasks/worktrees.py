@@ -52,6 +52,10 @@ class Integration:
     def task_tree(self, task: str) -> Path:
         return self.worktrees / task
 
+    def commit_stage(self, stage: str, title: str) -> str | None:
+        """Commit what `stage` changed in the integration worktree, so the branch holds all of the run's work."""
+        return Repo(self.worktree).commit_all(f"{stage}: {title}", {"Teambot-Feature": self.feature, "Teambot-Stage": stage})
+
 
 def git_project(project_dir: Path) -> Repo | None:
     """The project's repository when it is a git work tree with at least one commit, else None."""
