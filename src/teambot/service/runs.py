@@ -89,9 +89,10 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
         notes.append("the process running this run is gone (killed or crashed); continue with `teambot resume`")
     total = TokenUsage()
     stages = []
+    parents = {child.stage for child in state.children.values()}  # children_of sorts every child: once per stage that has some
     for name in order:
         record = state.stages.get(name)
-        own = state.children_of(name)
+        own = state.children_of(name) if name in parents else []
         for used in [record.usage if record else None, *(c.usage for c in own)]:
             total = total.plus(used)  # a child's calls are its own: the run total adds them to the stages'
         children = [_child(c, orphaned) for c in own]
