@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from teambot.cli.status import dumps
 from tests.helpers import teambot
 
 STAGES = {"stages": {"PLAN": {"work_agent": "pm", "artifacts": ["plan.md"]}, "BUILD": {"work_agent": "builder-1"},
@@ -91,3 +94,15 @@ def test_a_stages_file_changed_back_and_forth_gives_each_version_its_answer(fini
     (finished / "stages.yaml").write_bytes(original)
     assert json.loads(_status(finished, cache, "--json"))["stale"] == []
     assert len(_entries(cache)) == 2
+
+
+_LEAVES = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+_VALUES = st.recursive(_LEAVES, lambda inner: st.lists(inner) | st.tuples(inner, inner) | st.dictionaries(st.text(), inner)
+                       | st.dictionaries(st.integers() | st.none(), inner), max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES)
+def test_the_report_writer_writes_what_json_dumps_writes(value: object) -> None:
+    """`status --json`'s writer gives json.dumps(value, indent=2) character for character (NaN, odd keys and all)."""
+    assert dumps(value) == json.dumps(value, indent=2)
