@@ -45,11 +45,12 @@ def stage_plans(stages_file: Path, project_dir: Path) -> dict[str, StagePlan]:
 
 
 def _read(path: Path) -> bytes | None:
+    from teambot.errors import TeambotError
     from teambot.inputs import read_input
 
     try:
         return read_input(path, MAX_STAGES_BYTES, "stages file")
-    except Exception:  # missing, not a regular file, too big: the full load reports it
+    except (OSError, TeambotError):  # missing, not a regular file, too big: the full load reports it
         return None
 
 
@@ -104,7 +105,7 @@ def _load(key: str) -> dict[str, StagePlan] | None:
             plans[name] = StagePlan(fingerprint, StageView(prompts, objective, template, tuple(agents)),
                                     tuple((p, a) for p, a in upstream))
         return plans
-    except (OSError, ValueError, KeyError, TypeError):  # missing or not ours: a miss
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # missing or not ours: a miss
         return None
 
 
