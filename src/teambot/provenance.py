@@ -20,19 +20,23 @@ import hashlib
 import json
 import stat
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from teambot.config.models import StageConfig, StageKindName
 from teambot.errors import TeambotError
 from teambot.fsutil import sha256_file
 from teambot.lifecycle import StageStatus
-from teambot.objective import Objective
 from teambot.paths import RunPaths
 from teambot.store.models import StageRecord
 
+if TYPE_CHECKING:  # pragma: no cover - typing only (status reads without loading the stage models)
+    from teambot.config.models import StageConfig
+    from teambot.objective import Objective
+
 ABSENT = "absent"
 DEFINITION_CHANGED = "definition changed"
-_NO_PROMPT = (StageKindName.COMMAND, StageKindName.SYNC)  # kinds that build no prompt and call no agent
+_NO_PROMPT = ("command", "sync")  # StageKindName values of the kinds that build no prompt and call no agent
 
 
 def digest(text: str) -> str:
@@ -59,6 +63,42 @@ def agent_call(settings, override: str | None, agent: str) -> dict[str, str]:
     return {"runtime": runtime, "model": model or "", "command": command}
 
 
+@dataclass(frozen=True)
+class StageView:
+    """What provenance reads of a stage's definition (service/stale.py keeps these per stages-file content)."""
+
+    prompts: bool  # its kind builds a prompt and calls agents (not command, not sync)
+    include_objective: bool
+    prompt_template: str | None
+    agents: tuple[str, ...]  # the agents it holds while it runs (empty without a prompt)
+
+    @classmethod
+    def of(cls, stage: StageConfig) -> StageView:
+        from teambot.executor import agents_of  # the kinds are reached through the executor only
+
+        prompts = stage.kind not in _NO_PROMPT
+        return cls(prompts, stage.include_objective, stage.prompt_template, tuple(agents_of(stage)) if prompts else ())
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """A stage as stale detection compares it: its definition's fingerprint, its view, what it is given."""
+
+    fingerprint: str
+    view: StageView
+    upstream: tuple[tuple[str, str], ...]  # (producing stage, artifact): executor.artifact_lineage
+
+
+def stage_plans(workflow) -> dict[str, StagePlan]:
+    """Each stage of the workflow as stale detection needs it, in workflow order."""
+    from teambot.executor import artifact_lineage
+
+    lineage = artifact_lineage(workflow)
+    stages = workflow.config.stages
+    return {name: StagePlan(stages[name].fingerprint(), StageView.of(stages[name]), lineage[name])
+            for name in workflow.graph.order}
+
+
 class InputReader:
     """Reads the current value of a stage's inputs: at an attempt (recorded) and for status/resume (compared).
 
@@ -79,24 +119,22 @@ class InputReader:
         self._objective = digest(objective.body) if objective is not None else None
         self._agents: dict[str, dict[str, str]] = {}  # settings do not change while a process runs
 
-    def inputs(self, stage: StageConfig, upstream: Iterable[tuple[str, str]], records: Mapping[str, StageRecord],
+    def inputs(self, stage: StageConfig | StageView, upstream: Iterable[tuple[str, str]], records: Mapping[str, StageRecord],
                paths: RunPaths) -> dict[str, str]:
         """key -> sha256 (or ABSENT) of what the stage reads; a value that cannot be read now is left out.
 
         `upstream` is (producing stage, artifact) of every artifact its prompt is given
         (executor.artifact_lineage); those of a skipped stage are not given.
         """
-        from teambot.executor import agents_of  # the kinds are reached through the executor only
-
+        view = stage if isinstance(stage, StageView) else StageView.of(stage)
         found: dict[str, str | None] = {}
-        kind = stage.kind
-        if kind not in _NO_PROMPT:
-            if stage.include_objective:
+        if view.prompts:
+            if view.include_objective:
                 found["objective"] = self._objective
-            if stage.prompt_template:
-                key = f"template:{stage.prompt_template}"
-                found[key] = self._read(key, lambda: self._template(stage.prompt_template))
-            for agent in agents_of(stage):
+            if view.prompt_template:
+                key = f"template:{view.prompt_template}"
+                found[key] = self._read(key, lambda: self._template(view.prompt_template))
+            for agent in view.agents:
                 found[f"persona:{agent}"] = self._read(f"persona:{agent}", lambda: self._persona(agent))
                 if self.settings is not None:
                     call = self._agent(agent)
@@ -217,8 +255,12 @@ def describe(key: str, now: str) -> str:
 def stage_reasons(record: StageRecord, stage: StageConfig, current: Mapping[str, str] | None,
                   paths: RunPaths) -> list[str]:
     """Why a succeeded stage is stale now (empty: it is not). `current`: its inputs now (None: not compared)."""
+    return _reasons(record, stage.fingerprint(), current, paths)
+
+
+def _reasons(record: StageRecord, fingerprint: str, current: Mapping[str, str] | None, paths: RunPaths) -> list[str]:
     reasons = []
-    if record.fingerprint is not None and record.fingerprint != stage.fingerprint():
+    if record.fingerprint is not None and record.fingerprint != fingerprint:
         reasons.append(DEFINITION_CHANGED)
     reasons += own_artifact_problems(record, paths)
     if record.inputs is not None and current is not None:
@@ -229,19 +271,21 @@ def stage_reasons(record: StageRecord, stage: StageConfig, current: Mapping[str,
 def stale_reasons(workflow, records: Mapping[str, StageRecord], paths: RunPaths,
                   reader: InputReader | None) -> dict[str, list[str]]:
     """stage -> why it is stale, for each succeeded stage of the workflow that is, in workflow order."""
-    from teambot.executor import artifact_lineage
+    return stale_in(stage_plans(workflow), records, paths, reader)
 
-    lineage = artifact_lineage(workflow) if reader is not None else {}
+
+def stale_in(plans: Mapping[str, StagePlan], records: Mapping[str, StageRecord], paths: RunPaths,
+             reader: InputReader | None) -> dict[str, list[str]]:
+    """stale_reasons over the workflow's stage plans (in workflow order): what `status` calls."""
     found: dict[str, list[str]] = {}
-    for name in workflow.graph.order:
+    for name, plan in plans.items():
         record = records.get(name)
         if record is None or record.status != StageStatus.SUCCEEDED:
             continue
-        stage = workflow.config.stages[name]
         current = None
         if reader is not None and record.inputs is not None:
-            current = reader.inputs(stage, lineage[name], records, paths)
-        reasons = stage_reasons(record, stage, current, paths)
+            current = reader.inputs(plan.view, plan.upstream, records, paths)
+        reasons = _reasons(record, plan.fingerprint, current, paths)
         if reasons:
             found[name] = reasons
     return found

@@ -57,8 +57,8 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
     `stages_file` replaces the one the run recorded (to see which stages an edited file makes
     stale); `project_dir` (default: the current directory) is where its relative paths live.
     """
-    from teambot.config import load_workflow
-    from teambot.provenance import reader_for_run, stale_reasons
+    from teambot.provenance import reader_for_run, stale_in
+    from teambot.service.stale import stage_plans
 
     paths = RunPaths(workspace, feature)
     state = read_state(paths)
@@ -72,15 +72,15 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
     notes: list[str] = []
     order = list(state.stages)
     reasons: dict[str, list[str]] = {}
-    try:
-        workflow = load_workflow(stages_file or Path(run.stages_path), project_dir=project_dir or Path.cwd(), check_templates=False)
-        order = list(workflow.graph.order) + [n for n in state.stages if n not in workflow.graph.deps]
+    try:  # the stages file as stale detection needs it (loaded only when its bytes are new: service/stale.py)
+        plans = stage_plans(stages_file or Path(run.stages_path), project_dir or Path.cwd())
+        order = list(plans) + [n for n in state.stages if n not in plans]
     except ConfigError as err:
         notes.append(f"stages file: {err.message}")
     else:  # what changed since each finished stage ran: its definition, what it read, its artifacts
         reader, unread = reader_for_run(run, paths, project_dir)
         notes += unread
-        reasons = stale_reasons(workflow, state.stages, paths, reader)
+        reasons = stale_in(plans, state.stages, paths, reader)
     stale = list(reasons)
     status = run.status.value
     orphaned = status == "running" and not owner_alive(paths)
@@ -89,9 +89,10 @@ def run_status(workspace: Path, feature: str, stages_file: Path | None = None, *
         notes.append("the process running this run is gone (killed or crashed); continue with `teambot resume`")
     total = TokenUsage()
     stages = []
+    parents = {child.stage for child in state.children.values()}  # children_of sorts every child: once per stage that has some
     for name in order:
         record = state.stages.get(name)
-        own = state.children_of(name)
+        own = state.children_of(name) if name in parents else []
         for used in [record.usage if record else None, *(c.usage for c in own)]:
             total = total.plus(used)  # a child's calls are its own: the run total adds them to the stages'
         children = [_child(c, orphaned) for c in own]

@@ -37,6 +37,7 @@ _HEADER_PREFIX = b"teambot-journal "
 SUFFIX = ".wal"
 KINDS = (b"s", b"c", b"r")
 MAX_SEGMENT_BYTES = 1 << 30  # a reader refuses a segment this large: damage, not a journal
+_HEAD = 256  # bytes of a record's line that hold its checksum, seq, kind and key (a longer head is split whole)
 
 # Test hook (power-loss tests only): after every flush, append "<segment> <flushed length> <time
 # the flush began>" to this file (and "snapshot 0 <time>" when a snapshot replaces the segments),
@@ -110,8 +111,8 @@ def _read_segment(path: Path) -> bytes:
             raise StateError(f"{path} is not a regular file (a journal segment)", hint="move it aside")
         if info.st_size > MAX_SEGMENT_BYTES:
             raise StateError(f"{path} is {info.st_size:,} bytes: not a journal segment teambot wrote", hint="move it aside")
-        chunks = []
-        while chunk := os.read(fd, 1 << 22):
+        chunks = []  # one read of the whole file (and one more finding its end): join keeps the one chunk as it is
+        while chunk := os.read(fd, max(info.st_size + 1, 1 << 16) if not chunks else 1 << 22):
             chunks.append(chunk)
         return b"".join(chunks)
     finally:
@@ -140,6 +141,18 @@ def scan(directory: Path, after: int) -> Scan:
     return result
 
 
+def _record_head(data: bytes, at: int, stop: int) -> tuple[int, bytes, bytes] | None:
+    """seq, kind and key of the record on the line at..stop (None: a checksum mismatch or malformed)."""
+    try:
+        if stop - at < 9 or data[at + 8] != 32 or int(data[at:at + 8], 16) != zlib.crc32(memoryview(data)[at + 9:stop]):
+            return None
+        seq_text, kind, key, _ = data[at + 9:stop].split(b" ", 3)
+        seq = int(seq_text)
+    except ValueError:
+        return None
+    return (seq, kind, key) if kind in KINDS else None
+
+
 def _scan_segment(path: Path, data: bytes, result: Scan, expected: int | None, last_segment: bool) -> int | None:
     if not data.startswith(_HEADER_PREFIX):
         if not data.strip(b"\0") or (last_segment and b"\n" not in data and _HEADER_PREFIX.startswith(data)):
@@ -163,46 +176,56 @@ def _scan_segment(path: Path, data: bytes, result: Scan, expected: int | None, l
         raise StateError(f"{path} was written by a newer teambot (journal format {int(version)}; this teambot reads "
                          f"up to {JOURNAL_VERSION})", hint="upgrade teambot (pip install -U teambot) to continue this run")
     bad: Problem | None = None
-    # The hot loop of every `status`: locals only, one checksum and one split per line; keys
-    # stay bytes (decoded for the newest records only).
-    lines = data[end + 1:].split(b"\n")
-    tail = lines.pop()  # the bytes after the last newline: empty unless the last record was cut short
-    offset = end + 1
+    # The hot loop of every `status`: locals only, and per line one checksum (over a memoryview:
+    # no copy) and one split of the line's head (the payload is sliced out for each key's newest
+    # record only, once the segment is read); keys stay bytes (decoded for the newest records only).
     crc32 = zlib.crc32
-    newest = result.newest
+    view = memoryview(data)
+    find = data.find
     after = result.after
-    for line in lines:
-        at = offset
-        offset += len(line) + 1
+    first_seq, last_seq, records = result.first_seq, result.last_seq, result.records
+    here: dict[tuple[bytes, bytes], tuple[int, int]] = {}  # each key's newest record in this segment: seq, offset
+    offset = end + 1
+    while (stop := find(b"\n", offset)) >= 0:
+        at, offset = offset, stop + 1
         try:
-            body = line[9:]
-            if line[8:9] != b" " or int(line[:8], 16) != crc32(body):
+            if stop - at < 9 or data[at + 8] != 32 or int(data[at:at + 8], 16) != crc32(view[at + 9:stop]):
                 raise ValueError
-            seq_text, kind, key, payload = body.split(b" ", 3)
+            seq_text, kind, key, _ = data[at + 9:stop if stop - at < _HEAD else at + _HEAD].split(b" ", 3)
             seq = int(seq_text)
             if kind not in KINDS:
                 raise ValueError
-        except ValueError:
-            if bad is None:
-                bad = Problem(path, at, "checksum mismatch or malformed record")
-            continue
-        after_damage = bad is not None
-        if bad is not None:  # a good record after a bad one: the bad one is damage, not a torn tail
-            result.problems.append(Problem(bad.path, bad.offset, f"{bad.what}, followed by good records"))
-            bad = None
-        if result.first_seq is None:
-            result.first_seq = seq
-        if expected is not None and seq != expected and not (after_damage and seq > expected):  # damage explains a gap
-            result.problems.append(Problem(path, at, f"record seq {seq} where {expected} was expected "
-                                                     f"({'records missing' if seq > expected else 'out of order'})"))
+        except ValueError:  # malformed, or a head longer than the window: the whole line decides
+            head = _record_head(data, at, stop) if stop - at >= _HEAD else None
+            if head is None:
+                if bad is None:
+                    bad = Problem(path, at, "checksum mismatch or malformed record")
+                continue
+            seq, kind, key = head
+        damaged = False
+        if seq != expected or bad is not None:  # the journal's first record, a gap, or a good record after a bad one
+            damaged = bad is not None
+            if bad is not None:  # a good record after a bad one: the bad one is damage, not a torn tail
+                result.problems.append(Problem(bad.path, bad.offset, f"{bad.what}, followed by good records"))
+                bad = None
+            if first_seq is None:
+                first_seq = seq
+            if expected is not None and seq != expected and not (damaged and seq > expected):  # damage explains a gap
+                result.problems.append(Problem(path, at, f"record seq {seq} where {expected} was expected "
+                                                         f"({'records missing' if seq > expected else 'out of order'})"))
         expected = seq + 1
         if seq > after:
-            if result.records == 0 and seq != after + 1 and not (after_damage and seq > after):
+            if records == 0 and seq != after + 1 and not (damaged and seq > after):
                 result.problems.append(Problem(path, at, f"the journal resumes at seq {seq}, the snapshot ends at "
                                                          f"{after}: records {after + 1}..{seq - 1} are missing"))
-            result.records += 1
-            newest[(kind, key)] = (seq, payload, path, at)
-            result.last_seq = seq
+            records += 1
+            here[kind, key] = seq, at
+            last_seq = seq
+    newest = result.newest
+    for item, (seq, at) in here.items():  # the payloads of the newest records only
+        newest[item] = (seq, data[at + 9:find(b"\n", at)].split(b" ", 3)[3], path, at)
+    result.first_seq, result.last_seq, result.records = first_seq, last_seq, records
+    tail = data[offset:]  # the bytes after the last newline: empty unless the last record was cut short
     if tail and bad is None:
         bad = Problem(path, offset, f"record cut short ({len(tail)} bytes, no end of line)")
     if bad is not None:
