@@ -148,3 +148,22 @@ def test_every_change_reaches_every_observer_in_order(tmp_path: Path) -> None:
     assert seen == [(names[0], "succeeded"), (names[1], "failed"), ("run", "running")]
     assert read_state(store.paths).stages[names[1]].status == StageStatus.FAILED
     store.close()
+
+
+def test_an_idle_flusher_thread_ends_and_a_later_change_starts_another(tmp_path: Path, monkeypatch) -> None:
+    """The flusher thread ends once idle (a long-lived server's edits leave no thread behind), and the next
+    change that must be durable starts a new one and is flushed."""
+    from teambot.store import persistence
+
+    monkeypatch.setattr(persistence, "IDLE_SECONDS", 0.05)
+    store, records, names = _open(tmp_path, 2)
+    asyncio.run(_finish_all(records, names[:1]))
+    deadline = time.monotonic() + 5
+    while any(t.name == "teambot-flusher" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(t.name == "teambot-flusher" for t in threading.enumerate()), "the idle flusher thread lives on"
+    before = store.flushes
+    asyncio.run(_finish_all(records, names[1:]))
+    assert store.flushes == before + 1
+    assert read_state(store.paths).stages[names[1]].status == StageStatus.SUCCEEDED
+    store.close()

@@ -21,6 +21,9 @@ from collections.abc import Mapping
 from teambot.store.models import ChildRecord, RunRecord, StageRecord
 
 
+IDLE_SECONDS = 2.0  # a flusher thread with nothing to do for this long ends (a server's edits leave none behind)
+
+
 class Persistence:
     """Writes one run's record changes through its StateStore (the store holds the run's lock)."""
 
@@ -100,7 +103,10 @@ class Persistence:
         while True:
             with self._cond:
                 while self._wanted <= self._flushed and not self._closed:
-                    self._cond.wait()
+                    if not self._cond.wait(timeout=IDLE_SECONDS):  # idle: end; the next request starts another
+                        if self._wanted <= self._flushed:
+                            self._thread = None
+                            return
                 if self._wanted <= self._flushed:
                     return  # closed, nothing left to flush
                 target = self.store.seq  # everything appended by now is covered by this flush
