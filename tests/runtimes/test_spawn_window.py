@@ -19,11 +19,13 @@ from tests.runtimes.conftest import FAKE_AGENT
 STAGES = "stages:\n  SPEC:\n    work_agent: ba\n    artifacts: [spec.md]\nstage_order: [SPEC]\n"
 LATE = 2.0  # how long the first agent waits, after killing teambot, before it writes its stale artifact
 
-# The first SPEC agent kills teambot the moment it starts (from a shell: faster than teambot's
-# commit of the process group), lives on unrecorded, and later overwrites the artifact.
+# teambot is killed right after spawning the first SPEC agent, before it records the agent's
+# process group (the test hook TEAMBOT_TEST_CRASH_AT=spawned:SPEC, crashpoints.py: racing a
+# `kill -9 $PPID` from the agent against the commit was decided by the machine's speed); the
+# agent lives on unrecorded and later overwrites the artifact.
+CRASH = {"TEAMBOT_TEST_CRASH_AT": "spawned:SPEC"}
 WRAPPER = """#!/bin/sh
 if [ "$TEAMBOT_STAGE" = SPEC ] && [ ! -e "{mark}" ]; then
-  kill -9 $PPID
   : > "{mark}"
   sleep {late}
   printf 'stale: written by the agent of the killed teambot\\n' > "$TEAMBOT_ARTIFACTS_DIR/spec.md"
@@ -57,7 +59,7 @@ def test_resume_ends_an_agent_whose_group_was_never_recorded(tmp_path: Path) -> 
     """An agent that kills teambot at once and writes late is ended by resume; the artifact keeps its recorded hash."""
     project = tmp_path
     run_dir = _project(project, "window", WRAPPER, "killed")
-    first = teambot("run", "objective.md", "-q", cwd=project)
+    first = teambot("run", "objective.md", "-q", cwd=project, env=CRASH)
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
     killed_at = time.monotonic()
     old = run_processes(run_dir)
@@ -115,7 +117,7 @@ def test_a_new_run_in_a_removed_runs_directory_ends_that_runs_agents(tmp_path: P
     project = tmp_path
     run_dir = _project(project, "window", WRAPPER, "killed")
     try:
-        assert teambot("run", "objective.md", "-q", cwd=project).returncode == -signal.SIGKILL
+        assert teambot("run", "objective.md", "-q", cwd=project, env=CRASH).returncode == -signal.SIGKILL
         killed_at = time.monotonic()
         groups = {os.getpgid(proc.pid) for proc in run_processes(run_dir)}
         assert groups

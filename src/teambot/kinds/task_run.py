@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import signal
 from pathlib import Path
 
 from teambot.costs import guard, over_budget
+from teambot.crashpoints import crash_point
 from teambot.errors import AgentError, AgentTimeout, GitError, StageBlocked
 from teambot.fsutil import atomic_write
 from teambot.git import Repo
@@ -202,12 +201,12 @@ class TaskStageRun:
             self.emit("task_committed", task.id, commit=leftover, leftover=True)
         prompt = prompts.work_prompt(self.work, task, agent, tree_path, self._merged_titles(), feedback)
         await self._call(task, agent, attempt, tree_path, prompt, step="work")
-        _crash_point("agent", task.id)
+        crash_point("agent", task.id)
         await asyncio.to_thread(tree.commit_all, f"{task.id}: {task.title}", self._trailers(task))
         head = await asyncio.to_thread(tree.head)
         if head == self.record(task.id).rejected_commit:
             raise AgentError("the agent changed nothing after verify refused its last merge", retryable=True)
-        _crash_point("committed", task.id)
+        crash_point("committed", task.id)
         self.commit(task.id, head_commit=head)
         self.emit("task_committed", task.id, commit=head)
         return await self._merge(task, agent, attempt)
@@ -219,10 +218,10 @@ class TaskStageRun:
             async with self.lock:
                 merged, conflicts = await self._merge_once(task)
                 if merged is not None:
-                    _crash_point("merged", task.id)
+                    crash_point("merged", task.id)
                     if self.block.verify:
                         await self._verify(task, merged)
-                    _crash_point("verified", task.id)
+                    crash_point("verified", task.id)
                     return merged
             self.emit("task_conflict", task.id, files=list(conflicts), round=rounds + 1)
             shown = ", ".join(conflicts[:10]) + (f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else "")
@@ -240,7 +239,7 @@ class TaskStageRun:
         before = await asyncio.to_thread(inner.branch_commit, self.integration.branch)
         self.commit(task.id, merging_onto=before)  # the intent, durable before git moves anything
         await self.work.settle()
-        _crash_point("intent", task.id)
+        crash_point("intent", task.id)
         result = await asyncio.to_thread(inner.merge, task_branch(self.integration.feature, task.id),
                                          f"Merge task {task.id}: {task.title}", self._trailers(task))
         if result.commit is not None:
@@ -381,9 +380,3 @@ def _locked(call, *args, **kwargs):
     """`call` under the worktree lock (move_branch lists the worktrees)."""
     with WORKTREE_LOCK:
         return call(*args, **kwargs)
-
-
-def _crash_point(point: str, task: str) -> None:
-    wanted = os.environ.get("TEAMBOT_TEST_CRASH_AT")
-    if wanted and wanted == f"{point}:{task}":
-        os.kill(os.getpid(), signal.SIGKILL)

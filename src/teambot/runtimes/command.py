@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from teambot import processes
+from teambot.crashpoints import crash_point
 from teambot.errors import AgentError
 from teambot.redact import MARKER, Redactor
 from teambot.runtimes.base import StageRequest, StageResult
@@ -138,6 +139,7 @@ class CommandRuntime:
         # stderr only feeds the log and the failure message's tail: nothing of it is kept in memory
         out, err = Capture(self.spec.output_cap, log, "stdout"), Capture(self.spec.output_cap, log, "stderr", keep_data=False)
         try:
+            crash_point("spawned", request.stage)  # tests: killed before the group is recorded
             if request.on_spawn is not None:
                 request.on_spawn(pgid)
             code = await self._communicate(proc, pgid, out, err, request.prompt.encode("utf-8") if use_stdin else None, log)
