@@ -133,8 +133,11 @@ def over_budget(work) -> StageBlocked | None:
                             f"stage {work.name} reached its budget ({limit}, stages.{work.name}.budget): it has spent "
                             f"{describe(used)}; raise the budget in the stages file, then "
                             f"`teambot resume {work.paths.feature}`")
+    limits = policy.limits()
+    if limits == Limits():  # no run budget: nothing to add up (spent() walks every record)
+        return None
     used = spent(work.records, work.children)
-    limit = policy.limits().reached(used)
+    limit = limits.reached(used)
     if limit is not None:
         return _blocked(work, "run", limit, used, run_budget_message(work.paths.feature, limit, used))
     return None
