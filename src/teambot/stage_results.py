@@ -18,7 +18,7 @@ from pathlib import Path
 from teambot.config.loader import Workflow
 from teambot.config.models import StageConfig
 from teambot.errors import AgentError, TeambotError
-from teambot.fsutil import atomic_write, fsync_files, open_append, sha256_file
+from teambot.fsutil import atomic_write, fsync_files, open_append, sha256_file, write_new
 from teambot.lifecycle import StageStatus
 from teambot.paths import RunPaths
 from teambot.store.models import StageRecord
@@ -72,10 +72,13 @@ def write_output(stage: StageConfig, name: str, paths: RunPaths, output: str, ha
     Never flushed, whatever `durable` says (the argument stays for the executor's call): the
     `succeeded` record carries the output's sha256, so an output a power cut emptied or lost
     is found by `lost_outputs` when the run is resumed, and its stage runs again. This saves
-    a file and a directory fsync per stage (docs/state.md, "The stage's output file").
+    a file and a directory fsync per stage (docs/state.md, "The stage's output file"). For the
+    same reason a first output is created in place (no temp file and rename).
     """
     data = redact(output).encode("utf-8", errors="replace")
-    atomic_write(paths.output(name), data, durable=False, root=paths.root)
+    path = paths.output(name)
+    if not write_new(path, data, root=paths.root):  # an earlier attempt's: replaced atomically
+        atomic_write(path, data, durable=False, root=paths.root)
     return {"artifacts": hashes, "output_sha256": hashlib.sha256(data).hexdigest(),
             "fingerprint": stage.fingerprint(), "usage": usage}
 

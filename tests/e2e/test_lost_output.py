@@ -3,6 +3,7 @@ not done, and `teambot resume` runs exactly that stage again (its dependents onl
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,28 @@ def test_intact_outputs_rerun_nothing(finished: tuple[Path, Path]) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "already complete" in proc.stdout
     assert len(started(run_dir)) == count
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_an_output_path_planted_as_a_link_is_replaced_not_written_through(tmp_path: Path, link: str) -> None:
+    """A symlink or hard link left at outputs/B.md before B succeeds is replaced by B's output; the file it named is untouched."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "stages.yaml").write_text(STAGES)
+    (project / "objective.md").write_text("---\nfeature: chain\n---\n# Chain\n\nFour stages.\n")
+    failed = teambot("run", "objective.md", "-q", cwd=project, env={"TEAMBOT_DEMO_DELAY": "0", "TEAMBOT_DEMO_FAIL": "B"})
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    run_dir = project / ".agent-tracking" / "chain"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    planted = run_dir / "outputs" / "B.md"
+    assert not planted.exists()
+    if link == "symlink":
+        planted.symlink_to(victim)
+    else:
+        os.link(victim, planted)
+    proc = teambot("resume", "chain", "-q", cwd=project, env={"TEAMBOT_DEMO_DELAY": "0"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert victim.read_text() == "keep me\n"
+    assert not planted.is_symlink() and planted.stat().st_ino != victim.stat().st_ino
+    assert "finished B" in planted.read_text()
