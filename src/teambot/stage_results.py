@@ -1,14 +1,16 @@
 """What a finished stage attempt leaves behind, checked and written before `succeeded` points at it.
 
 Pure functions of the executor's: the declared artifacts (present, written in this attempt,
-fsynced; a tasks file a task stage reads is validated), the output file, and which upstream
-artifacts each stage is given (`artifact_lineage`). Kept apart from the scheduling loop in
-executor.py.
+fsynced; a tasks file a task stage reads is validated), the output file (written without a
+flush: see `lost_outputs`), and which upstream artifacts each stage is given
+(`artifact_lineage`). Kept apart from the scheduling loop in executor.py.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,8 +18,10 @@ from pathlib import Path
 from teambot.config.loader import Workflow
 from teambot.config.models import StageConfig
 from teambot.errors import AgentError, TeambotError
-from teambot.fsutil import atomic_write, fsync_files, open_append, sha256_file
+from teambot.fsutil import atomic_write, fsync_files, open_append, sha256_file, write_new
+from teambot.lifecycle import StageStatus
 from teambot.paths import RunPaths
+from teambot.store.models import StageRecord
 
 
 def declared_artifacts(stages: Mapping[str, StageConfig], name: str, paths: RunPaths, *, durable: bool,
@@ -63,11 +67,66 @@ def check_tasks_file(stages: Mapping[str, StageConfig], name: str, artifact: str
 
 def write_output(stage: StageConfig, name: str, paths: RunPaths, output: str, hashes: dict[str, str], *,
                  redact: Callable[[str], str], durable: bool, usage=None) -> dict:
-    """Write the output file now; the record pointing to it is committed after (never before)."""
+    """Write the output file now; the record pointing to it (with its sha256) is committed after.
+
+    Never flushed, whatever `durable` says (the argument stays for the executor's call): the
+    `succeeded` record carries the output's sha256, so an output a power cut emptied or lost
+    is found by `lost_outputs` when the run is resumed, and its stage runs again. This saves
+    a file and a directory fsync per stage (docs/state.md, "The stage's output file"). For the
+    same reason a first output is created in place (no temp file and rename).
+    """
     data = redact(output).encode("utf-8", errors="replace")
-    atomic_write(paths.output(name), data, durable=durable, root=paths.root)
+    path = paths.output(name)
+    if not write_new(path, data, root=paths.root):  # an earlier attempt's: replaced atomically
+        atomic_write(path, data, durable=False, root=paths.root)
     return {"artifacts": hashes, "output_sha256": hashlib.sha256(data).hexdigest(),
             "fingerprint": stage.fingerprint(), "usage": usage}
+
+
+def output_intact(paths: RunPaths, name: str, sha256: str) -> bool:
+    """The stage's output file is a regular file with the recorded sha256 (never follows a symlink)."""
+    path = paths.output(name)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        return sha256_file(path) == sha256
+    except (OSError, TeambotError):
+        return False
+
+
+def lost_outputs(workflow: Workflow, records: Mapping[str, StageRecord], paths: RunPaths) -> list[str]:
+    """Succeeded stages whose output file no longer has its recorded sha256 (missing, emptied, torn),
+    in workflow order: after a power cut these finished without their output, so they are not done.
+
+    Outputs are teambot's own files (never given to an agent, unlike artifacts, which a person may
+    edit and which stay durable): a changed one is a write that never reached the disk.
+    """
+    return [name for name in workflow.graph.order
+            if (record := records.get(name)) is not None and record.status == StageStatus.SUCCEEDED
+            and record.output_sha256 is not None and not output_intact(paths, name, record.output_sha256)]
+
+
+def rerun_lost_outputs(store, state, workflow: Workflow, paths: RunPaths, lost: list[str], events, say) -> list[str]:
+    """Resume: move each stage of `lost` (see lost_outputs) back to pending, and its dependents too.
+
+    A dependent that succeeded with recorded inputs gets `run_if_changed` (as `--rerun-stale`
+    does): it read the lost stage's artifacts, not its output, so it reruns only if the rerun
+    changes what it reads. Skipped stages stay skipped. Returns the stages moved to pending.
+    """
+    from teambot.session import reset_stages
+
+    if not lost:
+        return []
+    affected = workflow.graph.downstream(lost)
+    dependents = [n for n in workflow.graph.order if n in affected and n not in lost
+                  and n in state.stages and state.stages[n].status != StageStatus.SKIPPED]
+    checked = [n for n in dependents if state.stages[n].status == StageStatus.SUCCEEDED and state.stages[n].inputs is not None]
+    say(f"output lost (the machine stopped before it reached the disk?), running again: {', '.join(lost)}")
+    done = reset_stages(store, state, lost, events, "output lost")
+    done += reset_stages(store, state, dependents, events, "upstream output lost")
+    for name in checked:
+        state.stages[name] = store.commit_stage(state.stages[name].model_copy(update={"run_if_changed": True}))
+    return done
 
 
 def log_traceback(paths: RunPaths, name: str) -> None:

@@ -1,5 +1,7 @@
 """Crashes through runs of fast stages: kill -9 at random moments, and a power cut simulated by dropping
-everything written after the journal's last flush. What was reported succeeded stays succeeded; nothing finished reruns."""
+everything written after the journal's last flush (and, in the last test, output files, which are never
+flushed). What was reported succeeded stays succeeded; nothing finished reruns; a stage whose output was
+lost runs again."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from teambot.paths import RunPaths
 from teambot.store.file import read_state
 from teambot.store.journal import FLUSH_LOG_ENV
 from tests.helpers import wait_for, events, start_teambot, started, status_json, teambot
+from tests.e2e.test_lost_output import needs_hook
 
 def _chain(tmp_path: Path, stages: int = 40) -> tuple[Path, Path]:
     """A project with a chain of `stages` agent stages (demo runtime); (project, run dir)."""
@@ -124,3 +127,31 @@ def test_a_power_cut_loses_nothing_reported_before_the_last_flush(tmp_path: Path
         teambot("rerun", "S01", cwd=project)  # the chain again, for the next round's cut
         flush_log.unlink(missing_ok=True)
     assert cuts >= 3
+
+
+@needs_hook
+def test_a_power_cut_that_loses_outputs_reruns_exactly_those_stages(tmp_path: Path) -> None:
+    """Outputs are written without a flush: after a cut that also emptied or lost some of them, resume
+    runs exactly the stages whose output is gone (their dependents are kept, their inputs unchanged)."""
+    project, run_dir = _chain(tmp_path)
+    paths = RunPaths(run_dir.parent, run_dir.name)
+    flush_log = tmp_path / "flushes.log"
+    proc = start_teambot("run", "objective.md", "-q", cwd=project, env={"TEAMBOT_DEMO_DELAY": "0.03", FLUSH_LOG_ENV: str(flush_log)})
+    wait_for(lambda: len(started(run_dir)) >= 12 or proc.poll() is not None, timeout=60)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    _power_cut(run_dir, flush_log)
+    kept = sorted(n for n, r in read_state(paths).stages.items() if r.status == "succeeded")
+    assert len(kept) >= 6, kept
+    lost = [kept[1], kept[-3], kept[-1]]  # in the middle of the chain and at its end
+    (run_dir / "outputs" / f"{lost[0]}.md").unlink()
+    for name in lost[1:]:
+        (run_dir / "outputs" / f"{name}.md").write_bytes(b"")  # a file created but its data never written
+    count = len(started(run_dir))
+    again = teambot("resume", "-q", cwd=project, env={"TEAMBOT_DEMO_DELAY": "0"})
+    assert again.returncode == 0, again.stdout + again.stderr
+    rerun = started(run_dir)[count:]
+    assert set(rerun) & set(kept) == set(lost), rerun
+    final = read_state(paths)
+    assert final.run.status == "completed"
+    assert all((run_dir / "outputs" / f"{n}.md").stat().st_size > 0 for n in lost)

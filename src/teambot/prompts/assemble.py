@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from teambot.config.models import StageConfig
@@ -55,7 +56,7 @@ def render_prompt(
     parts += files_section("Upstream artifacts", upstream)
     if stage.artifacts:
         # absolute paths: an agent runs in the project directory and cannot guess where the run keeps its files
-        parts += ["## Produce", "", f"Write each of these files, in the artifacts directory ({paths.artifacts.resolve()}):", ""]
+        parts += ["## Produce", "", f"Write each of these files, in the artifacts directory ({absolute(paths.artifacts)}):", ""]
         parts += [f"- {paths.artifact(name)}" for name in stage.artifacts] + [""]
         if len(stage.artifacts) == 1:
             parts += ["If you cannot write files, reply with the file's complete content instead: teambot saves "
@@ -70,17 +71,24 @@ def locations_section(project_dir: Path, paths: RunPaths, workdir: Path | None =
     With `workdir` (a git project: the run's integration worktree), that is where the agent
     works; the user's own checkout is named only so the agent leaves it alone.
     """
-    if workdir is not None and workdir.resolve() != project_dir.resolve():
-        where = [f"- Your working directory: {workdir.resolve()} (the project on this run's own git branch; work "
-                 "here, not in the project's checkout at " f"{project_dir.resolve()})"]
+    if workdir is not None and absolute(workdir) != absolute(project_dir):
+        where = [f"- Your working directory: {absolute(workdir)} (the project on this run's own git branch; work "
+                 "here, not in the project's checkout at " f"{absolute(project_dir)})"]
     else:
-        where = [f"- Project directory (your working directory): {project_dir.resolve()}"]
+        where = [f"- Project directory (your working directory): {absolute(project_dir)}"]
     return ["## Where things are", "", *where,
-            f"- Run directory (teambot's records of this run): {paths.root.resolve()}",
-            f"- Artifacts directory: {paths.artifacts.resolve()}",
+            f"- Run directory (teambot's records of this run): {absolute(paths.root)}",
+            f"- Artifacts directory: {absolute(paths.artifacts)}",
             "",
             "Every artifact this prompt names (the upstream ones to read and the ones to write) is a file in the "
             "artifacts directory; use the absolute paths given here.", ""]
+
+
+@lru_cache(maxsize=64)
+def absolute(directory: Path) -> Path:
+    """`directory` resolved, once per process: every prompt names the same few directories, and each
+    resolve costs a stat per path component (about thirty syscalls per stage)."""
+    return directory.resolve()
 
 
 def stage_title(stage_name: str, stage: StageConfig) -> str:
