@@ -106,7 +106,7 @@ def lost_outputs(workflow: Workflow, records: Mapping[str, StageRecord], paths: 
             and record.output_sha256 is not None and not output_intact(paths, name, record.output_sha256)]
 
 
-def rerun_lost_outputs(store, state, workflow: Workflow, paths: RunPaths, lost: list[str], events, say) -> list[str]:
+def rerun_lost_outputs(records, workflow: Workflow, lost: list[str], events, say) -> list[str]:
     """Resume: move each stage of `lost` (see lost_outputs) back to pending, and its dependents too.
 
     A dependent that succeeded with recorded inputs gets `run_if_changed` (as `--rerun-stale`
@@ -119,13 +119,13 @@ def rerun_lost_outputs(store, state, workflow: Workflow, paths: RunPaths, lost: 
         return []
     affected = workflow.graph.downstream(lost)
     dependents = [n for n in workflow.graph.order if n in affected and n not in lost
-                  and n in state.stages and state.stages[n].status != StageStatus.SKIPPED]
-    checked = [n for n in dependents if state.stages[n].status == StageStatus.SUCCEEDED and state.stages[n].inputs is not None]
+                  and n in records and records[n].status != StageStatus.SKIPPED]
+    checked = [n for n in dependents if records[n].status == StageStatus.SUCCEEDED and records[n].inputs is not None]
     say(f"output lost (the machine stopped before it reached the disk?), running again: {', '.join(lost)}")
-    done = reset_stages(store, state, lost, events, "output lost")
-    done += reset_stages(store, state, dependents, events, "upstream output lost")
+    done = reset_stages(records, lost, events, "output lost")
+    done += reset_stages(records, dependents, events, "upstream output lost")
     for name in checked:
-        state.stages[name] = store.commit_stage(state.stages[name].model_copy(update={"run_if_changed": True}))
+        records.update(name, run_if_changed=True)
     return done
 
 

@@ -14,7 +14,6 @@ from teambot.paths import RunPaths
 from teambot.store.file import read_state
 from teambot.store.journal import FLUSH_LOG_ENV
 from tests.helpers import wait_for, events, start_teambot, started, status_json, teambot
-from tests.e2e.test_lost_output import needs_hook
 
 def _chain(tmp_path: Path, stages: int = 40) -> tuple[Path, Path]:
     """A project with a chain of `stages` agent stages (demo runtime); (project, run dir)."""
@@ -129,7 +128,6 @@ def test_a_power_cut_loses_nothing_reported_before_the_last_flush(tmp_path: Path
     assert cuts >= 3
 
 
-@needs_hook
 def test_a_power_cut_that_loses_outputs_reruns_exactly_those_stages(tmp_path: Path) -> None:
     """Outputs are written without a flush: after a cut that also emptied or lost some of them, resume
     runs exactly the stages whose output is gone (their dependents are kept, their inputs unchanged)."""

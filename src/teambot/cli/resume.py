@@ -36,6 +36,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
     from teambot.provenance import format_reasons, stale_reasons
     from teambot.session import DriveOptions, add_missing_stages, end_leftover_agents, recover_dead_owner, reset_stages
     from teambot.records import RunRecords
+    from teambot.stage_results import lost_outputs, rerun_lost_outputs
     from teambot.skipping import check_skippable, skip_stages
     from teambot.store.file import FileStateStore
     from teambot.store.layout import no_state_error
@@ -74,6 +75,9 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
 
         # what changed since each finished stage ran: its definition, what it read, its own artifacts
         reasons = stale_reasons(workflow, state.stages, paths, setup.input_reader(obj, cache=True))
+        # a succeeded stage whose output a power cut lost is not done (stage_results.lost_outputs)
+        lost = lost_outputs(workflow, state.stages, paths)
+        reasons = {n: why for n, why in reasons.items() if n not in lost}
         stale_now = list(reasons)
 
         def reconcile(events, say) -> None:
@@ -83,6 +87,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             added = add_missing_stages(records, workflow)
             if added:
                 say(f"new stages: {', '.join(added)}")
+            rerun_lost_outputs(records, workflow, lost, events, say)
             stale = stale_now  # new stages have no record of a success yet, so adding them changes nothing here
             if stale and rerun_stale:
                 rerun_stale_stages(records, workflow, reasons, events, say)
@@ -97,7 +102,7 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
             reset_stages(records, unfinished, events, "resume")
 
         todo = [n for n in workflow.graph.order if n not in state.stages or state.stages[n].status not in FINISHED]
-        if not todo and not (rerun_stale and stale_now):
+        if not todo and not lost and not (rerun_stale and stale_now):
             end_leftover_agents(paths.root, click.echo)  # an agent of a stage since removed from the workflow
             if run.status != RunStatus.COMPLETED:
                 run.status = RunStatus.COMPLETED
