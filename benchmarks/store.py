@@ -197,7 +197,7 @@ def fanout_commits(directory: Path, width: int, repeats: int) -> dict[str, float
     from teambot.store.file import FileStateStore
     from teambot.store.models import RunRecord, StageRecord
 
-    singles, serial, grouped = [], [], []
+    singles, serial, grouped, flushes, floor = [], [], [], [], []
     for r in range(repeats):
         store = FileStateStore(RunPaths(directory, f"fan{r}"))
         names = [f"F{i:02d}" for i in range(width)]
@@ -212,10 +212,18 @@ def fanout_commits(directory: Path, width: int, repeats: int) -> dict[str, float
         for n in names:
             store.commit_stage(StageRecord(name=n, status=StageStatus.SUCCEEDED, attempts=2))
         serial.append(time.perf_counter() - t0)
+        before = store.flushes
         grouped.append(asyncio.run(_finish_together(store, names)))
+        flushes.append(store.flushes - before)
+        t0 = time.perf_counter()  # the floor: the same 64 records appended, then one fdatasync, nothing else
+        for n in names:
+            store.commit_stage(StageRecord(name=n, status=StageStatus.SUCCEEDED, attempts=4), defer=True)
+        store.flush()
+        floor.append(time.perf_counter() - t0)
         store.abandon()
     return {"one": statistics.median(singles) * 1e3, "serial": statistics.median(serial) * 1e3,
-            "grouped": statistics.median(grouped) * 1e3}
+            "grouped": statistics.median(grouped) * 1e3, "flushes": statistics.median(flushes),
+            "floor": statistics.median(floor) * 1e3}
 
 
 async def _finish_together(store, names: list[str]) -> float:
@@ -389,7 +397,7 @@ def report(bench: Bench, opts, repeats: int) -> int:
     lines += status_targets(st)
     r_fan = fan["grouped"] / fan["one"]
     lines.append(f"| 64 stages finishing together: total commit time ≤ 3× one commit | {fan['grouped']:.2f} ms vs {fan['one']:.2f} ms "
-                 f"({r_fan:.1f}×, group commit) | {'met' if r_fan <= 3 else '**not met**'} |")
+                 f"({r_fan:.1f}×; {fan['flushes']:g} fdatasync(s) for the 64, see below) | {'met' if r_fan <= 3 else '**not met**'} |")
     lines += [
         "",
         "## Per-stage cost (no-op chains)",
@@ -436,7 +444,10 @@ def report(bench: Bench, opts, repeats: int) -> int:
         "",
         f"In-process, durable, median of {repeats * 3}: one `succeeded` commit {fan['one']:.2f} ms; 64 stages finishing",
         f"together the engine's way {fan['grouped']:.2f} ms ({fan['grouped'] / fan['one']:.1f}× one commit); for reference, 64",
-        f"synchronous commits back to back (each with its own fdatasync) {fan['serial']:.1f} ms.",
+        f"synchronous commits back to back (each with its own fdatasync) {fan['serial']:.1f} ms. The 64 shared "
+        f"{fan['flushes']:g} fdatasync(s) (median). The floor, the same 64 records appended by the store with one fdatasync "
+        f"and nothing else, is {fan['floor']:.2f} ms ({fan['floor'] / fan['one']:.1f}× one commit): where one fdatasync costs "
+        "little, as here, the 64 records' own serialisation and writes are most of the time, not flushes.",
         "",
         "The engine's way: each stage records `succeeded` through the run's records (records.py); the persistence",
         "observer (store/persistence.py) appends it at once and a flusher thread runs the fdatasync, so the event loop",

@@ -37,6 +37,7 @@ class Persistence:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._kick_pending = False  # a wake-up of the flusher is scheduled for the end of this loop turn
 
     # -- the observer ------------------------------------------------------------------------
     def stage_changed(self, record: StageRecord) -> None:
@@ -58,7 +59,23 @@ class Persistence:
         if self.store.flush_wanted:  # a record that must survive: flush soon, whoever waits for it
             self.store.flush_wanted = False
             self._must = self.store.seq
+            self._kick_soon()
+
+    def _kick_soon(self) -> None:
+        """Wake the flusher once the engine's current turn of work is done (every record appended in
+        this turn of the event loop then shares one flush); at once outside an event loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
             self._request(self._must)
+            return
+        if not self._kick_pending:
+            self._kick_pending = True
+            loop.call_soon(self._kick)
+
+    def _kick(self) -> None:
+        self._kick_pending = False
+        self._request(self._must)
 
     # -- durability --------------------------------------------------------------------------
     async def settled(self) -> None:
@@ -72,7 +89,7 @@ class Persistence:
             if target <= self._flushed:
                 return
             self._waiters.append((target, loop, future))
-        self._request(target)
+        self._kick_soon()
         await future
 
     def flush(self) -> None:
@@ -119,31 +136,35 @@ class Persistence:
                 self._flushed = max(self._flushed, target)
                 ready = [w for w in self._waiters if w[0] <= self._flushed]
                 self._waiters = [w for w in self._waiters if w[0] > self._flushed]
-            for _, loop, future in ready:
-                _resolve(loop, future, None)
+            _resolve(ready, None)
 
     def _fail(self, exc: BaseException) -> None:
         with self._cond:
             self._error = exc
             waiters, self._waiters = self._waiters, []
-        for _, loop, future in waiters:
-            _resolve(loop, future, exc)
+        _resolve(waiters, exc)
 
     def _raise_failed(self) -> None:
         if self._error is not None:
             raise self._error
 
 
-def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], error: BaseException | None) -> None:
-    def settle() -> None:
-        if future.done():  # its waiter was cancelled meanwhile
-            return
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
+def _resolve(waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]], error: BaseException | None) -> None:
+    """Settle the waiters' futures on their loops: one wake-up per loop, however many waited."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for _, loop, future in waiters:
+        by_loop.setdefault(loop, []).append(future)
+    for loop, futures in by_loop.items():
+        def settle(futures: list[asyncio.Future[None]] = futures) -> None:
+            for future in futures:
+                if future.done():  # its waiter was cancelled meanwhile
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
 
-    try:
-        loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the loop closed: nobody waits any more
-        pass
+        try:
+            loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the loop closed: nobody waits any more
+            pass
