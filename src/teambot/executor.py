@@ -97,7 +97,8 @@ class ParallelStageExecutor:
         self._merge_lock: asyncio.Lock | None = None  # the merge queue: one merge (or stage commit) at a time
         # reads what each attempt's inputs are, recorded with `succeeded` (provenance.py)
         self.inputs = inputs or InputReader(project_dir, objective, personas)
-        self.lifecycles = {n: StageLifecycle(n, records[n].status) for n in self.graph.order}
+        # each stage's lifecycle, built when first needed from its record and released when its task ends
+        self.lifecycles = _Lifecycles(records)
         self._lineage = artifact_lineage(workflow)
         self._stop = StopReason.NONE
         self._fatal: TeambotError | None = None
@@ -152,7 +153,7 @@ class ParallelStageExecutor:
     async def run(self) -> Outcome:
         self._merge_lock = asyncio.Lock()
         agents = {n: agents_of(self.stages[n]) for n in self.graph.order}
-        statuses = {n: lc.status for n, lc in self.lifecycles.items()}
+        statuses = {n: self.records[n].status for n in self.graph.order}
         scheduler = Scheduler(self.graph, agents, statuses)
         failed: dict[str, str] = {}
         blocked: dict[str, str] = {}
@@ -176,6 +177,7 @@ class ParallelStageExecutor:
                 for task in done:
                     name = self._running.pop(task)
                     scheduler.release(name)  # its agents are free, whatever its status
+                    self.lifecycles.drop(name)  # its record says where it stands
                     if not task.cancelled() and isinstance(task.exception(), TeambotError):
                         self._halt(task.exception())  # the stage's record says what it could write
                         continue
@@ -403,6 +405,23 @@ class ParallelStageExecutor:
         # a skipped stage produced nothing; a file left by an earlier attempt of it is not an input
         return [self.paths.artifact(artifact) for stage, artifact in self._lineage[name]
                 if self.records[stage].status != StageStatus.SKIPPED]
+
+
+class _Lifecycles(dict):
+    """Stage name -> its StageLifecycle, built from the stage's record on first use."""
+
+    def __init__(self, records) -> None:
+        super().__init__()
+        self.records = records
+
+    def __missing__(self, name: str) -> StageLifecycle:
+        lifecycle = self[name] = StageLifecycle(name, self.records[name].status)
+        return lifecycle
+
+    def drop(self, name: str) -> None:
+        lifecycle = self.pop(name, None)
+        if lifecycle is not None:
+            lifecycle.release()
 
 
 def agents_of(stage) -> tuple[str, ...]:

@@ -38,3 +38,24 @@ def test_reset_and_retry() -> None:
     lc = StageLifecycle("B", StageStatus.FAILED)
     lc.retry()
     assert lc.status == StageStatus.PENDING
+
+
+def test_a_released_lifecycle_serves_another_stage_from_its_own_status() -> None:
+    """A released lifecycle is handed out again (no new model on the machine) starting from the status it is
+    given, and the transition table still refuses an illegal move."""
+    from teambot.lifecycle import _machine
+
+    first = StageLifecycle("A", StageStatus.RUNNING)
+    first.succeed()
+    first.release()
+    models = len(_machine().models)
+    second = StageLifecycle("B", StageStatus.FAILED)
+    assert second is first and second.name == "B" and second.status == StageStatus.FAILED
+    assert len(_machine().models) == models
+    second.retry()
+    assert second.status == StageStatus.PENDING
+    with pytest.raises(MachineError):
+        second.succeed()  # pending -> succeeded is not a transition
+    second.release()
+    second.release()  # twice: still one entry in the pool
+    assert StageLifecycle("C") is second and StageLifecycle("D") is not second

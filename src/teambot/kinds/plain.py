@@ -8,7 +8,7 @@ from teambot.approvals import with_rejection
 from teambot.config.models import StageKindName
 from teambot.costs import guard
 from teambot.errors import AgentTimeout
-from teambot.fsutil import atomic_write
+from teambot.fsutil import atomic_write, write_new
 from teambot.kinds.base import Attempted, KindDefaults
 from teambot.kinds.context import StageWork
 from teambot.prompts import render_prompt
@@ -24,7 +24,9 @@ class PlainKind(KindDefaults):
         prompt = render_prompt(name, stage, work.objective, work.upstream, work.project_dir,
                                persona=work.persona(stage.work_agent), paths=paths, workdir=work.workdir)
         prompt = with_rejection(prompt, work.record)  # a person rejected the last attempt: their comment
-        atomic_write(paths.prompt(name), work.redact(prompt.text), durable=False, root=paths.root)
+        saved = work.redact(prompt.text).encode("utf-8", errors="replace")
+        if not write_new(paths.prompt(name), saved, root=paths.root):  # a record of what was sent: no flush, no rename
+            atomic_write(paths.prompt(name), saved, durable=False, root=paths.root)  # an earlier attempt's
         for artifact in stage.artifacts:
             paths.prepare_artifact(artifact, durable=work.durable)
         request = StageRequest(
