@@ -27,7 +27,7 @@ from teambot.fsutil import disk_full_error
 from teambot.kinds.base import StageKind
 from teambot.kinds.context import LoopSettings, StageWork
 from teambot.kinds.registry import kind_of
-from teambot.lifecycle import AWAITING, FINISHED, StageLifecycle, StageStatus
+from teambot.lifecycle import AWAITING, FINISHED, Lifecycles, StageStatus
 from teambot.objective import Objective
 from teambot.paths import RunPaths
 from teambot.provenance import InputReader
@@ -98,7 +98,7 @@ class ParallelStageExecutor:
         # reads what each attempt's inputs are, recorded with `succeeded` (provenance.py)
         self.inputs = inputs or InputReader(project_dir, objective, personas)
         # each stage's lifecycle, built when first needed from its record and released when its task ends
-        self.lifecycles = _Lifecycles(records)
+        self.lifecycles = Lifecycles(records)
         self._lineage = artifact_lineage(workflow)
         self._stop = StopReason.NONE
         self._fatal: TeambotError | None = None
@@ -405,23 +405,6 @@ class ParallelStageExecutor:
         # a skipped stage produced nothing; a file left by an earlier attempt of it is not an input
         return [self.paths.artifact(artifact) for stage, artifact in self._lineage[name]
                 if self.records[stage].status != StageStatus.SKIPPED]
-
-
-class _Lifecycles(dict):
-    """Stage name -> its StageLifecycle, built from the stage's record on first use."""
-
-    def __init__(self, records) -> None:
-        super().__init__()
-        self.records = records
-
-    def __missing__(self, name: str) -> StageLifecycle:
-        lifecycle = self[name] = StageLifecycle(name, self.records[name].status)
-        return lifecycle
-
-    def drop(self, name: str) -> None:
-        lifecycle = self.pop(name, None)
-        if lifecycle is not None:
-            lifecycle.release()
 
 
 def agents_of(stage) -> tuple[str, ...]:

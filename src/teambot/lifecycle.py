@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from transitions import Machine, MachineError
 
-__all__ = ["AWAITING", "FINISHED", "MachineError", "StageLifecycle", "StageStatus"]
+__all__ = ["AWAITING", "FINISHED", "Lifecycles", "MachineError", "StageLifecycle", "StageStatus"]
 
 # transitions logs every callback at INFO, and with model_override a WARNING per skipped
 # convenience method (is_<state>, may_<trigger>) for every stage: noise, and measurable cost.
@@ -123,6 +123,25 @@ class StageLifecycle:
         else:
             _machine().remove_model(self)
             self._attached = False
+
+
+class Lifecycles(dict):
+    """Stage name -> its StageLifecycle, built from the stage's record on first use (`records`: a
+    mapping of stage name to a record with a `status`); `drop` releases one once its record says
+    where it stands."""
+
+    def __init__(self, records) -> None:
+        super().__init__()
+        self.records = records
+
+    def __missing__(self, name: str) -> StageLifecycle:
+        lifecycle = self[name] = StageLifecycle(name, self.records[name].status)
+        return lifecycle
+
+    def drop(self, name: str) -> None:
+        lifecycle = self.pop(name, None)
+        if lifecycle is not None:
+            lifecycle.release()
 
 
 @lru_cache(maxsize=1)
