@@ -167,3 +167,18 @@ def test_an_idle_flusher_thread_ends_and_a_later_change_starts_another(tmp_path:
     assert store.flushes == before + 1
     assert read_state(store.paths).stages[names[1]].status == StageStatus.SUCCEEDED
     store.close()
+
+
+def test_a_wake_up_left_on_a_closed_loop_does_not_strand_the_next_loops_waiters(tmp_path: Path) -> None:
+    """A flush wake-up scheduled on an event loop that closed before running it does not keep a later
+    loop's stage waiting: settled() on the new loop still returns once the record is durable."""
+    store, records, names = _open(tmp_path, 2)
+    loop = asyncio.new_event_loop()
+    # the change schedules a wake-up behind loop.stop(): the loop stops before running it
+    loop.call_soon(lambda: records.update(names[0], status=StageStatus.SUCCEEDED))
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    loop.close()
+    asyncio.run(asyncio.wait_for(_finish_all(records, names[1:]), timeout=10))
+    assert read_state(store.paths).stages[names[1]].status == StageStatus.SUCCEEDED
+    store.close()

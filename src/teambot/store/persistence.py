@@ -37,7 +37,8 @@ class Persistence:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
-        self._kick_pending = False  # a wake-up of the flusher is scheduled for the end of this loop turn
+        # the loop on which a wake-up of the flusher is scheduled for the end of its turn (None: none is)
+        self._kick_loop: asyncio.AbstractEventLoop | None = None
 
     # -- the observer ------------------------------------------------------------------------
     def stage_changed(self, record: StageRecord) -> None:
@@ -69,12 +70,12 @@ class Persistence:
         except RuntimeError:
             self._request(self._must)
             return
-        if not self._kick_pending:
-            self._kick_pending = True
+        if self._kick_loop is not loop:  # (a wake-up left on a loop that has closed since does not count)
+            self._kick_loop = loop
             loop.call_soon(self._kick)
 
     def _kick(self) -> None:
-        self._kick_pending = False
+        self._kick_loop = None
         self._request(self._must)
 
     # -- durability --------------------------------------------------------------------------
