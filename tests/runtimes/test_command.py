@@ -419,7 +419,12 @@ request = StageRequest(feature="f", stage="S", agent=None, prompt="", artifacts_
                        kind="review", step="review")  # a cut work step would fail
 argv = (sys.executable, sys.argv[2], "--no-stdin", "--binary", str(12 * 1024 * 1024))
 result = asyncio.run(CommandRuntime(CommandSpec(argv=argv, grace=0.3)).run(request))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == "darwin" else 1)  # KiB
+# This process's own peak: /proc's VmHWM belongs to the memory map exec gave it. ru_maxrss would not
+# do: Linux carries it over from the forked parent (pytest, hundreds of MiB late in a full run).
+try:
+    peak = int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")))  # KiB
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == "darwin" else 1)
 print(json.dumps({"peak_kib": peak, "output": result.output}))
 """
 
