@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import start_teambot, teambot
+from tests.helpers import cli_env, teambot
 from tests.runtimes.conftest import SECRET
 from tests.runtimes.test_command import leaked
 
@@ -54,26 +54,34 @@ def test_a_key_straddling_the_cuts_of_server_text_leaks_nowhere(project, run_dir
         assert SECRET[:12] not in text and "PLANT" not in text and SECRET[-10:] not in text
 
 
-def _peak_rss_of(proc) -> tuple[int, int]:
-    """Wait for `proc` and return (exit code, its peak RSS in bytes), from the kernel's accounting of that child."""
-    out: list[bytes] = []
-    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)  # keep the pipe drained
-    reader.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    reader.join(10)
-    return proc.returncode, usage.ru_maxrss * 1024  # kilobytes on Linux
+# teambot is started by a small launcher that forks it and reports its peak RSS. Started from pytest
+# directly, it would report pytest's: Linux carries a forked process's peak over exec (late in a
+# full run pytest holds hundreds of MiB). A grandchild starts from the launcher's small footprint.
+_LAUNCHER = """
+import json, os, sys
+report, args = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "teambot", *args])
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as fh:
+    json.dump({"code": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}, fh)
+"""
+
+
+def _peak_rss_of(*args: str, cwd: Path) -> tuple[int, int]:
+    """Run `teambot ARGS` in `cwd`; return (exit code, its peak RSS in bytes), from the kernel's accounting."""
+    report = cwd / "peak.json"
+    subprocess.run([sys.executable, "-c", _LAUNCHER, str(report), *args], cwd=cwd, env=cli_env(None),
+                   capture_output=True, timeout=300)
+    measured = json.loads(report.read_text())
+    return measured["code"], measured["maxrss_kib"] * 1024  # kilobytes on Linux
 
 
 def test_a_150_mb_reply_does_not_take_memory_beyond_the_cap(project, run_dir, llm_server):
     """A non-streamed 150 MB reply is read within the cap: teambot's peak RSS stays far below the reply's size."""
     configure(project, llm_server.url, "huge", max_retries=0)
-    proc = start_teambot("run", "objective.md", "-q", cwd=project)
-    try:
-        code, peak = _peak_rss_of(proc)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
+    code, peak = _peak_rss_of("run", "objective.md", "-q", cwd=project)
     assert peak < 250 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB"
     assert code == 1
     state = json.loads((run_dir / "state.json").read_text())
