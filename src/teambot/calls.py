@@ -36,12 +36,9 @@ class InFlight:
 
 
 def stop_calling(running: Mapping[asyncio.Task, str], inflight: InFlight, spender: str, why: str,
-                 stops: MutableMapping[str, str]) -> list[str]:
+                 stops: MutableMapping[str, str]) -> None:
     """Cancel every running stage but `spender` that is inside an agent call; `stops` records why."""
-    stopped = []
     for task, name in running.items():
         if name != spender and inflight.calls[name] > 0 and name not in stops:
             stops[name] = why
             task.cancel()
-            stopped.append(name)
-    return stopped

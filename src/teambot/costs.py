@@ -144,13 +144,11 @@ def over_budget(work) -> StageBlocked | None:
 
 
 def _blocked(work, scope: str, limit: str, used: TokenUsage, message: str) -> StageBlocked:
-    announced = work.costs.announced
-    if (scope, work.name if scope == "stage" else None, limit) not in announced:  # once, not at every refused call
-        announced.add((scope, work.name if scope == "stage" else None, limit))
+    key = (scope, work.name if scope == "stage" else None, limit)
+    if key not in work.costs.announced:  # once, not at every refused call
+        work.costs.announced.add(key)
         work.emit("budget_exceeded", scope=scope, limit=limit, tokens=used.total, cost_usd=used.cost_usd)
-    blocked = StageBlocked(message, kind="budget")
-    blocked.scope = scope  # type: ignore[attr-defined]  # "run" or "stage"
-    return blocked
+    return StageBlocked(message, kind="budget")
 
 
 def run_budget_message(feature: str, limit: str, used: TokenUsage) -> str:
@@ -181,9 +179,6 @@ class BudgetWatch:
 
     async def settled(self) -> None:
         return None
-
-    def flush(self) -> None:
-        pass
 
     def _changed(self, key: str, stage: str, usage: TokenUsage | None) -> None:
         if usage is None or self._seen.get(key) == usage:

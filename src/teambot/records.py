@@ -24,7 +24,6 @@ class RecordObserver(Protocol):
     def child_changed(self, record: ChildRecord) -> None: ...
     def run_changed(self, run: RunRecord, stages: Mapping[str, StageRecord] | None) -> None: ...
     async def settled(self) -> None: ...
-    def flush(self) -> None: ...
 
 
 class RunRecords(Mapping[str, StageRecord]):
@@ -98,8 +97,3 @@ class RunRecords(Mapping[str, StageRecord]):
             await self._observers[0].settled()
         elif self._observers:
             await asyncio.gather(*(observer.settled() for observer in self._observers))
-
-    def flush(self) -> None:
-        """The same, for code outside the event loop: returns once every change so far is durable."""
-        for observer in self._observers:
-            observer.flush()

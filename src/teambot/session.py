@@ -89,6 +89,27 @@ def reset_stages(records: RunRecords, names, events: EventLog, reason: str, *, f
     return done
 
 
+def send_back(records: RunRecords, workflow: Workflow, roots, events: EventLog, reason: str, *,
+              dependents_reason: str | None = None, fresh_budget: bool = False, check_roots: bool = True) -> list[str]:
+    """Move `roots` and every stage that depends on them back to pending, in workflow order (a
+    skipped stage stays skipped: it did no work that a change could undo); returns them.
+
+    Each of them that succeeded with recorded inputs (a root only with `check_roots`) is marked
+    `run_if_changed`: checked again just before it would start, once the stages it depends on
+    have rerun, and kept without running when nothing it reads changed after all (early cutoff).
+    """
+    affected = workflow.graph.downstream(roots)
+    targets = [n for n in workflow.graph.order if n in affected and n in records and records[n].status != StageStatus.SKIPPED]
+    checked = [n for n in targets if (check_roots or n not in roots)
+               and records[n].status == StageStatus.SUCCEEDED and records[n].inputs is not None]
+    for name in targets:
+        why = reason if name in roots or dependents_reason is None else dependents_reason
+        reset_stages(records, [name], events, why, fresh_budget=fresh_budget)
+    for name in checked:
+        records.update(name, run_if_changed=True)
+    return targets
+
+
 def recover_dead_owner(records: RunRecords, events: EventLog, say, run_dir: Path) -> None:
     """End every agent an earlier process of this run left alive, then mark its `running` stages interrupted.
 

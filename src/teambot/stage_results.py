@@ -113,20 +113,13 @@ def rerun_lost_outputs(records, workflow: Workflow, lost: list[str], events, say
     does): it read the lost stage's artifacts, not its output, so it reruns only if the rerun
     changes what it reads. Skipped stages stay skipped. Returns the stages moved to pending.
     """
-    from teambot.session import reset_stages
+    from teambot.session import send_back
 
     if not lost:
         return []
-    affected = workflow.graph.downstream(lost)
-    dependents = [n for n in workflow.graph.order if n in affected and n not in lost
-                  and n in records and records[n].status != StageStatus.SKIPPED]
-    checked = [n for n in dependents if records[n].status == StageStatus.SUCCEEDED and records[n].inputs is not None]
     say(f"output lost (the machine stopped before it reached the disk?), running again: {', '.join(lost)}")
-    done = reset_stages(records, lost, events, "output lost")
-    done += reset_stages(records, dependents, events, "upstream output lost")
-    for name in checked:
-        records.update(name, run_if_changed=True)
-    return done
+    return send_back(records, workflow, set(lost), events, "output lost", dependents_reason="upstream output lost",
+                     check_roots=False)
 
 
 def log_traceback(paths: RunPaths, name: str) -> None:

@@ -10,10 +10,6 @@ import pytest
 
 from tests.helpers import events, started, state, status_json, teambot
 
-# The call that makes resume act on lost outputs belongs in cli/resume.py (the exact lines:
-# .agent-tracking/design/output-durability.md); until it is there these tests are expected to fail.
-# TODO(lead): drop the marker once cli/resume.py calls rerun_lost_outputs.
-
 STAGES = """\
 stages:
   A: {work_agent: a, artifacts: [a.md]}

@@ -138,9 +138,6 @@ def test_every_change_reaches_every_observer_in_order(tmp_path: Path) -> None:
         async def settled(self) -> None:
             return None
 
-        def flush(self) -> None:
-            return None
-
     records.subscribe(Watcher())
     records.update(names[0], status=StageStatus.SUCCEEDED)
     records.update(names[1], status=StageStatus.FAILED)

@@ -129,20 +129,12 @@ def command(feature: str | None, rerun_stale: bool, max_hours: float, stages: Pa
 
 
 def rerun_stale_stages(records, workflow, reasons: dict[str, list[str]], events, say) -> None:
-    """--rerun-stale: the stale stages and their dependents go back to pending. Each one that
-    succeeded with recorded inputs is checked again just before it would start, once the stages
-    it depends on have rerun, and is kept without running when nothing it reads changed after all
-    (early cutoff: a rerun that reproduced the same artifacts costs nothing downstream)."""
-    from teambot.lifecycle import StageStatus
-    from teambot.session import reset_stages
+    """--rerun-stale: the stale stages and their dependents go back to pending, each one that
+    succeeded with recorded inputs to be checked again before it would start (session.send_back:
+    a rerun that reproduced the same artifacts costs nothing downstream)."""
+    from teambot.session import send_back
 
-    affected = workflow.graph.downstream(list(reasons))
-    # a skipped stage stays skipped: it did no work that a change could make stale
-    rerun = [n for n in workflow.graph.order if n in affected and records[n].status != StageStatus.SKIPPED]
-    checked = [n for n in rerun if records[n].status == StageStatus.SUCCEEDED and records[n].inputs is not None]
-    reset_stages(records, rerun, events, "stale (--rerun-stale)", fresh_budget=True)
-    for name in checked:
-        records.update(name, run_if_changed=True)
+    rerun = send_back(records, workflow, reasons, events, "stale (--rerun-stale)", fresh_budget=True)
     # stale only through an upstream artifact: they run if that artifact is still different once its stage reran
     roots = [n for n, why in reasons.items() if not all(w.startswith("upstream artifact ") for w in why)]
     say(f"rerunning stale stages: {', '.join(roots)}")

@@ -36,7 +36,6 @@ class Persistence:
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._closed = False
         # the loop on which a wake-up of the flusher is scheduled for the end of its turn (None: none is)
         self._kick_loop: asyncio.AbstractEventLoop | None = None
 
@@ -93,21 +92,6 @@ class Persistence:
         self._kick_soon()
         await future
 
-    def flush(self) -> None:
-        self._raise_failed()
-        target = self.store.seq
-        self.store.flush()  # the journal's lock orders it with the flusher's
-        with self._cond:
-            self._flushed = max(self._flushed, target)
-
-    def close(self) -> None:
-        """Stop the flusher thread (after its last flush)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join()
-
     # -- the flusher thread ----------------------------------------------------------------------
     def _request(self, seq: int) -> None:
         with self._cond:
@@ -120,13 +104,10 @@ class Persistence:
     def _flusher(self) -> None:
         while True:
             with self._cond:
-                while self._wanted <= self._flushed and not self._closed:
-                    if not self._cond.wait(timeout=IDLE_SECONDS):  # idle: end; the next request starts another
-                        if self._wanted <= self._flushed:
-                            self._thread = None
-                            return
-                if self._wanted <= self._flushed:
-                    return  # closed, nothing left to flush
+                while self._wanted <= self._flushed:
+                    if not self._cond.wait(timeout=IDLE_SECONDS) and self._wanted <= self._flushed:
+                        self._thread = None  # idle: it ends; the next request starts another
+                        return
                 target = self.store.seq  # everything appended by now is covered by this flush
             try:
                 self.store.flush()
