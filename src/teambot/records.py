@@ -11,7 +11,7 @@ which several finishing stages share (group commit). Design: .agent-tracking/des
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from typing import Any, Protocol
 
 from teambot.store.models import ChildRecord, RunRecord, RunState, StageRecord
@@ -91,9 +91,13 @@ class RunRecords(Mapping[str, StageRecord]):
             observer.run_changed(self.state.run, self.state.stages if new else None)
 
     # -- durability ------------------------------------------------------------------------
-    async def settled(self) -> None:
-        """Return once every change so far is durable (shared by every stage awaiting at once)."""
-        if len(self._observers) == 1:
-            await self._observers[0].settled()
-        elif self._observers:
-            await asyncio.gather(*(observer.settled() for observer in self._observers))
+    def settled(self) -> Awaitable[None]:
+        """Await it: done once every change so far is durable (shared by every stage awaiting at once)."""
+        if len(self._observers) == 1:  # the usual case, without a coroutine of its own (64 finishing stages await it)
+            return self._observers[0].settled()
+        return _all_settled(self._observers)
+
+
+async def _all_settled(observers: list[RecordObserver]) -> None:
+    if observers:
+        await asyncio.gather(*(observer.settled() for observer in observers))

@@ -262,10 +262,11 @@ class Writer:
         assert self._fd is not None and self._path is not None
         start = self.size
         try:
-            view = memoryview(line)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            written = os.write(self._fd, line)
+            if written < len(line):  # rare (a signal, a nearly full disk): the rest, until all is written
+                view = memoryview(line)[written:]
+                while view:
+                    view = view[os.write(self._fd, view):]
         except OSError as exc:
             self._undo(start)
             if exc.errno in DISK_FULL:

@@ -29,7 +29,7 @@ class Persistence:
 
     def __init__(self, store) -> None:
         self.store = store
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())  # (never taken twice by one thread)
         self._must = 0  # the last seq that must be durable before settled() returns
         self._wanted = 0  # the flusher flushes until `_flushed` reaches this
         self._flushed = 0
@@ -89,7 +89,9 @@ class Persistence:
             if target <= self._flushed:
                 return
             self._waiters.append((target, loop, future))
-        self._kick_soon()
+        if self._kick_loop is not loop:  # (what _kick_soon does, with the loop at hand)
+            self._kick_loop = loop
+            loop.call_soon(self._kick)
         await future
 
     # -- the flusher thread ----------------------------------------------------------------------
