@@ -139,8 +139,15 @@ def _key(args: list[str]) -> str:
     for name, value in sorted(os.environb.items()):
         if name not in VOLATILE_ENV:
             env.update(name + b"=" + value + b"\0")
-    parts = [str(FORMAT), sys.version, sys.executable, os.getcwd(), str(os.isatty(1)),
-             sha256(code_stamp().encode("utf-8", "surrogateescape")).hexdigest(), env.hexdigest(), *args]
+    libraries = []  # installing, upgrading or removing a distribution changes its folder's mtime
+    for folder in sys.path:
+        if folder.endswith(("site-packages", "dist-packages")):
+            info = _fingerprint(folder, _FOLLOW)
+            libraries.append(f"{folder} {info and (info[1], info[4], info[5])}")
+    stdout = sys.stdout  # what turns the text into bytes: a terminal keeps ANSI codes, click drops them elsewhere
+    parts = [str(FORMAT), sys.version, sys.executable, str(os.geteuid()), os.getcwd(), str(os.isatty(stdout.fileno())),
+             stdout.encoding, stdout.errors, sha256(code_stamp().encode("utf-8", "surrogateescape")).hexdigest(),
+             env.hexdigest(), *libraries, "", *args]
     return sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -154,7 +161,7 @@ _PREDICATES = frozenset({"exists", "lexists", "is_dir", "isdir", "is_file", "isf
 
 
 def _summary(st, how: int) -> tuple[int, ...]:
-    if how & _KIND:
+    if how & _KIND and st.st_mode & 0o170000 != 0o120000:  # a symlink keeps its ctime: its target is what counts
         return (st.st_mode & 0o170000, st.st_ino, st.st_dev)
     return (st.st_mode, st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -385,7 +392,7 @@ def _save(rec: _Recorder, output: bytes) -> None:
     for (path, how), seen in rec.seen.items():
         if _fingerprint(path, how) != seen:
             return  # changed while status read it
-        if seen is not None and not how & _KIND and (seen[4] > recent or seen[5] > recent):
+        if seen is not None and len(seen) == 6 and (seen[4] > recent or seen[5] > recent):
             return  # racy: a change within the timestamps' granularity would not show
         entries.append((path, how, seen))
     body = marshal.dumps((rec.digest, entries, output))
