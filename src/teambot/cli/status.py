@@ -71,12 +71,12 @@ def _memo(shown: bytes, workspace: Path, runs: list[tuple[str, str]]) -> None:
     Each run's owner.json is looked at, so a process that takes the run over (a resume, a rerun,
     which write it right after taking the lock) makes the memo differ even before it writes the state.
     """
-    from teambot import statusmemo
     from teambot.paths import RunPaths
+    from teambot.statusmemo.recorder import keep
 
     for name, _ in runs:
         RunPaths(workspace, name).owner.exists()
-    statusmemo.keep(shown, all(status in _STILL for _, status in runs))
+    keep(shown, all(status in _STILL for _, status in runs))
 
 
 class _Unusual(Exception):
