@@ -239,6 +239,27 @@ def test_a_running_run_is_never_served_from_a_memo(tmp_path: Path) -> None:
         proc.communicate(timeout=30)
 
 
+def test_a_run_waiting_for_a_person_is_never_served_from_a_memo(tmp_path: Path) -> None:
+    """A run waiting for an approval prints how long it has waited (the clock), so its status is never memoized."""
+    project = tmp_path / "project"
+    project.mkdir()
+    make_project(project)
+    waiting = yaml.safe_load((project / "stages.yaml").read_text())
+    waiting["stages"]["BUILD"]["approval"] = "required"
+    (project / "stages.yaml").write_text(yaml.safe_dump(waiting))
+    proc = teambot("run", "objective.md", "-q", "--feature", "gate", "--runtime", "demo", cwd=project,
+                   env={"TEAMBOT_DEMO_DELAY": "0", "HOME": str(project / "home")})
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    time.sleep(RACY)
+    cache = tmp_path / "cache"
+    for args in (("gate",), ("gate", "--json")):
+        for _ in range(2):
+            out, served = status(project, cache, *args)
+            assert not served
+    assert b"waiting since" in status(project, cache, "gate")[0]
+    assert memos(cache) == []
+
+
 def test_a_served_status_imports_no_click_pydantic_or_yaml(projects: dict[str, Path], tmp_path: Path) -> None:
     """`python -X importtime -m teambot status --json` served from the memo imports only the standard library and teambot's memo."""
     project, cache = projects["imports"], tmp_path / "cache"
