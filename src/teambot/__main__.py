@@ -3,7 +3,7 @@
 The stop signals are handled before anything else is imported: a SIGTERM or Ctrl-C while
 click, pydantic and rich load exits 130 without a traceback, like one at any later moment.
 A plain `status` of a still run is answered from its memo when nothing it read has changed,
-before click is imported (statusmemo.py).
+before click is imported (teambot/statusmemo/).
 """
 
 from __future__ import annotations

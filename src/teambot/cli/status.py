@@ -66,16 +66,20 @@ _STILL = frozenset({"completed", "failed", "blocked", "interrupted"})
 
 
 def _memo(shown: bytes, workspace: Path, runs: list[tuple[str, str]]) -> None:
-    """Offer what was printed as the memo of this `status` (statusmemo.py decides whether it may be replayed).
+    """Offer what was printed as the memo of this `status` (statusmemo/recorder.py decides whether it may be replayed).
 
-    Each run's owner.json is looked at, so a process that takes the run over (a resume, a rerun,
-    which write it right after taking the lock) makes the memo differ even before it writes the state.
+    Each run's owner.json is looked at (its full fingerprint is recorded), so a process that takes
+    the run over (resume, rerun, approve: they write it right after taking the lock) makes the memo
+    differ even before it writes the state.
     """
     from teambot.paths import RunPaths
     from teambot.statusmemo.recorder import keep
 
     for name, _ in runs:
-        RunPaths(workspace, name).owner.exists()
+        try:
+            RunPaths(workspace, name).owner.stat()
+        except OSError:  # absent is recorded as absent; anything else spoils the memo
+            pass
     keep(shown, all(status in _STILL for _, status in runs))
 
 
