@@ -23,25 +23,64 @@ def command(feature: str | None, as_json: bool, workspace: Path | None) -> int:
     if feature is None and len(service.feature_names(ws)) > 1:
         summaries = service.list_runs(ws)
         if as_json:
-            click.echo(dumps({"runs": [s.model_dump(mode="json") for s in summaries]}))
+            shown = _emit(dumps({"runs": [s.model_dump(mode="json") for s in summaries]}))
         else:
+            lines = []
             for s in summaries:
                 cost = f"  cost {_money(s.cost_usd)}" if s.cost_usd is not None else ""
-                click.echo(f"{s.feature:<30} {s.status:<12} {s.succeeded}/{s.total} stages  updated {s.updated_at or '-'}{cost}")
+                lines.append(f"{s.feature:<30} {s.status:<12} {s.succeeded}/{s.total} stages  updated {s.updated_at or '-'}{cost}")
                 if s.error:
-                    click.echo(f"    {s.error}")
-            click.echo("name one for details: teambot status FEATURE")
+                    lines.append(f"    {s.error}")
+            lines.append("name one for details: teambot status FEATURE")
+            shown = _emit("\n".join(lines))
+        _memo(shown, ws, [(s.feature, s.status) for s in summaries])
         return 0
     name = pick_feature(ws, feature, unfinished_only=False)
     # an error (a damaged state, a run without stages) raises before anything is printed
     report = service.run_status(ws, name).model_dump(mode="json")
     if as_json:
-        click.echo(dumps(report))
+        shown = _emit(dumps(report))
     else:
         lines: list[str] = []  # one write: a line at a time through click costs ~5 ms per 1000 stages
         _print_report(report, lines.append)
-        click.echo("\n".join(lines))
+        shown = _emit("\n".join(lines))
+    _memo(shown, ws, [(name, report["status"] if not report["waiting"] else "waiting")])
     return 0
+
+
+def _emit(text: str) -> bytes:
+    """Print `text` and a newline as click.echo would (ANSI codes dropped unless stdout is a
+    terminal, stdout's encoding), as bytes: the exact bytes a memo of this status replays."""
+    stream = click.get_text_stream("stdout")
+    out = text + "\n"
+    if not stream.isatty():
+        out = click.unstyle(out)
+    data = out.encode(stream.encoding or "utf-8", stream.errors or "strict")
+    click.echo(data, nl=False)
+    return data
+
+
+# Run statuses whose report only changes when a file does (a `waiting` run's text counts the
+# hours since it stopped; a `running` one has a live writer).
+_STILL = frozenset({"completed", "failed", "blocked", "interrupted"})
+
+
+def _memo(shown: bytes, workspace: Path, runs: list[tuple[str, str]]) -> None:
+    """Offer what was printed as the memo of this `status` (statusmemo/recorder.py decides whether it may be replayed).
+
+    Each run's owner.json is looked at (its full fingerprint is recorded), so a process that takes
+    the run over (resume, rerun, approve: they write it right after taking the lock) makes the memo
+    differ even before it writes the state.
+    """
+    from teambot.paths import RunPaths
+    from teambot.statusmemo.recorder import keep
+
+    for name, _ in runs:
+        try:
+            RunPaths(workspace, name).owner.stat()
+        except OSError:  # absent is recorded as absent; anything else spoils the memo
+            pass
+    keep(shown, all(status in _STILL for _, status in runs))
 
 
 class _Unusual(Exception):

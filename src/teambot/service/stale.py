@@ -20,18 +20,18 @@ import os
 from pathlib import Path
 
 from teambot.provenance import StagePlan, StageView
+from teambot.statusmemo import cache_root, code_stamp  # shared with status's memo, which runs before any import
 
 FORMAT = 1
 MAX_STAGES_BYTES = 1 << 20  # config.loader.MAX_BYTES: a larger file is the full load's to refuse
 KEEP = 64  # entries kept in the cache directory (the oldest go first)
-_stamp: str | None = None
 
 
 def stage_plans(stages_file: Path, project_dir: Path) -> dict[str, StagePlan]:
     """stage -> StagePlan in workflow order, for the stages file as it is now; ConfigError if it cannot be loaded."""
     raw = _read(stages_file)
     digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
-    key = hashlib.sha256(f"{FORMAT}\n{_code_stamp()}\n{digest}".encode()).hexdigest() if digest else None
+    key = hashlib.sha256(f"{FORMAT}\n{code_stamp()}\n{digest}".encode()).hexdigest() if digest else None
     if key is not None and (plans := _load(key)) is not None:
         return plans
     from teambot.config import load_workflow
@@ -54,36 +54,10 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _code_stamp() -> str:
-    """teambot's version and the size and mtime of each of its modules: plans made by other code are not reused."""
-    global _stamp
-    if _stamp is None:
-        import teambot
-
-        found = [teambot.__version__]
-        todo = [os.path.dirname(os.path.abspath(teambot.__file__))]
-        while todo:
-            with os.scandir(todo.pop()) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name not in ("__pycache__", "data"):
-                            todo.append(entry.path)
-                    elif entry.name.endswith(".py"):
-                        info = entry.stat()
-                        found.append(f"{entry.path} {info.st_size} {info.st_mtime_ns}")
-        _stamp = "\n".join(sorted(found))
-    return _stamp
-
-
 def cache_dir() -> Path | None:
     """$XDG_CACHE_HOME/teambot/stages, else ~/.cache/teambot/stages (None: no home directory)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        home = os.environ.get("HOME", "")
-        if not os.path.isabs(home):
-            return None
-        base = os.path.join(home, ".cache")
-    return Path(base) / "teambot" / "stages"
+    root = cache_root()
+    return Path(root) / "stages" if root is not None else None
 
 
 def _load(key: str) -> dict[str, StagePlan] | None:
