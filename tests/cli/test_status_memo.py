@@ -285,3 +285,34 @@ def test_other_options_take_the_normal_path(projects: dict[str, Path], tmp_path:
     unknown = subprocess.run([sys.executable, "-m", "teambot", "status", "memo", "--json", "--bogus"], cwd=project, env=env,
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "--bogus" in unknown.stderr and unknown.stdout == ""
+
+
+def test_a_run_killed_mid_stage_is_served_while_its_owner_stays_gone(tmp_path: Path) -> None:
+    """A run killed with kill -9 (owner.json names a dead pid) is memoized like a finished one, byte for byte;
+    the memo holds only while no process has that pid."""
+    import os
+    import signal
+
+    from teambot import statusmemo
+
+    project = tmp_path / "project"
+    project.mkdir()
+    make_project(project)
+    cache = tmp_path / "cache"
+    proc = start_teambot("run", "objective.md", "-q", "--feature", "killed", "--runtime", "demo", cwd=project,
+                         env={"TEAMBOT_DEMO_DELAY": "0", "TEAMBOT_DEMO_DELAY_BUILD": "30", "HOME": str(project / "home")})
+    try:
+        deadline = time.monotonic() + 60
+        while not (project / ".agent-tracking" / "killed" / "outputs" / "PLAN.md").exists() or \
+                b'"status": "running"' not in cold(project, "killed", "--json"):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    time.sleep(RACY)
+    shown = warm(project, cache, "killed", "--json")
+    assert b'"status": "interrupted"' in shown and b"teambot resume" in shown
+    assert len(memos(cache)) == 1
+    assert statusmemo.unchanged(str(proc.pid), statusmemo.GONE, None)  # the killed owner's pid is free
+    assert not statusmemo.unchanged(str(os.getpid()), statusmemo.GONE, None)  # a live process with that id: full path

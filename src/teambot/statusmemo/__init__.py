@@ -4,7 +4,7 @@ Most of a `status` is importing click, pydantic and the state models, not readin
 the full path records every filesystem path the command consults, with a stat fingerprint taken
 the first time it is consulted (mode, inode, device, size, mtime and ctime in ns, or absent;
 recorder.py), and keeps the bytes it printed under a key of everything else the output depends
-on: argv, cwd, user, interpreter and its libraries, teambot's code (`code_stamp`), stdout's kind
+on: argv, cwd, user, host name (a run's owner on another host is taken as alive), interpreter and its libraries, teambot's code (`code_stamp`), stdout's kind
 and encoding, and the environment. The next identical invocation re-stats those paths; if every
 fingerprint matches it writes the same bytes and exits 0, the way make and git's index decide
 "unchanged" from stat data. Any difference, or any doubt, is the full path, which records again.
@@ -132,7 +132,7 @@ def _key(args: list[str]) -> str:
             info = fingerprint(folder, FOLLOW)
             libraries.append(f"{folder} {info and (info[1], info[4], info[5])}")
     stdout = sys.stdout  # what turns the text into bytes: a terminal keeps ANSI codes, click drops them elsewhere
-    parts = [str(FORMAT), sys.version, sys.executable, str(os.geteuid()), os.getcwd(), str(os.isatty(stdout.fileno())),
+    parts = [str(FORMAT), sys.version, sys.executable, str(os.geteuid()), os.uname().nodename, os.getcwd(), str(os.isatty(stdout.fileno())),
              stdout.encoding, stdout.errors, sha256(code_stamp().encode("utf-8", "surrogateescape")).hexdigest(),
              env.hexdigest(), *libraries, "", *args]
     return sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
@@ -141,7 +141,22 @@ def _key(args: list[str]) -> str:
 # How a path was consulted, stored with its fingerprint: bit 0 = symlinks followed (stat, not
 # lstat); bit 1 = only its kind and identity mattered (is_dir, exists, realpath's walk), so a
 # directory whose entries change (a new file beside the run) does not count as changed.
-FOLLOW, KIND = 1, 2
+# GONE: not a path but a process id that was probed (`os.kill(pid, 0)`: is a run's owner alive?)
+# and found gone; the memo holds only while no process has that id (a reused id: the full path).
+FOLLOW, KIND, GONE = 1, 2, 4
+
+
+def unchanged(path: str, how: int, seen: tuple[int, ...] | None) -> bool:
+    """Whether what was consulted is as it was when recorded (`seen`)."""
+    if how == GONE:
+        try:
+            os.kill(int(path), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # another user's process has the id now
+            return False
+        return False
+    return fingerprint(path, how) == seen
 
 
 def summary(st, how: int) -> tuple[int, ...]:
@@ -175,7 +190,7 @@ def _replay(digest: str) -> bool:
     if key != digest or type(output) is not bytes:
         return False
     for path, how, seen in entries:
-        if fingerprint(path, how) != seen:
+        if not unchanged(path, how, seen):
             return False
     stdout = sys.stdout
     stdout.flush()

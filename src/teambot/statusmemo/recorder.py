@@ -14,7 +14,8 @@ import marshal
 import os
 import sys
 
-from teambot.statusmemo import FOLLOW, KEEP, KIND, MAGIC, RACY_NS, cache_root, fingerprint, real_stat, sha256, summary
+from teambot.statusmemo import (FOLLOW, GONE, KEEP, KIND, MAGIC, RACY_NS, cache_root, fingerprint, real_stat, sha256, summary,
+                                unchanged)
 
 # Events after which the output may depend on more than files: no memo is saved.
 _SPOILERS = ("subprocess.", "socket.", "os.exec", "os.spawn", "os.posix_spawn", "os.fork", "os.system",
@@ -103,10 +104,29 @@ def _hook(event: str, args: tuple) -> None:
         return
     if event == "open" or event == "os.listdir" or event == "os.scandir":
         caller = _caller()
-        if not rec.importing(caller):
+        if not rec.importing(caller) and not _module_setup(args[0], caller):
             rec.note("." if args[0] is None else args[0], FOLLOW)
+    elif event == "os.kill" and args[1] == 0 and type(args[0]) is int and args[0] > 0:
+        # a probe: is a run's owner alive? Recorded as "gone"; if it is alive, reading its start
+        # time in /proc spoils the memo, so a saved memo holds it gone (unchanged() checks it still is)
+        rec.seen.setdefault((str(args[0]), GONE), None)
+    elif event == "socket.gethostname":
+        pass  # (the host name is in the memo's key)
     elif event.startswith(_SPOILERS):
         rec.spoiled = event
+
+
+def _module_setup(path: object, frame) -> bool:
+    """A look at /proc by a module's own top-level code while it is imported (psutil reads
+    /proc/stat and checks /proc/<its pid>/io then): part of loading the code, not of what status
+    shows. Any other /proc look (a process's files: is a run's owner alive?) spoils the memo."""
+    if not isinstance(path, str) or not path.startswith("/proc/"):
+        return False
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _caller():
@@ -143,7 +163,7 @@ def _saw(path, dir_fd, follow: bool, result) -> None:
     if rec is None:
         return
     caller = _caller()
-    if rec.importing(caller):
+    if rec.importing(caller) or _module_setup(path, caller):
         return
     how = (FOLLOW if follow else 0) | (KIND if rec.predicate(caller) else 0)
     if dir_fd is not None:
@@ -219,7 +239,7 @@ def _save(rec: _Recorder, output: bytes) -> None:
     recent = time.time_ns() - RACY_NS
     entries = []
     for (path, how), seen in rec.seen.items():
-        if fingerprint(path, how) != seen:
+        if not unchanged(path, how, seen):
             return  # changed while status read it
         if seen is not None and len(seen) == 6 and (seen[4] > recent or seen[5] > recent):
             return  # racy: a change within the timestamps' granularity would not show
