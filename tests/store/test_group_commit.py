@@ -179,3 +179,30 @@ def test_a_wake_up_left_on_a_closed_loop_does_not_strand_the_next_loops_waiters(
     asyncio.run(asyncio.wait_for(_finish_all(records, names[1:]), timeout=10))
     assert read_state(store.paths).stages[names[1]].status == StageStatus.SUCCEEDED
     store.close()
+
+
+def test_a_stage_cancelled_while_awaiting_durability_leaves_the_others_waiting_and_ends_after_the_flush(tmp_path: Path) -> None:
+    """Stages finishing together share one wait: cancelling one of them (a stop) does not cancel the
+    others' wait; it ends with CancelledError once the flush is over, and every record is durable."""
+    store, records, names = _open(tmp_path, 3, _SlowDisk)
+
+    async def main() -> tuple[list[object], float, float]:
+        async def finish(name: str) -> float:
+            records.update(name, status=StageStatus.SUCCEEDED)
+            await records.settled()
+            return time.monotonic()
+
+        tasks = [asyncio.create_task(finish(n)) for n in names]
+        await asyncio.sleep(0.1)  # all three wait; the 0.3 s flush is under way
+        cancelled_at = time.monotonic()
+        tasks[0].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return results, cancelled_at, time.monotonic()
+
+    results, cancelled_at, ended = asyncio.run(main())
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert all(isinstance(r, float) for r in results[1:]), results
+    assert ended - cancelled_at >= 0.1, "the cancelled stage's wait ended before the flush did"
+    state = read_state(store.paths)
+    assert {state.stages[n].status for n in names} == {StageStatus.SUCCEEDED}
+    store.close()
