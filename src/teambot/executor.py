@@ -353,8 +353,9 @@ class ParallelStageExecutor:
 
     async def _attempt(self, name: str, kind: StageKind, attempt: int) -> dict:
         """One attempt of the stage's kind; returns the record fields to commit with `succeeded`."""
-        inputs = self._read_inputs(name)
-        done = await kind.attempt(self._stage_work(name, attempt))
+        personas = provenance.read_once(self.personas)  # what provenance records of a persona is what the prompt got
+        inputs = self._read_inputs(name, personas)
+        done = await kind.attempt(self._stage_work(name, attempt, personas))
         if self.integration is not None and kind.name is not StageKindName.TASK:
             async with self._merge_lock:  # one git writer at a time on the integration branch (the merge queue's lock)
                 await asyncio.to_thread(self.integration.commit_stage, name, self.stages[name].name or name)
@@ -365,9 +366,9 @@ class ParallelStageExecutor:
                                             durable=self.options.durable)
         return fields | {"inputs": inputs, "artifact_stamps": provenance.stamps(self.paths, hashes), "run_if_changed": False}
 
-    def _read_inputs(self, name: str) -> dict[str, str]:
+    def _read_inputs(self, name: str, personas: Callable[[str | None], str | None] | None) -> dict[str, str]:
         """What this attempt reads (provenance); an upstream artifact deleted since its stage succeeded is reported."""
-        inputs = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths)
+        inputs = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths, personas)
         for artifact in provenance.missing_upstream(inputs):
             self.events.emit("upstream_artifact_missing", name, artifact=artifact)
         return inputs
@@ -386,14 +387,14 @@ class ParallelStageExecutor:
         self.events.emit("stage_kept", name, reason="nothing it read changed")
         return True
 
-    def _stage_work(self, name: str, attempt: int) -> StageWork:
+    def _stage_work(self, name: str, attempt: int, personas: Callable[[str | None], str | None] | None = None) -> StageWork:
         return StageWork(
             name=name, stage=self.stages[name], attempt=attempt, paths=self.paths, objective=self.objective,
             project_dir=self.project_dir, runtime=self.runtime, settings=self.options.loops,
             upstream=self._upstream_artifacts(name), get_record=lambda: self.records[name],
             commit=lambda **changes: self._commit(name, **changes),
             emit=lambda type, **details: self.events.emit(type, name, **details), redact=self.redact,
-            persona=self.personas or (lambda agent: None), on_spawn=lambda pgid: self._commit(name, pgid=pgid),
+            persona=personas or self.personas or provenance.no_persona, on_spawn=lambda pgid: self._commit(name, pgid=pgid),
             durable=self.options.durable, records=self.records, stages=self.stages,
             workdir=self.integration.workdir if self.integration is not None else self.project_dir,
             children=self.children, commit_child=self.records.put_child, settled=self.records.settled,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from teambot.errors import UnsafePathError, UsageError
@@ -27,30 +28,30 @@ class RunPaths:
     workspace: Path
     feature: str
 
-    @property
+    @cached_property  # (a frozen dataclass keeps no other state: computed once)
     def root(self) -> Path:
         return self.workspace / self.feature
 
-    @property
+    @cached_property
     def state(self) -> Path:
         return self.root / "state.json"
 
-    @property
+    @cached_property
     def journal(self) -> Path:
         """The write-ahead journal: journal/<first seq>.wal segments (design/journal.md)."""
         return self.root / "journal"
 
-    @property
+    @cached_property
     def backups(self) -> Path:
         """Copies kept before a migration or a `doctor --repair` changes the run's records."""
         return self.root / "backup"
 
-    @property
+    @cached_property
     def stage_records(self) -> Path:
         """Per-stage commits of the schema-3 layout, migrated into the journal (design/state-store.md)."""
         return self.root / "stages"
 
-    @property
+    @cached_property
     def child_records(self) -> Path:
         """Per-child commits of the schema-3 layout: children/<STAGE>/<child>.json (design/child-records.md)."""
         return self.root / "children"
@@ -60,36 +61,36 @@ class RunPaths:
         stage, child = _split(self.child_records, child_id)
         return self.child_records / stage / f"{child}.json"
 
-    @property
+    @cached_property
     def lock(self) -> Path:
         return self.root / "run.lock"
 
-    @property
+    @cached_property
     def owner(self) -> Path:
         """Who holds the lock right now (pid, host, since), written just after taking it."""
         return self.root / "owner.json"
 
-    @property
+    @cached_property
     def events(self) -> Path:
         return self.root / "events.jsonl"
 
-    @property
+    @cached_property
     def artifacts(self) -> Path:
         return self.root / "artifacts"
 
-    @property
+    @cached_property
     def outputs(self) -> Path:
         return self.root / "outputs"
 
-    @property
+    @cached_property
     def logs(self) -> Path:
         return self.root / "logs"
 
-    @property
+    @cached_property
     def prompts(self) -> Path:
         return self.root / "prompts"
 
-    @property
+    @cached_property
     def objective_copy(self) -> Path:
         return self.root / "objective.md"
 

@@ -120,12 +120,14 @@ class InputReader:
         self._agents: dict[str, dict[str, str]] = {}  # settings do not change while a process runs
 
     def inputs(self, stage: StageConfig | StageView, upstream: Iterable[tuple[str, str]], records: Mapping[str, StageRecord],
-               paths: RunPaths) -> dict[str, str]:
+               paths: RunPaths, personas: Callable[[str | None], str | None] | None = None) -> dict[str, str]:
         """key -> sha256 (or ABSENT) of what the stage reads; a value that cannot be read now is left out.
 
         `upstream` is (producing stage, artifact) of every artifact its prompt is given
-        (executor.artifact_lineage); those of a skipped stage are not given.
+        (executor.artifact_lineage); those of a skipped stage are not given. `personas` replaces
+        the reader's own (the executor passes the reader its attempt's prompt uses).
         """
+        read_persona = personas or self.personas
         view = stage if isinstance(stage, StageView) else StageView.of(stage)
         found: dict[str, str | None] = {}
         if view.prompts:
@@ -135,7 +137,7 @@ class InputReader:
                 key = f"template:{view.prompt_template}"
                 found[key] = self._read(key, lambda: self._template(view.prompt_template))
             for agent in view.agents:
-                found[f"persona:{agent}"] = self._read(f"persona:{agent}", lambda: self._persona(agent))
+                found[f"persona:{agent}"] = self._read(f"persona:{agent}", lambda: self._persona(read_persona, agent))
                 if self.settings is not None:
                     call = self._agent(agent)
                     found |= {f"agent:{agent}:{part}": value for part, value in call.items()}
@@ -162,11 +164,12 @@ class InputReader:
         except (TeambotError, OSError):  # unreadable now: not compared (a run reports it when it reads it)
             return None
 
-    def _persona(self, agent: str) -> str | None:
-        if self.personas is None:
+    @staticmethod
+    def _persona(read: Callable[[str | None], str | None] | None, agent: str) -> str | None:
+        if read is None:
             return None
         try:
-            text = self.personas(agent)
+            text = read(agent)
         except (TeambotError, OSError):
             return None
         return ABSENT if text is None else digest(text)
@@ -175,6 +178,25 @@ class InputReader:
         if agent not in self._agents:
             self._agents[agent] = {part: digest(value) for part, value in agent_call(self.settings, self.override, agent).items()}
         return self._agents[agent]
+
+
+def no_persona(agent: str | None) -> None:
+    return None
+
+
+def read_once(read: Callable[[str | None], str | None] | None) -> Callable[[str | None], str | None] | None:
+    """`read`, each agent's persona read at most once (per attempt: a persona edited meanwhile is
+    the next attempt's); a read that failed is tried again (and fails the same way)."""
+    if read is None:
+        return None
+    seen: dict[str | None, str | None] = {}
+
+    def persona(agent: str | None) -> str | None:
+        if agent not in seen:
+            seen[agent] = read(agent)
+        return seen[agent]
+
+    return persona
 
 
 def artifact_digest(paths: RunPaths, artifact: str, record: StageRecord | None = None) -> str | None:
