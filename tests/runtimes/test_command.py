@@ -19,7 +19,8 @@ from teambot import processes
 from teambot.errors import AgentError
 from teambot.redact import Redactor
 from teambot.runtimes import command, output
-from teambot.runtimes.command import CommandRuntime, CommandSpec, mask_argv
+from teambot.runtimes.argv import mask_argv
+from teambot.runtimes.command import CommandRuntime, CommandSpec
 from teambot.runtimes.output import Capture
 
 from tests.runtimes.conftest import SECRET

@@ -88,7 +88,8 @@ async def _work_step(work: StageWork, it: Iteration, budget: int) -> Iteration:
 
 
 async def _test_step(work: StageWork, it: Iteration, command: tuple[tuple[str, ...], str]) -> Iteration:
-    from teambot.runtimes.command import CommandRuntime, CommandSpec, mask_argv
+    from teambot.runtimes.argv import mask_argv
+    from teambot.runtimes.command import CommandRuntime, CommandSpec
 
     argv, origin = command
     junit = work.step_path(it.number, "junit", ".xml")

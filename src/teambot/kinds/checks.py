@@ -20,7 +20,7 @@ EXAMPLE = '[pytest, -q, tests/acceptance, "--junitxml={junit}"]'
 def command_problems(workflow, settings: LoopSettings, demo_command: Callable[[str | None], tuple | None],
                      project_dir: Path) -> list[str]:
     """One line per command that cannot run: no acceptance command at all, or a program not found."""
-    from teambot.runtimes.command import resolve_program
+    from teambot.runtimes.argv import resolve_program
 
     problems = []
     path_env = os.environ.get("PATH", os.defpath)

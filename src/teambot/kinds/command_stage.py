@@ -27,7 +27,8 @@ async def run_commands(work: StageWork) -> str:
 
 
 async def _run_all(work: StageWork) -> str:
-    from teambot.runtimes.command import CommandRuntime, CommandSpec, mask_argv
+    from teambot.runtimes.argv import mask_argv
+    from teambot.runtimes.command import CommandRuntime, CommandSpec
     from teambot.runtimes.output import artifact_stamps, claim_artifacts
 
     request = StageRequest(

@@ -69,7 +69,7 @@ class RouterRuntime:
         stages declares; the openai runtime writes only one. `project_dir` (default: the
         current directory) is where a relative argv[0] such as `./bin/agent` is looked up.
         """
-        from teambot.runtimes.command import resolve_program
+        from teambot.runtimes.argv import resolve_program
 
         project_dir = Path.cwd() if project_dir is None else project_dir
         agents, artifacts = list(agents), artifacts or {}
