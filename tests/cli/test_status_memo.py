@@ -212,19 +212,30 @@ def test_a_file_changed_in_the_last_two_seconds_is_not_memoized(projects: dict[s
     assert warm(project, cache, "memo", "--json") == out
 
 
+def start_in_build(project: Path, feature: str) -> subprocess.Popen:
+    """A demo run of `feature` in the background, returned once PLAN is done and BUILD (30 s) runs."""
+    proc = start_teambot("run", "objective.md", "-q", "--feature", feature, "--runtime", "demo", cwd=project,
+                         env={"TEAMBOT_DEMO_DELAY": "0", "TEAMBOT_DEMO_DELAY_BUILD": "30", "HOME": str(project / "home")})
+    try:
+        deadline = time.monotonic() + 60
+        while not (project / ".agent-tracking" / feature / "outputs" / "PLAN.md").exists() or \
+                b'"status": "running"' not in cold(project, feature, "--json"):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+    except BaseException:
+        proc.kill()
+        proc.communicate(timeout=30)
+        raise
+    return proc
+
+
 def test_a_running_run_is_never_served_from_a_memo(tmp_path: Path) -> None:
     """While a run is in progress (its owner alive, a stage running), status always computes and never saves a memo."""
     (tmp_path / "project").mkdir()
     project = make_project(tmp_path / "project")
     cache = tmp_path / "cache"
-    proc = start_teambot("run", "objective.md", "-q", "--feature", "live", "--runtime", "demo", cwd=project,
-                         env={"TEAMBOT_DEMO_DELAY": "0", "TEAMBOT_DEMO_DELAY_BUILD": "30", "HOME": str(project / "home")})
+    proc = start_in_build(project, "live")
     try:
-        deadline = time.monotonic() + 60
-        while not (project / ".agent-tracking" / "live" / "outputs" / "PLAN.md").exists() or \
-                b'"status": "running"' not in cold(project, "live", "--json"):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.2)
         time.sleep(RACY)  # past the racy window: only the running run keeps a memo from being saved
         for args in (("live", "--json"), ("live",), ()):
             for _ in range(2):
@@ -299,17 +310,9 @@ def test_a_run_killed_mid_stage_is_served_while_its_owner_stays_gone(tmp_path: P
     project.mkdir()
     make_project(project)
     cache = tmp_path / "cache"
-    proc = start_teambot("run", "objective.md", "-q", "--feature", "killed", "--runtime", "demo", cwd=project,
-                         env={"TEAMBOT_DEMO_DELAY": "0", "TEAMBOT_DEMO_DELAY_BUILD": "30", "HOME": str(project / "home")})
-    try:
-        deadline = time.monotonic() + 60
-        while not (project / ".agent-tracking" / "killed" / "outputs" / "PLAN.md").exists() or \
-                b'"status": "running"' not in cold(project, "killed", "--json"):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.2)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=30)
+    proc = start_in_build(project, "killed")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
     time.sleep(RACY)
     shown = warm(project, cache, "killed", "--json")
     assert b'"status": "interrupted"' in shown and b"teambot resume" in shown
