@@ -63,14 +63,15 @@ class Persistence:
             self._must = self.store.seq
             self._kick_soon()
 
-    def _kick_soon(self) -> None:
+    def _kick_soon(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Wake the flusher once the engine's current turn of work is done (every record appended in
         this turn of the event loop then shares one flush); at once outside an event loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._request(self._must)
-            return
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._request(self._must)
+                return
         if self._kick_loop is not loop:  # (a wake-up left on a loop that has closed since does not count)
             self._kick_loop = loop
             loop.call_soon(self._kick)
@@ -92,9 +93,7 @@ class Persistence:
             durable = self._open.get(loop)
             if durable is None:
                 durable = self._open[loop] = _Durable(loop=loop)
-        if self._kick_loop is not loop:  # (what _kick_soon does, with the loop at hand)
-            self._kick_loop = loop
-            loop.call_soon(self._kick)
+        self._kick_soon(loop)
         await durable
 
     # -- the flusher thread ----------------------------------------------------------------------
