@@ -4,8 +4,10 @@ Most of a `status` is importing click, pydantic and the state models, not readin
 the full path records every filesystem path the command consults, with a stat fingerprint taken
 the first time it is consulted (mode, inode, device, size, mtime and ctime in ns, or absent;
 recorder.py), and keeps the bytes it printed under a key of everything else the output depends
-on: argv, cwd, user, host name (a run's owner on another host is taken as alive), interpreter and its libraries, teambot's code (`code_stamp`), stdout's kind
-and encoding, and the environment. The next identical invocation re-stats those paths; if every
+on: argv, cwd, user, host name (a run's owner on another host is taken as alive), interpreter
+and its libraries, teambot's code (`code_stamp`), stdout's kind and encoding, and the
+environment. The next identical invocation re-stats those paths (and probes the pid of a run's
+owner found gone: `unchanged`); if every
 fingerprint matches it writes the same bytes and exits 0, the way make and git's index decide
 "unchanged" from stat data. Any difference, or any doubt, is the full path, which records again.
 See .agent-tracking/design/status-memo.md.
