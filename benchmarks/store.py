@@ -9,8 +9,9 @@ Measures, on the filesystem of the temp dir:
 - `teambot status --json` on the finished 1000-stage run, and on a run whose journal holds
   100,000 records, against `python -c pass`;
 - a fan-out of 64 stages finishing together: 64 stages recording `succeeded` through the
-  engine's records and awaiting durability at once (group commit) against one commit, and 64
-  synchronous durable commits one after another for reference;
+  engine's records and awaiting durability at once (group commit) against one stage doing the
+  same alone; one synchronous commit, 64 of them back to back, the store's floor and bare
+  asyncio tasks for reference;
 - LangGraph's SqliteSaver (durability "sync") on the same no-op chains, if a LangGraph venv is
   given (--langgraph-python PATH; see benchmarks/README.md).
 
