@@ -586,8 +586,8 @@ def status_section(st: dict, repeats: int, measured: str = "") -> list[str]:
         f"1000-stage run {st['status_1000'] * 1e3:.0f} ms served from its memo, {st['full_1000'] * 1e3:.0f} ms without it "
         "(TEAMBOT_NO_STATUS_CACHE=1). The memo (.agent-tracking/design/status-memo.md) holds the bytes a full `status` printed "
         "and the stat fingerprint of every file it read; a repeated `status` re-stats those files and, if none changed, "
-        "prints the bytes before click or pydantic are imported. Only a still run (completed, failed, blocked, interrupted "
-        "by teambot itself) is memoized, and only once what it read is 2 s old.",
+        "prints the bytes before click or pydantic are imported. Only a run that is not running is memoized (completed, "
+        "failed, blocked, interrupted; or killed, its owner gone), and only once what it read is 2 s old.",
         "",
         f"A 1000-stage run killed with {records:,} journal records after its snapshot ({st['journal_bytes'] / 1e6:.1f} MB, built "
         f"in {st['built']:.1f} s, by a child process that then died holding the run): {st['status_big'] * 1e3:.0f} ms served from "
