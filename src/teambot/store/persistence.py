@@ -33,9 +33,7 @@ class Persistence:
         self._must = 0  # the last seq that must be durable before settled() returns
         self._wanted = 0  # the flusher flushes until `_flushed` reaches this
         self._flushed = 0
-        # Waiters not yet covered by a flush that has begun: one shared future per event loop, so 64
-        # stages finishing together cost one future and one wake-up, not 64 (see _Durable).
-        self._open: dict[asyncio.AbstractEventLoop, _Durable] = {}
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         # the loop on which a wake-up of the flusher is scheduled for the end of its turn (None: none is)
@@ -87,14 +85,15 @@ class Persistence:
         if target <= self._flushed:
             return
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         with self._cond:
             if target <= self._flushed:
                 return
-            durable = self._open.get(loop)
-            if durable is None:
-                durable = self._open[loop] = _Durable(loop=loop)
+            # Its own future, resolved by the first flush that ends at or past its seq (one that
+            # began before this wait did included): a shared one could not be cancelled alone.
+            self._waiters.append((target, loop, future))
         self._kick_soon(loop)
-        await durable
+        await future
 
     # -- the flusher thread ----------------------------------------------------------------------
     def _request(self, seq: int) -> None:
@@ -112,50 +111,43 @@ class Persistence:
                     if not self._cond.wait(timeout=IDLE_SECONDS) and self._wanted <= self._flushed:
                         self._thread = None  # idle: it ends; the next request starts another
                         return
-                target = self.store.seq  # everything appended by now is covered by this flush,
-                covered, self._open = self._open, {}  # so is every waiter so far (it waits for a seq appended before)
+                target = self.store.seq  # everything appended by now is covered by this flush
             try:
                 self.store.flush()
             except BaseException as exc:  # noqa: BLE001 - handed to the event loop, raised there
-                self._fail(exc, covered)
+                self._fail(exc)
                 return
             with self._cond:
                 self._flushed = max(self._flushed, target)
-            _resolve(covered, None)
+                ready = [w for w in self._waiters if w[0] <= self._flushed]
+                self._waiters = [w for w in self._waiters if w[0] > self._flushed]
+            _resolve(ready, None)
 
-    def _fail(self, exc: BaseException, covered: dict[asyncio.AbstractEventLoop, _Durable]) -> None:
+    def _fail(self, exc: BaseException) -> None:
         with self._cond:
             self._error = exc
-            waiting, self._open = {**covered, **self._open}, {}
-        _resolve(waiting, exc)
+            waiters, self._waiters = self._waiters, []
+        _resolve(waiters, exc)
 
     def _raise_failed(self) -> None:
         if self._error is not None:
             raise self._error
 
 
-class _Durable(asyncio.Future):
-    """Done once a flush covering its waiters' records has finished: one future shared by every
-    stage of a loop that awaits durability before that flush begins.
-
-    Shared, so it refuses to be cancelled: a task cancelled while awaiting it is cancelled as
-    soon as the flush ends (asyncio then raises CancelledError in it), and the other waiters
-    are left alone. A flush only takes as long as the disk, and a failed one settles it too."""
-
-    def cancel(self, msg: object = None) -> bool:
-        return False
-
-
-def _resolve(waiting: dict[asyncio.AbstractEventLoop, _Durable], error: BaseException | None) -> None:
-    """Settle each loop's shared future on its loop (one wake-up per loop, however many wait)."""
-    for loop, durable in waiting.items():
-        def settle(durable: _Durable = durable) -> None:
-            if durable.done():
-                return
-            if error is None:
-                durable.set_result(None)
-            else:
-                durable.set_exception(error)
+def _resolve(waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]], error: BaseException | None) -> None:
+    """Settle the waiters' futures on their loops: one wake-up per loop, however many waited."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for _, loop, future in waiters:
+        by_loop.setdefault(loop, []).append(future)
+    for loop, futures in by_loop.items():
+        def settle(futures: list[asyncio.Future[None]] = futures) -> None:
+            for future in futures:
+                if future.done():  # its waiter was cancelled meanwhile
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
 
         try:
             loop.call_soon_threadsafe(settle)
