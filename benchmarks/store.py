@@ -370,13 +370,16 @@ def langgraph_syncs(python: str, directory: Path, n: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 repeats instead of 5")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="runs per chain size (default 5, or 2 with --quick): the 100-stage figure is a difference "
+                             "of two walls ~0.1 s apart, so more repeats steady it")
     parser.add_argument("--langgraph-python", default=None, help="python of a venv with langgraph and langgraph-checkpoint-sqlite")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--only", choices=["status"], default=None,
                         help="measure only `status --json` (one 1000-stage run and the 100,000-record journal) and "
                              "replace the figures of that part in --output, keeping the others")
     opts = parser.parse_args()
-    repeats = 2 if opts.quick else 5
+    repeats = opts.repeats or (2 if opts.quick else 5)
     root = Path(tempfile.mkdtemp(prefix="teambot-store-bench-"))
     try:
         if opts.only == "status":
@@ -435,7 +438,8 @@ def report(bench: Bench, opts, repeats: int) -> int:
         "## How these figures were made",
         "",
         f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; command: `python benchmarks/store.py"
-        f"{' --quick' if opts.quick else ''}{' --langgraph-python PATH' if opts.langgraph_python else ''}`",
+        f"{' --quick' if opts.quick else ''}{f' --repeats {opts.repeats}' if opts.repeats else ''}"
+        f"{' --langgraph-python PATH' if opts.langgraph_python else ''}`",
         f"- Machine: {os.cpu_count()} CPUs, {platform.system()} {platform.release()} {platform.machine()}; Python {platform.python_version()}",
         f"- Load average before: {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, after: "
         f"{load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} (other work shares this machine; fsync times swing with it)",
