@@ -38,6 +38,7 @@ from teambot.stage_results import artifact_lineage, declared_artifacts, log_trac
 
 __all__ = ["ExecutorOptions", "Outcome", "ParallelStageExecutor", "StopReason", "agents_of", "artifact_lineage"]
 from teambot.records import RunRecords
+from teambot.reports import Reports, Start
 from teambot.store.models import add_usage, now_iso
 
 if TYPE_CHECKING:
@@ -112,6 +113,11 @@ class ParallelStageExecutor:
         self._waiting = {n for n in self.graph.order if records[n].status in AWAITING}
         # stages stopped because another stage's call spent the run's budget: stage -> why
         self._budget_stops: dict[str, str] = {}
+        # a stage that committed `succeeded` lets its dependents prepare while its flush runs (reports.py)
+        self.reports = Reports(self.graph.deps)
+        self._advanced: list[str] = []  # committed, not yet told to the scheduler
+        self._told: set[str] = set()  # told to the scheduler, their tasks not yet ended
+        self._wake: asyncio.Future[None] | None = None  # wakes the main loop for them
         if options.costs is not None and options.costs.limits() != costs.Limits():
             records.subscribe(costs.BudgetWatch(records, options.costs, self._budget_reached))
 
@@ -162,8 +168,12 @@ class ParallelStageExecutor:
             while True:
                 if self._waiting and self._stop is StopReason.NONE:
                     self._take_decisions(scheduler)
+                for name in self._advanced:  # committed `succeeded`, being flushed: dependents may prepare
+                    scheduler.finished(name)
+                    self._told.add(name)
+                self._advanced.clear()
                 if self._stop is StopReason.NONE:
-                    capacity = self.options.max_concurrency - len(self._running)
+                    capacity = self.options.max_concurrency - len(self._running) + self.reports.settling()
                     for name in scheduler.take(capacity):
                         self._start(name)
                 if not self._running:
@@ -171,10 +181,14 @@ class ParallelStageExecutor:
                 wait = approvals.POLL_SECONDS if self._waiting else HEARTBEAT_SECONDS
                 if deadline is not None and self._stop in (StopReason.NONE, StopReason.FAILURE):
                     wait = max(0.0, min(wait, deadline - time.monotonic()))
-                done, _ = await asyncio.wait(self._running, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                self._wake = asyncio.get_running_loop().create_future()
+                done, _ = await asyncio.wait([*self._running, self._wake], timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                self._wake = None
                 if deadline is not None and time.monotonic() >= deadline and self._stop in (StopReason.NONE, StopReason.FAILURE):
                     self.request_stop(StopReason.TIME_LIMIT)  # once: stages wind down within their grace
                 for task in done:
+                    if task not in self._running:  # the wake-up
+                        continue
                     name = self._running.pop(task)
                     scheduler.release(name)  # its agents are free, whatever its status
                     self.lifecycles.drop(name)  # its record says where it stands
@@ -183,7 +197,12 @@ class ParallelStageExecutor:
                         continue
                     status = task.result() if not task.cancelled() else StageStatus.INTERRUPTED
                     if status == StageStatus.SUCCEEDED:
-                        scheduler.finished(name)
+                        if name in self._told:
+                            self._told.discard(name)
+                        else:  # (not advanced, or ended before the loop took it)
+                            if name in self._advanced:
+                                self._advanced.remove(name)
+                            scheduler.finished(name)
                         self._maybe_group_completed(name)
                     elif status in AWAITING:
                         self._waiting.add(name)
@@ -222,13 +241,31 @@ class ParallelStageExecutor:
                 scheduler.requeue(name)
 
     def _start(self, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_stage(name), name=f"stage:{name}")
+        self._running[task] = name
+
+    def _group_started(self, name: str) -> None:
         group = self.graph.group_of(name)
         if group is not None and group not in self._groups_started:
             self._groups_started.add(group)
-            self._guarded(lambda: self.events.emit("parallel_group_started", None, group=group,
-                                                   stages=list(self.graph.groups[group])))
-        task = asyncio.get_running_loop().create_task(self._run_stage(name), name=f"stage:{name}")
-        self._running[task] = name
+            self.events.emit("parallel_group_started", None, group=group, stages=list(self.graph.groups[group]))
+
+    def _advance(self, name: str) -> None:
+        """`name` committed `succeeded`: the scheduler may start its dependents while its flush runs."""
+        self.reports.advance(name)
+        self._advanced.append(name)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _start_of(self, name: str, attempt: int) -> Start:
+        def announce() -> None:
+            self._group_started(name)
+            self.events.emit("stage_started", name, agent=self.stages[name].work_agent, attempt=attempt)
+            for artifact in start.missing:  # an upstream artifact deleted since its stage succeeded
+                self.events.emit("upstream_artifact_missing", name, artifact=artifact)
+
+        start = Start(self.reports, name, announce)
+        return start
 
     def _maybe_group_completed(self, name: str) -> None:
         group = self.graph.group_of(name)
@@ -254,23 +291,29 @@ class ParallelStageExecutor:
 
     async def _run_stage(self, name: str) -> StageStatus:
         stage = self.stages[name]
-        lifecycle = self.lifecycles[name]
         retries = stage.retries
         kind = kind_of(stage)
-        if self.records[name].run_if_changed and self._keep_if_unchanged(name):
-            return StageStatus.SUCCEEDED
+        lifecycle = self.lifecycles[name]
+        if self.records[name].run_if_changed:
+            await self.reports.after_deps(name)  # (it may be kept: an event)
+            self._group_started(name)
+            if self._keep_if_unchanged(name):
+                return StageStatus.SUCCEEDED
         blocked = kind.precheck(self._stage_work(name, self.records[name].attempts))
         if blocked is not None:  # refuses to start (the gate, a spent budget): no attempt is recorded
+            await self.reports.after_deps(name)
+            self._group_started(name)
             return self._block(name, blocked)
         while True:
             lifecycle.start()
             attempt = self.records[name].attempts + 1
             self._commit(name, status=lifecycle.status, attempts=attempt, started_at=now_iso(), finished_at=None,
                          agent=stage.work_agent, error=None, pgid=None)
-            self.events.emit("stage_started", name, agent=stage.work_agent, attempt=attempt)
+            start = self._start_of(name, attempt)
             try:
-                outputs = await self._attempt(name, kind, attempt)
+                outputs = await self._attempt(name, kind, attempt, start)
             except asyncio.CancelledError:
+                start.now()
                 if name in self._budget_stops and self._stop in (StopReason.NONE, StopReason.FAILURE):
                     return self._block(name, StageBlocked(self._budget_stops.pop(name), kind="budget"))
                 lifecycle.interrupt()
@@ -306,11 +349,17 @@ class ParallelStageExecutor:
                              **({"waiting_since": now_iso()} if waits else {}))
                 for report in kind.stale_reports(stage):  # an old "why blocked" no longer holds
                     self.paths.report(name, report).unlink(missing_ok=True)
-                # Durable before it is reported or a dependent starts; stages finishing together
-                # share one flush (group commit, store/persistence.py).
-                await self.records.settled()
-                self.events.emit("stage_awaiting_approval" if waits else "stage_succeeded", name, attempt=attempt,
-                                 artifacts=sorted(self.records[name].artifacts))
+                if not waits:
+                    self._advance(name)  # its dependents prepare while the flush runs
+                # Durable before it is reported or a dependent starts visibly; stages finishing
+                # together share one flush (group commit, store/persistence.py).
+                try:
+                    await self.records.settled()
+                    self.events.emit("stage_awaiting_approval" if waits else "stage_succeeded", name, attempt=attempt,
+                                     artifacts=sorted(self.records[name].artifacts))
+                    self._maybe_group_completed(name)
+                finally:
+                    self.reports.reported(name)
                 return lifecycle.status
             if len(error) > ERROR_CAP:
                 error = error[:ERROR_CAP] + f" [... {len(error) - ERROR_CAP} more characters]"
@@ -351,11 +400,24 @@ class ParallelStageExecutor:
         self.events.emit("stage_blocked", name, reason=exc.message, kind=exc.kind, report=exc.report)
         return StageStatus.BLOCKED
 
-    async def _attempt(self, name: str, kind: StageKind, attempt: int) -> dict:
-        """One attempt of the stage's kind; returns the record fields to commit with `succeeded`."""
-        personas = provenance.read_once(self.personas)  # what provenance records of a persona is what the prompt got
-        inputs = self._read_inputs(name, personas)
-        done = await kind.attempt(self._stage_work(name, attempt, personas))
+    async def _attempt(self, name: str, kind: StageKind, attempt: int, start: Start) -> dict:
+        """One attempt of the stage's kind; returns the record fields to commit with `succeeded`.
+
+        Until `start` (its dependencies reported), it only prepares: a kind that starts late
+        (plain) renders and saves its prompt meanwhile; however it ends, it has started first."""
+        try:
+            personas = provenance.read_once(self.personas)  # what provenance records of a persona is what the prompt got
+            inputs = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths, personas)
+            start.missing = provenance.missing_upstream(inputs)
+            if not kind.starts_late:
+                await start()
+            done = await kind.attempt(self._stage_work(name, attempt, personas, start))
+            await start()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            await start()  # how it ended is told after it started
+            raise
         if self.integration is not None and kind.name is not StageKindName.TASK:
             async with self._merge_lock:  # one git writer at a time on the integration branch (the merge queue's lock)
                 await asyncio.to_thread(self.integration.commit_stage, name, self.stages[name].name or name)
@@ -365,13 +427,6 @@ class ParallelStageExecutor:
         inputs = provenance.adopt_revisions(inputs, self._lineage[name], self.records, self.paths, self._commit,
                                             durable=self.options.durable)
         return fields | {"inputs": inputs, "artifact_stamps": provenance.stamps(self.paths, hashes), "run_if_changed": False}
-
-    def _read_inputs(self, name: str, personas: Callable[[str | None], str | None] | None) -> dict[str, str]:
-        """What this attempt reads (provenance); an upstream artifact deleted since its stage succeeded is reported."""
-        inputs = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths, personas)
-        for artifact in provenance.missing_upstream(inputs):
-            self.events.emit("upstream_artifact_missing", name, artifact=artifact)
-        return inputs
 
     def _keep_if_unchanged(self, name: str) -> bool:
         """Early cutoff: a stage pending only because an upstream stage reran (`resume --rerun-stale`)
@@ -387,7 +442,8 @@ class ParallelStageExecutor:
         self.events.emit("stage_kept", name, reason="nothing it read changed")
         return True
 
-    def _stage_work(self, name: str, attempt: int, personas: Callable[[str | None], str | None] | None = None) -> StageWork:
+    def _stage_work(self, name: str, attempt: int, personas: Callable[[str | None], str | None] | None = None,
+                    start: Start | None = None) -> StageWork:
         return StageWork(
             name=name, stage=self.stages[name], attempt=attempt, paths=self.paths, objective=self.objective,
             project_dir=self.project_dir, runtime=self.runtime, settings=self.options.loops,
@@ -400,6 +456,7 @@ class ParallelStageExecutor:
             children=self.children, commit_child=self.records.put_child, settled=self.records.settled,
             integration=self.integration,
             merge_lock=self._merge_lock, concurrency=self.options.max_concurrency, costs=self.options.costs,
+            start=start,
         )
 
     def _upstream_artifacts(self, name: str) -> list:

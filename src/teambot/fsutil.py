@@ -76,27 +76,42 @@ def fsync_files(paths: Iterable[Path]) -> None:
         fsync_dir(directory)
 
 
-def check_dirs(path: Path, root: Path) -> None:
+def check_dirs(path: Path, root: Path) -> bool:
     """Every existing component of `path` below `root` is a real directory (not a symlink), or
-    UnsafePathError. `root` itself may be reached through a symlink (a workspace on another disk)."""
-    current = root
-    for part in path.relative_to(root).parts:
-        current = current / part
+    UnsafePathError. `root` itself may be reached through a symlink (a workspace on another disk).
+    True when every component exists (`path` is a directory).
+
+    Works on the path's text (one lstat per component, no pathlib): it runs before every file a
+    stage writes."""
+    text, base = os.fspath(path), os.fspath(root).rstrip(os.sep)
+    if base and text.startswith(base + os.sep):
+        parts = text[len(base) + 1:].split(os.sep)
+    else:  # pathlib decides (a ValueError for a path outside root)
+        parts = [str(part) for part in Path(path).relative_to(root).parts]
+        base = os.fspath(root)
+        if not parts:
+            return os.path.isdir(base)
+    current = base
+    for part in parts:
+        if not part:
+            continue
+        current = os.path.join(current, part)
         try:
             mode = os.lstat(current).st_mode
         except FileNotFoundError:
-            return
+            return False
         if stat.S_ISLNK(mode):
-            raise UnsafePathError(current, "is a symbolic link")
+            raise UnsafePathError(Path(current), "is a symbolic link")
         if not stat.S_ISDIR(mode):
-            raise UnsafePathError(current, "is not a directory")
+            raise UnsafePathError(Path(current), "is not a directory")
+    return True
 
 
 def make_dirs(path: Path, *, root: Path | None = None, durable: bool = True) -> None:
     """Create `path` and its missing parents, fsyncing each new one into its parent (when
     `durable`); below `root`, refuse symlinked directories (see check_dirs)."""
-    if root is not None:
-        check_dirs(path, root)
+    if root is not None and check_dirs(path, root):
+        return  # all there, all real directories
     missing = []
     current = path
     while not os.path.lexists(current):
@@ -194,6 +209,8 @@ class AppendFile:
     def __init__(self, fh: TextIO, path: Path) -> None:
         self._fh = fh
         self.path = path
+        held = os.fstat(fh.fileno())
+        self._held = (held.st_dev, held.st_ino)  # what `path` must still name (check)
 
     def write(self, text: str) -> int:
         with disk_full_as_error(self.path):
@@ -214,10 +231,9 @@ class AppendFile:
             now = os.lstat(self.path)
         except FileNotFoundError:
             raise UnsafePathError(self.path, "was removed or moved while teambot was writing it") from None
-        held = os.fstat(self._fh.fileno())
         if stat.S_ISLNK(now.st_mode):
             raise UnsafePathError(self.path, "was replaced by a symbolic link while teambot was writing it")
-        if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+        if (now.st_dev, now.st_ino) != self._held:
             raise UnsafePathError(self.path, "was replaced by another file while teambot was writing it")
 
 

@@ -41,6 +41,9 @@ class Attempted:
 
 class StageKind(Protocol):
     name: StageKindName
+    # True: its attempt awaits work.started() itself before its first agent call, and prepares before
+    # (reports.py); False: the executor awaits it before the attempt begins
+    starts_late: bool
 
     def holds(self, stage: StageConfig) -> tuple[str, ...]:
         """The agent ids the stage keeps busy while it runs (no other stage uses them meanwhile)."""
@@ -62,6 +65,7 @@ class KindDefaults:
     """What most kinds share: the work agent held, the acceptance gate checked, its report cleared."""
 
     name: StageKindName
+    starts_late = False
 
     def holds(self, stage: StageConfig) -> tuple[str, ...]:
         return (stage.work_agent,) if stage.work_agent else ()

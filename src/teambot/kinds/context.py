@@ -76,6 +76,8 @@ class StageWork:
     merge_lock: asyncio.Lock | None = None
     concurrency: int = 3
     costs: CostPolicy | None = None  # the run's budget (costs.py); None: no budgets at all
+    # the attempt's visible start (reports.py): awaited before its first agent call; None: started
+    start: Callable[[], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         if self.workdir is None:
@@ -86,6 +88,11 @@ class StageWork:
     @property
     def record(self) -> StageRecord:
         return self.get_record()
+
+    async def started(self) -> None:
+        """Wait until the stage may act visibly (its dependencies reported), and announce its start."""
+        if self.start is not None:
+            await self.start()
 
     async def settle(self) -> None:
         """Wait until every record committed so far is durable (before an act that relies on one)."""

@@ -18,6 +18,7 @@ from teambot.store.models import add_usage
 
 class PlainKind(KindDefaults):
     name = StageKindName.PLAIN
+    starts_late = True  # prepares its prompt while its dependencies' flush runs (reports.py)
 
     async def attempt(self, work: StageWork) -> Attempted:
         stage, name, paths = work.stage, work.name, work.paths
@@ -37,6 +38,7 @@ class PlainKind(KindDefaults):
             description=stage.description, on_spawn=work.on_spawn, system_prompt=prompt.system, user_prompt=prompt.user,
             model=stage.model,
         )
+        await work.started()  # what it depends on is durable and reported: it may act
         guard(work)  # no call starts once a budget is reached
         try:
             result = await asyncio.wait_for(work.runtime.run(request), timeout=stage.timeout)
