@@ -537,8 +537,8 @@ def report(bench: Bench, opts, repeats: int) -> int:
         "mid-run. At one instant their results arrive; each records `succeeded` through the run's records (records.py); "
         "the persistence observer (store/persistence.py) appends it at once and the flusher thread runs the fdatasync, "
         "so the event loop never waits on the disk. Each stage awaits `settled()` before it is reported or a dependent "
-        "starts; records appended while a flush runs share the next one (group commit). Timed from that instant until "
-        "the last stage may go on.",
+        "starts visibly (dependents prepare meanwhile, reports.py); records appended while a flush runs share the next "
+        "one (group commit). Timed from that instant until the last stage may go on.",
         "",
     ]
     opts.output.write_text("\n".join(lines))

@@ -4,7 +4,8 @@ A stage starts as soon as every dependency has succeeded (no waves), bounded by
 max_concurrency and one running stage per agent. The executor changes the run's records
 (records.py) and never calls the store: persistence observes the changes. Durability order
 for each attempt: `running` (with the attempt; written, not flushed), call the runtime, write
-outputs, then `succeeded`, awaited until durable before it is reported or a dependent starts.
+outputs, then `succeeded`, awaited until durable before it is reported or a dependent starts
+visibly (dependents prepare meanwhile: reports.py).
 A failed stage is a result: siblings keep running and are recorded.
 """
 
@@ -114,7 +115,7 @@ class ParallelStageExecutor:
         # stages stopped because another stage's call spent the run's budget: stage -> why
         self._budget_stops: dict[str, str] = {}
         # a stage that committed `succeeded` lets its dependents prepare while its flush runs (reports.py)
-        self.reports = Reports(self.graph.deps)
+        self.reports = Reports()
         self._advanced: list[str] = []  # committed, not yet told to the scheduler
         self._told: set[str] = set()  # told to the scheduler, their tasks not yet ended
         self._wake: asyncio.Future[None] | None = None  # wakes the main loop for them
@@ -264,7 +265,7 @@ class ParallelStageExecutor:
             for artifact in start.missing:  # an upstream artifact deleted since its stage succeeded
                 self.events.emit("upstream_artifact_missing", name, artifact=artifact)
 
-        start = Start(self.reports, name, announce)
+        start = Start(self.reports, announce)
         return start
 
     def _maybe_group_completed(self, name: str) -> None:
@@ -295,13 +296,13 @@ class ParallelStageExecutor:
         kind = kind_of(stage)
         lifecycle = self.lifecycles[name]
         if self.records[name].run_if_changed:
-            await self.reports.after_deps(name)  # (it may be kept: an event)
+            await self.reports.after_reports()  # (it may be kept: an event)
             self._group_started(name)
             if self._keep_if_unchanged(name):
                 return StageStatus.SUCCEEDED
         blocked = kind.precheck(self._stage_work(name, self.records[name].attempts))
         if blocked is not None:  # refuses to start (the gate, a spent budget): no attempt is recorded
-            await self.reports.after_deps(name)
+            await self.reports.after_reports()
             self._group_started(name)
             return self._block(name, blocked)
         while True:

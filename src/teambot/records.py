@@ -4,7 +4,7 @@ The engine (session, executor, kinds) never calls a store. It changes records he
 change is announced to the observers: the persistence observer (store/persistence.py) turns each
 into a journal record, and whatever else wants to know can subscribe beside it. Where a change
 must be durable before the engine goes on (a stage's final status before its dependents start
-or it is reported; a merge intent before git moves anything), the engine awaits `settled()`,
+visibly or it is reported, reports.py; a merge intent before git moves anything), the engine awaits `settled()`,
 which several finishing stages share (group commit). Design: .agent-tracking/design/journal.md.
 """
 

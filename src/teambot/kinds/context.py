@@ -116,7 +116,8 @@ class StageWork:
             user_prompt=prompt.user, kind=kind, step=step, iteration=iteration, model=self.stage.model,
         )
         try:
-            result = await asyncio.wait_for(self.runtime.run(request), timeout=self.stage.timeout)
+            async with asyncio.timeout(self.stage.timeout):
+                result = await self.runtime.run(request)
         except TimeoutError:
             raise AgentTimeout(f"{step} step of iteration {iteration} timed out after {self.stage.timeout:g} s "
                                "(stage timeout)") from None

@@ -41,7 +41,8 @@ class PlainKind(KindDefaults):
         await work.started()  # what it depends on is durable and reported: it may act
         guard(work)  # no call starts once a budget is reached
         try:
-            result = await asyncio.wait_for(work.runtime.run(request), timeout=stage.timeout)
+            async with asyncio.timeout(stage.timeout):  # (no task of its own, unlike wait_for)
+                result = await work.runtime.run(request)
         except TimeoutError:
             raise AgentTimeout(f"timed out after {stage.timeout:g} s (stage timeout)") from None
         # a stage's usage is all it spent in this run: every attempt, every rerun; committed now, so

@@ -304,7 +304,8 @@ class TaskStageRun:
         await work.settle()  # what this task recorded so far is durable before a new call is paid for
         self._calling.add(task.id)
         try:
-            result = await asyncio.wait_for(work.runtime.run(request), timeout=work.stage.timeout)
+            async with asyncio.timeout(work.stage.timeout):
+                result = await work.runtime.run(request)
         except TimeoutError:
             raise AgentTimeout(f"{step} timed out after {work.stage.timeout:g} s (stage timeout)") from None
         except AgentError as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 
 from teambot.inputs import DEFAULT_LIMIT, read_input
@@ -24,13 +26,34 @@ def load_persona(personas_dir: Path, agent: str | None) -> str | None:
     """
     if not agent or "/" in agent or agent.startswith("."):
         return None
-    for path in (persona_path(personas_dir, agent), persona_path(PACKAGED, agent)):
+    for folder in (personas_dir, PACKAGED):
         try:
-            text = read_input(path, MAX_PERSONA_BYTES, "persona").decode("utf-8", errors="replace")
+            return _persona(os.path.join(folder, f"{agent}.agent.md"))
         except FileNotFoundError:
             continue
-        return _FRONT_MATTER.sub("", text, count=1).strip() or None
     return None
+
+
+# path -> (stat stamp, persona) of files read; a stamp younger than RACY_NS is never kept, as an
+# edit in the same clock tick could leave size and times unchanged (every stage reads its persona)
+_READ: dict[str, tuple[tuple[int, ...], str | None]] = {}
+RACY_NS = 2_000_000_000
+
+
+def _persona(path: str) -> str | None:
+    try:
+        info = os.stat(path)
+    except NotADirectoryError:
+        raise FileNotFoundError(path) from None
+    stamp = (info.st_dev, info.st_ino, info.st_mode, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    known = _READ.get(path)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    text = read_input(Path(path), MAX_PERSONA_BYTES, "persona").decode("utf-8", errors="replace")
+    persona = _FRONT_MATTER.sub("", text, count=1).strip() or None
+    if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) > RACY_NS:
+        _READ[path] = (stamp, persona)
+    return persona
 
 
 def packaged_personas() -> dict[str, Path]:
