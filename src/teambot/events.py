@@ -46,7 +46,10 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({"ts": self.ts, "type": self.type, "stage": self.stage, "details": self.details}, ensure_ascii=False)
+        return _ENCODE({"ts": self.ts, "type": self.type, "stage": self.stage, "details": self.details})
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # (json.dumps builds an encoder per call for non-default options)
 
 
 Listener = Callable[[Event], None]
@@ -74,8 +77,7 @@ class EventLog:
             event = Event(ts=time.time(), type=type, stage=stage, details=_redacted(details, self.redact))
             if self._fh is not None:
                 self._fh.check()  # a swapped file: stop the run rather than lose the record
-                self._fh.write(event.to_json() + "\n")
-                self._fh.flush()
+                self._fh.write_line(event.to_json() + "\n")
             for listener in self.listeners:
                 listener(event)
         return event

@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -27,15 +27,23 @@ from teambot.errors import DiskFullError, UnsafePathError
 DISK_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
 
 
-@contextlib.contextmanager
-def disk_full_as_error(path: Path) -> Iterator[None]:
-    """Turn a full disk or quota while writing `path` into DiskFullError (other errors pass)."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno in DISK_FULL:
-            raise DiskFullError(path, DISK_FULL[exc.errno]) from exc
-        raise
+class disk_full_as_error:  # noqa: N801 - used as a function: `with disk_full_as_error(path):`
+    """Turn a full disk or quota while writing `path` into DiskFullError (other errors pass).
+
+    A class, not a @contextmanager generator: it wraps every write a stage makes."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            raise DiskFullError(self.path, DISK_FULL[exc.errno]) from exc
+        return False
 
 
 def disk_full_error(exc: BaseException) -> DiskFullError | None:
@@ -218,6 +226,12 @@ class AppendFile:
 
     def flush(self) -> None:
         with disk_full_as_error(self.path):
+            self._fh.flush()
+
+    def write_line(self, line: str) -> None:
+        """Write one whole line and hand it to the kernel (what a reader or a kill -9 then sees)."""
+        with disk_full_as_error(self.path):
+            self._fh.write(line)
             self._fh.flush()
 
     def close(self) -> None:

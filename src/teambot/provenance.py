@@ -48,9 +48,9 @@ def agent_call(settings, override: str | None, agent: str) -> dict[str, str]:
 
     `command` is the argv or preset of a command runtime, the endpoint of an openai one.
     """
-    from teambot.settings import AgentSettings
+    from teambot.settings import NO_AGENT_SETTINGS
 
-    own = settings.agents.get(agent, AgentSettings())
+    own = settings.agents.get(agent, NO_AGENT_SETTINGS)
     runtime = override or own.runtime or settings.runtime
     model = own.model or (settings.openai.model if runtime == "openai" else None)
     command = ""

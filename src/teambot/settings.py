@@ -56,6 +56,9 @@ class AgentSettings(_Strict):
     output_format: OutputFormat | None = None  # command runtime: default the preset's, else text
 
 
+NO_AGENT_SETTINGS = AgentSettings()  # an agent teambot.yaml says nothing about (frozen: shared)
+
+
 class CommandSettings(_Strict):
     """The command runtime's defaults (agents without their own argv/preset use these)."""
 

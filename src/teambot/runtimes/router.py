@@ -24,7 +24,7 @@ from teambot.redact import Redactor
 from teambot.runtimes.base import AgentRuntime, StageRequest, StageResult
 from teambot.runtimes.presets import PLACEHOLDERS, PRESETS, Preset, in_git_work_tree
 from teambot.runtimes.registry import check_runtime_name
-from teambot.settings import AgentSettings, Settings
+from teambot.settings import NO_AGENT_SETTINGS, AgentSettings, Settings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from teambot.runtimes.command import CommandRuntime, CommandSpec
@@ -55,7 +55,7 @@ class RouterRuntime:
 
     # -- configuration -------------------------------------------------------------------
     def agent_settings(self, agent: str | None) -> AgentSettings:
-        return self.settings.agents.get(agent or "", AgentSettings())
+        return self.settings.agents.get(agent or "", NO_AGENT_SETTINGS)
 
     def runtime_name(self, agent: str | None) -> str:
         """The runtime that does `agent`'s work: --runtime, else agents.<id>.runtime, else runtime."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import time
 from enum import StrEnum
 
 from typing import Annotated
@@ -24,7 +25,17 @@ SCHEMA_VERSION = 4
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    """UTC now as ISO 8601 with milliseconds (2026-12-02T19:50:01.123+00:00); the date and time
+    part is formatted once per second (several records of every stage carry a time)."""
+    global _second
+    now = time.time()
+    whole = int(now)
+    if _second[0] != whole:
+        _second = (whole, _dt.datetime.fromtimestamp(whole, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{int((now - whole) * 1000):03d}+00:00"
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 def _iso(value: str) -> str:
