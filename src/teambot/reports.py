@@ -22,17 +22,27 @@ class Reports:
     """The advanced stages whose success is not reported yet, each with a future for its report."""
 
     def __init__(self) -> None:
-        self._pending: dict[str, asyncio.Future[None]] = {}
+        self._pending: set[str] = set()
+        # each waiter's own future (cancelling one cancels nobody else's) and what it waits for
+        self._waiters: list[tuple[set[str], asyncio.Future[None]]] = []
 
     def advance(self, name: str) -> None:
         """`name` committed `succeeded`; its report (the event, after the flush) is to come."""
-        self._pending[name] = asyncio.get_running_loop().create_future()
+        self._pending.add(name)
 
     def reported(self, name: str) -> None:
-        """`name`'s report is out (or will never come: its flush failed); its dependents go on."""
-        future = self._pending.pop(name, None)
-        if future is not None and not future.done():
-            future.set_result(None)
+        """`name`'s report is out (or will never come: its flush failed); who waited for it goes on."""
+        self._pending.discard(name)
+        waiting = []
+        for names, future in self._waiters:
+            names.discard(name)
+            if future.done():
+                continue
+            if names:
+                waiting.append((names, future))
+            else:
+                future.set_result(None)
+        self._waiters = waiting
 
     def settling(self) -> int:
         """Advanced stages still waiting for their flush: running, but holding no agent."""
@@ -43,7 +53,9 @@ class Reports:
         dependencies: the agent slot and the concurrency an advanced stage gave up are free in
         events.jsonl only from its report on)."""
         if self._pending:
-            await asyncio.wait(list(self._pending.values()))
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.append((set(self._pending), future))
+            await future
 
 
 class Start:

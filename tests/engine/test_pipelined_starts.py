@@ -119,3 +119,22 @@ def test_events_never_show_more_running_than_allowed(tmp_path: Path) -> None:
                 assert len(running) <= int(limit), running
             elif event["type"] == "stage_succeeded":
                 running.pop(event["stage"])
+
+
+def test_a_cancelled_waiter_leaves_the_others_waiting() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        reports = Reports()
+        reports.advance("A")
+        reports.advance("C")
+        first = asyncio.ensure_future(reports.after_reports())
+        second = asyncio.ensure_future(reports.after_reports())
+        await asyncio.sleep(0.01)
+        first.cancel()
+        reports.reported("A")
+        await asyncio.sleep(0.01)
+        waiting_for_c = not second.done()  # it waits for every stage advanced before it
+        reports.reported("C")
+        await asyncio.wait_for(second, 1)
+        return first.cancelled(), waiting_for_c
+
+    assert asyncio.run(scenario()) == (True, True)
