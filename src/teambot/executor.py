@@ -116,9 +116,9 @@ class ParallelStageExecutor:
         self._budget_stops: dict[str, str] = {}
         # a stage that committed `succeeded` lets its dependents prepare while its flush runs (reports.py)
         self.reports = Reports()
-        self._advanced: list[str] = []  # committed, not yet told to the scheduler
-        self._told: set[str] = set()  # told to the scheduler, their tasks not yet ended
-        self._wake: asyncio.Future[None] | None = None  # wakes the main loop for them
+        self._scheduler: Scheduler | None = None
+        self._advanced: set[str] = set()  # told to the scheduler as finished, their tasks not yet ended
+        self._wake: asyncio.Future[None] | None = None  # wakes the main loop to start their dependents
         if options.costs is not None and options.costs.limits() != costs.Limits():
             records.subscribe(costs.BudgetWatch(records, options.costs, self._budget_reached))
 
@@ -161,7 +161,7 @@ class ParallelStageExecutor:
         self._merge_lock = asyncio.Lock()
         agents = {n: agents_of(self.stages[n]) for n in self.graph.order}
         statuses = {n: self.records[n].status for n in self.graph.order}
-        scheduler = Scheduler(self.graph, agents, statuses)
+        scheduler = self._scheduler = Scheduler(self.graph, agents, statuses)
         failed: dict[str, str] = {}
         blocked: dict[str, str] = {}
         deadline = None if self.options.time_budget is None else time.monotonic() + self.options.time_budget
@@ -169,10 +169,6 @@ class ParallelStageExecutor:
             while True:
                 if self._waiting and self._stop is StopReason.NONE:
                     self._take_decisions(scheduler)
-                for name in self._advanced:  # committed `succeeded`, being flushed: dependents may prepare
-                    scheduler.finished(name)
-                    self._told.add(name)
-                self._advanced.clear()
                 if self._stop is StopReason.NONE:
                     capacity = self.options.max_concurrency - len(self._running) + self.reports.settling()
                     for name in scheduler.take(capacity):
@@ -198,11 +194,9 @@ class ParallelStageExecutor:
                         continue
                     status = task.result() if not task.cancelled() else StageStatus.INTERRUPTED
                     if status == StageStatus.SUCCEEDED:
-                        if name in self._told:
-                            self._told.discard(name)
-                        else:  # (not advanced, or ended before the loop took it)
-                            if name in self._advanced:
-                                self._advanced.remove(name)
+                        if name in self._advanced:  # the scheduler knows (_advance)
+                            self._advanced.discard(name)
+                        else:
                             scheduler.finished(name)
                         self._maybe_group_completed(name)
                     elif status in AWAITING:
@@ -252,9 +246,11 @@ class ParallelStageExecutor:
             self.events.emit("parallel_group_started", None, group=group, stages=list(self.graph.groups[group]))
 
     def _advance(self, name: str) -> None:
-        """`name` committed `succeeded`: the scheduler may start its dependents while its flush runs."""
+        """`name` committed `succeeded`: the scheduler may start its dependents while its flush runs
+        (its agent and its place are free; reports.py says when they may show)."""
         self.reports.advance(name)
-        self._advanced.append(name)
+        self._advanced.add(name)
+        self._scheduler.finished(name)
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
@@ -404,8 +400,9 @@ class ParallelStageExecutor:
     async def _attempt(self, name: str, kind: StageKind, attempt: int, start: Start) -> dict:
         """One attempt of the stage's kind; returns the record fields to commit with `succeeded`.
 
-        Until `start` (its dependencies reported), it only prepares: a kind that starts late
-        (plain) renders and saves its prompt meanwhile; however it ends, it has started first."""
+        Until `start` (every stage advanced before it reported), it only prepares: a kind that
+        starts late (plain) renders and saves its prompt meanwhile; however it ends, it has
+        started first."""
         try:
             personas = provenance.read_once(self.personas)  # what provenance records of a persona is what the prompt got
             inputs = self.inputs.inputs(self.stages[name], self._lineage[name], self.records, self.paths, personas)

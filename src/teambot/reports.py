@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 
 class Reports:
-    """The advanced stages whose success is not reported yet, each with a future for its report."""
+    """The advanced stages whose success is not reported yet, and who waits for their reports."""
 
     def __init__(self) -> None:
         self._pending: set[str] = set()
