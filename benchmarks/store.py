@@ -130,13 +130,13 @@ class Bench:
 
 
 def in_run(ws: Path, n: int) -> float:
-    """ms per stage inside the run: first `stage_started` to last `stage_succeeded` (events.jsonl) over n - 1."""
+    """ms per stage inside the run: first to last `stage_succeeded` (events.jsonl) over n - 1 (the first
+    stage, which pays the run's lazy imports, is left out as wall(1) leaves it out of the CLI figure)."""
     import json
 
     events = [json.loads(line) for line in (ws / "bench" / "events.jsonl").read_text().splitlines()]
-    starts = [e["ts"] for e in events if e["type"] == "stage_started"]
     ends = [e["ts"] for e in events if e["type"] == "stage_succeeded"]
-    return (max(ends) - min(starts)) / (n - 1) * 1e3
+    return (max(ends) - min(ends)) / (n - 1) * 1e3
 
 
 def per_stage(walls: dict[int, list[float]], n: int) -> float:
@@ -475,8 +475,8 @@ def report(bench: Bench, opts, repeats: int) -> int:
                      f"{lg_ms[100]:.2f} ms per step at 100 (ratio {ratio:.2f}); at 1000: {ours[1000]:.2f} vs {lg_ms[1000]:.2f} ms "
                      f"(ratio {ours[1000] / lg_ms[1000]:.2f}) | {'met' if ratio <= 0.5 else '**not met**'} |")
         run_ms = {n: statistics.median(inside[n]) for n in inside}
-        lines.append(f"| the same, inside the run (first `stage_started` to last `stage_succeeded` in events.jsonl: no start-up, "
-                     f"no config load, as LangGraph's figure has no graph build) | teambot {run_ms[100]:.2f} ms vs LangGraph "
+        lines.append(f"| the same, inside the run (first to last `stage_succeeded` in events.jsonl: no start-up, no config "
+                     f"load, as LangGraph's figure has no graph build) | teambot {run_ms[100]:.2f} ms vs LangGraph "
                      f"{lg_ms[100]:.2f} ms at 100 (ratio {run_ms[100] / lg_ms[100]:.2f}); at 1000: {run_ms[1000]:.2f} vs "
                      f"{lg_ms[1000]:.2f} ms (ratio {run_ms[1000] / lg_ms[1000]:.2f}) | "
                      f"{'met' if run_ms[100] / lg_ms[100] <= 0.5 else '**not met**'} (diagnostic: the CLI figure above is the target) |")

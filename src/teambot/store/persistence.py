@@ -3,9 +3,9 @@
 RunRecords (records.py) announces each change; this appends it to the run's journal at once
 (one write, no flush, on the caller's thread) and, when the record must survive a power loss,
 asks the flusher thread for an fdatasync. `settled()` waits for the flush that covers every
-record so far that must be durable. An idle flusher starts at the append itself; stages that
-finish together append while a flush runs, so the next single fdatasync covers them all (group
-commit), and the event loop never waits on the disk: it awaits a future the flusher resolves.
+record so far that must be durable. Stages that finish together append while a flush runs, so
+the next single fdatasync covers them all (group commit), and the event loop never waits on
+the disk: it awaits a future the flusher resolves.
 
 Order is kept because appends happen in the order of the changes, on one thread; only the
 fdatasync moves. A flush that fails (a full disk) is kept and raised by the next change or
@@ -59,13 +59,7 @@ class Persistence:
         if self.store.flush_wanted:  # a record that must survive: flush soon, whoever waits for it
             self.store.flush_wanted = False
             self._must = self.store.seq
-            if self._wanted <= self._flushed and self._kick_loop is None:
-                # The flusher is idle: it starts now, while this turn goes on (a chain's next stage
-                # prepares meanwhile). Records appended while it flushes share the next flush,
-                # requested once at the end of their turn (group commit).
-                self._request(self._must)
-            else:
-                self._kick_soon()
+            self._kick_soon()
 
     def _kick_soon(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Wake the flusher once the engine's current turn of work is done (every record appended in
