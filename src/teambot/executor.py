@@ -117,7 +117,6 @@ class ParallelStageExecutor:
         # a stage that committed `succeeded` lets its dependents prepare while its flush runs (reports.py)
         self.reports = Reports()
         self._scheduler: Scheduler | None = None
-        self._advanced: set[str] = set()  # told to the scheduler as finished, their tasks not yet ended
         self._wake: asyncio.Future[None] | None = None  # wakes the main loop to start their dependents
         if options.costs is not None and options.costs.limits() != costs.Limits():
             records.subscribe(costs.BudgetWatch(records, options.costs, self._budget_reached))
@@ -194,11 +193,7 @@ class ParallelStageExecutor:
                         continue
                     status = task.result() if not task.cancelled() else StageStatus.INTERRUPTED
                     if status == StageStatus.SUCCEEDED:
-                        if name in self._advanced:  # the scheduler knows (_advance)
-                            self._advanced.discard(name)
-                        else:
-                            scheduler.finished(name)
-                        self._maybe_group_completed(name)
+                        self._maybe_group_completed(name)  # (the stage told the scheduler: _advance, _run_stage)
                     elif status in AWAITING:
                         self._waiting.add(name)
                     elif status in (StageStatus.FAILED, StageStatus.BLOCKED):
@@ -249,10 +244,14 @@ class ParallelStageExecutor:
         """`name` committed `succeeded`: the scheduler may start its dependents while its flush runs
         (its agent and its place are free; reports.py says when they may show)."""
         self.reports.advance(name)
-        self._advanced.add(name)
         self._scheduler.finished(name)
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
+
+    async def _after_reports(self, name: str) -> None:
+        """Before a stage records or emits anything without an attempt (kept, blocked at once)."""
+        await self.reports.after_reports()
+        self._group_started(name)
 
     def _start_of(self, name: str, attempt: int) -> Start:
         def announce() -> None:
@@ -292,14 +291,13 @@ class ParallelStageExecutor:
         kind = kind_of(stage)
         lifecycle = self.lifecycles[name]
         if self.records[name].run_if_changed:
-            await self.reports.after_reports()  # (it may be kept: an event)
-            self._group_started(name)
+            await self._after_reports(name)  # (it may be kept: an event)
             if self._keep_if_unchanged(name):
+                self._scheduler.finished(name)
                 return StageStatus.SUCCEEDED
         blocked = kind.precheck(self._stage_work(name, self.records[name].attempts))
         if blocked is not None:  # refuses to start (the gate, a spent budget): no attempt is recorded
-            await self.reports.after_reports()
-            self._group_started(name)
+            await self._after_reports(name)
             return self._block(name, blocked)
         while True:
             lifecycle.start()

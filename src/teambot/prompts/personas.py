@@ -15,8 +15,12 @@ MAX_PERSONA_BYTES = DEFAULT_LIMIT
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n---[ \t]*\n", re.S)
 
 
+def persona_file(agent: str) -> str:
+    return f"{agent}.agent.md"
+
+
 def persona_path(personas_dir: Path, agent: str) -> Path:
-    return personas_dir / f"{agent}.agent.md"
+    return personas_dir / persona_file(agent)
 
 
 def load_persona(personas_dir: Path, agent: str | None) -> str | None:
@@ -28,7 +32,7 @@ def load_persona(personas_dir: Path, agent: str | None) -> str | None:
         return None
     for folder in (personas_dir, PACKAGED):
         try:
-            return _persona(os.path.join(folder, f"{agent}.agent.md"))
+            return _persona(os.path.join(folder, persona_file(agent)))
         except FileNotFoundError:
             continue
     return None
